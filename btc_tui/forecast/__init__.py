@@ -1,0 +1,1 @@
+"""CSV -> windows -> LSTM -> metrics. Never imports textual; tensorflow only lazily."""

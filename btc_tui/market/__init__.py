@@ -1,0 +1,1 @@
+"""Trades -> minute bars -> CSV. Imports neither textual nor tensorflow."""

@@ -1,0 +1,1 @@
+"""The Textual app: thin; renders domain events and starts workers."""
