@@ -1,0 +1,191 @@
+"""Trades -> one bar per UTC minute, bucketed by the exchange's trade time `T`.
+
+The seed took the minute from the local clock at receipt and closed a minute only when the next one's
+first trade arrived. Here a trade's minute is `T // 60000`, so edges, replays and DST can't misplace it,
+and a quiet minute also closes once the estimated exchange clock passes its end plus a grace period.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from btc_tui.market.binance import QTY_SCALE, Trade
+
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteBar:
+    minute: int  # start of the minute, ms since the epoch, UTC
+    avg_price: float  # plain mean of trade prices (the seed's definition)
+    open: float  # price of the lowest trade id
+    high: float
+    low: float
+    close: float  # price of the highest trade id
+    volume: float  # sum of quantities
+    vwap: float
+    trades: int
+    first_trade_id: int
+    last_trade_id: int
+
+    @property
+    def start(self) -> datetime:
+        return datetime.fromtimestamp(self.minute / 1000, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenMinute:
+    minute: int
+    avg_price: float
+    trades: int
+    last_price: float
+
+
+class MinuteAggregator:
+    """Builds minute bars from trades; returns each bar once, when its minute is closed.
+
+    `clock` returns local time in seconds (injected so tests never sleep). The exchange clock is
+    estimated as local time plus the largest observed `T - receipt time`: the sample with the least
+    network delay is the closest to the true offset, and during a fast replay of old trades the
+    estimate follows the newest trade time.
+    """
+
+    __slots__ = (
+        "_after",
+        "_clock",
+        "_close",
+        "_count",
+        "_first_id",
+        "_grace_ms",
+        "_high",
+        "_last_id",
+        "_last_price",
+        "_low",
+        "_minute",
+        "_minute_end",
+        "_offset_ms",
+        "_open",
+        "_sum_pq",
+        "_sum_price",
+        "_units",
+        "late",
+    )
+
+    def __init__(
+        self,
+        grace: float = 2.0,
+        clock: Callable[[], float] = time.time,
+        after_minute: int | None = None,
+    ) -> None:
+        self._grace_ms = grace * 1000.0
+        self._clock = clock
+        self._after = after_minute  # minutes at or before this one are already written
+        self._offset_ms: float | None = None
+        self._minute: int | None = None
+        self._minute_end = 0
+        self.late = 0
+
+    # -- feeding -------------------------------------------------------------------------------
+    def add(self, trade: Trade, received_at: float | None = None) -> list[MinuteBar]:
+        t = trade.trade_time
+        sample = t - (self._clock() if received_at is None else received_at) * 1000.0
+        if self._offset_ms is None or sample > self._offset_ms:
+            self._offset_ms = sample
+        if self._minute is not None and self._minute <= t < self._minute_end:
+            self._update(trade)  # the common case: another trade in the open minute
+            return []
+        minute = t - t % MINUTE_MS
+        if (self._after is not None and minute <= self._after) or (
+            self._minute is not None and minute < self._minute
+        ):
+            self.late += 1  # its minute is already written; rewriting it would duplicate a row
+            return []
+        closed = self._close_open()
+        self._start(minute, trade)
+        return [closed] if closed is not None else []
+
+    def poll(self) -> list[MinuteBar]:
+        """Close the open minute if the exchange clock has passed its end plus the grace period."""
+        if self._minute is None or self._offset_ms is None:
+            return []
+        exchange_now = self._clock() * 1000.0 + self._offset_ms
+        if exchange_now < self._minute_end + self._grace_ms:
+            return []
+        closed = self._close_open()
+        return [closed] if closed is not None else []
+
+    def flush(self) -> MinuteBar | None:
+        """Close the open minute now (shutdown): its trades so far are all we will get."""
+        return self._close_open()
+
+    def reset_clock(self) -> None:
+        """Forget the clock offset (after a reconnect the path, and so the delay, may differ)."""
+        self._offset_ms = None
+
+    @property
+    def open_minute(self) -> OpenMinute | None:
+        if self._minute is None:
+            return None
+        return OpenMinute(
+            self._minute, self._sum_price / self._count, self._count, self._last_price
+        )
+
+    @property
+    def last_closed_minute(self) -> int | None:
+        return self._after
+
+    # -- internals -----------------------------------------------------------------------------
+    def _start(self, minute: int, trade: Trade) -> None:
+        p = trade.price
+        self._minute = minute
+        self._minute_end = minute + MINUTE_MS
+        self._count = 1
+        self._sum_price = p
+        self._sum_pq = p * trade.qty
+        self._units = trade.qty_units
+        self._high = self._low = self._open = self._close = self._last_price = p
+        self._first_id = self._last_id = trade.trade_id
+
+    def _update(self, trade: Trade) -> None:
+        p = trade.price
+        self._count += 1
+        self._sum_price += p
+        self._sum_pq += p * trade.qty
+        self._units += trade.qty_units
+        if p > self._high:
+            self._high = p
+        elif p < self._low:
+            self._low = p
+        tid = trade.trade_id
+        # open/close follow trade ids, not arrival order
+        if tid > self._last_id:
+            self._last_id = tid
+            self._close = p
+        elif tid < self._first_id:
+            self._first_id = tid
+            self._open = p
+        self._last_price = p
+
+    def _close_open(self) -> MinuteBar | None:
+        if self._minute is None:
+            return None
+        volume = self._units / QTY_SCALE
+        bar = MinuteBar(
+            minute=self._minute,
+            avg_price=self._sum_price / self._count,
+            open=self._open,
+            high=self._high,
+            low=self._low,
+            close=self._close,
+            volume=volume,
+            vwap=self._sum_pq / volume if self._units else self._sum_price / self._count,
+            trades=self._count,
+            first_trade_id=self._first_id,
+            last_trade_id=self._last_id,
+        )
+        self._after = self._minute
+        self._minute = None
+        return bar
