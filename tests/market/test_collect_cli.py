@@ -1,0 +1,191 @@
+"""`btc-tui collect` as a user runs it: a real subprocess, real signals, a real CSV, a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from btc_tui.market.simulator import Simulator
+from tests.market.conftest import assert_csv_matches, minute_times, read_rows
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class CollectProcess:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.stdout_lines: list[str] = []
+
+    async def next_line(self, timeout: float = 20.0) -> str:
+        """The next stdout line (one per written minute)."""
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        assert line, "collect exited before writing the expected minute"
+        self.stdout_lines.append(line.decode().rstrip("\n"))
+        return self.stdout_lines[-1]
+
+    async def finish(self, timeout: float = 20.0) -> tuple[int, str, str]:
+        out, err = await asyncio.wait_for(self.proc.communicate(), timeout)
+        stdout = "\n".join([*self.stdout_lines, out.decode().rstrip("\n")]).strip("\n")
+        assert self.proc.returncode is not None
+        return self.proc.returncode, stdout, err.decode()
+
+
+async def start_collect(url: str, data: Path, *extra: str) -> CollectProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "btc_tui",
+        "collect",
+        "--url",
+        url,
+        "--data",
+        str(data),
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+    return CollectProcess(proc)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_a_signal_writes_the_open_minute_and_exits_0(
+    simulator: Simulator, tmp_path: Path, sig: signal.Signals
+):
+    data = tmp_path / "minutes.csv"
+    collect = await start_collect(simulator.url, data)
+    await simulator.wait_for_connections(1, timeout=20)
+    simulator.publish(minute_times(0, 12))
+    simulator.publish(minute_times(1, 7))
+    first = await collect.next_line()  # minute 0, closed by minute 1's first trade
+    collect.proc.send_signal(sig)
+    code, stdout, stderr = await collect.finish()
+
+    assert code == 0, stderr
+    assert first.startswith("2024-01-01 00:00 UTC  avg ")
+    assert "trades 12  reconnects 0" in first
+    lines = stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[1].startswith("2024-01-01 00:01 UTC") and "trades 7 " in lines[1]
+    assert "writing the open minute" in stderr
+    assert "Traceback" not in stderr
+    assert_csv_matches(data, simulator.sent)
+
+
+async def test_minute_line_shows_the_bar(simulator: Simulator, tmp_path: Path):
+    data = tmp_path / "minutes.csv"
+    collect = await start_collect(simulator.url, data, "--minutes", "1")
+    await simulator.wait_for_connections(1, timeout=20)
+    sent = simulator.publish(minute_times(0, 4)) + simulator.publish(minute_times(1, 1))
+    code, stdout, stderr = await collect.finish()
+
+    assert code == 0, stderr
+    prices = [float(t.price) for t in sent[:4]]
+    assert stdout == (
+        f"2024-01-01 00:00 UTC  avg {sum(prices) / 4:.2f}  O {prices[0]:.2f} H {max(prices):.2f} "
+        f"L {min(prices):.2f} C {prices[-1]:.2f}  trades 4  reconnects 0"
+    )
+
+
+async def test_minutes_option_exits_0_after_that_many(simulator: Simulator, tmp_path: Path):
+    data = tmp_path / "minutes.csv"
+    collect = await start_collect(simulator.url, data, "--minutes", "3")
+    await simulator.wait_for_connections(1, timeout=20)
+    for minute in range(5):
+        simulator.publish(minute_times(minute, 3))
+    code, stdout, stderr = await collect.finish()
+
+    assert code == 0, stderr
+    assert len(stdout.splitlines()) == 3
+    assert [int(r["trades"]) for r in read_rows(data)] == [3, 3, 3]
+
+
+async def test_kill_9_then_restart_repairs_the_file_and_duplicates_nothing(
+    simulator: Simulator, tmp_path: Path
+):
+    data = tmp_path / "minutes.csv"
+    collect = await start_collect(simulator.url, data)
+    await simulator.wait_for_connections(1, timeout=20)
+    stored = simulator.publish(minute_times(0, 9))
+    lost = simulator.publish(minute_times(1, 4))  # still in the open minute when we kill it
+    await collect.next_line()
+    collect.proc.kill()  # SIGKILL: no handler runs, the open minute is lost with the process
+    code, _, _ = await collect.finish()
+    assert code == -signal.SIGKILL
+    assert len(read_rows(data)) == 1
+
+    # A crash in the middle of a write leaves a partial line; make one deterministically.
+    with data.open("a") as f:
+        f.write("2024,1,1,0,1,42000.5,42000")
+
+    collect = await start_collect(simulator.url, data)
+    await simulator.wait_for_connections(2, timeout=20)
+    replayed = simulator.publish(minute_times(0, 5, start_ms=3000))  # minute 0 is stored: late
+    stored += simulator.publish(minute_times(1, 6, start_ms=5000))
+    stored += simulator.publish(minute_times(2, 2))
+    await collect.next_line()  # minute 1
+    collect.proc.send_signal(signal.SIGINT)
+    code, _stdout, stderr = await collect.finish()
+
+    assert code == 0, stderr
+    assert "torn last line" in stderr
+    rows = assert_csv_matches(data, stored)
+    assert [int(r["trades"]) for r in rows] == [9, 6, 2]
+    assert not set(replayed) & set(stored) and lost  # the replay and the lost minute are not in it
+
+
+async def test_a_second_collector_on_the_same_file_exits_2(simulator: Simulator, tmp_path: Path):
+    data = tmp_path / "minutes.csv"
+    first = await start_collect(simulator.url, data)
+    await simulator.wait_for_connections(1, timeout=20)
+    second = await start_collect(simulator.url, data)
+    code, stdout, stderr = await second.finish()
+    assert code == 2
+    assert stdout == ""
+    assert "already being written by another btc-tui collector" in stderr
+    assert "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) <= 2
+
+    first.proc.send_signal(signal.SIGTERM)
+    code, _, _ = await first.finish()
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("make_path", "message"),
+    [
+        (lambda tmp: tmp, "is a folder"),
+        (lambda tmp: _write(tmp / "notes.csv", "date,price\n1,2\n"), "not a btc-tui minute CSV"),
+    ],
+    ids=["folder", "foreign-csv"],
+)
+async def test_an_unusable_data_file_exits_2_untouched(tmp_path: Path, make_path, message: str):
+    path = make_path(tmp_path)
+    before = path.read_bytes() if path.is_file() else None
+    collect = await start_collect("ws://127.0.0.1:9", path)
+    code, _stdout, stderr = await collect.finish()
+    assert code == 2
+    assert message in stderr
+    assert "Traceback" not in stderr
+    if before is not None:
+        assert path.read_bytes() == before
+
+
+async def test_a_url_that_is_not_websocket_exits_2(tmp_path: Path):
+    collect = await start_collect("http://127.0.0.1:9", tmp_path / "m.csv")
+    code, _, stderr = await collect.finish()
+    assert code == 2
+    assert "--url" in stderr and "ws://" in stderr
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
