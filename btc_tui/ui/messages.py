@@ -1,0 +1,114 @@
+"""Every message the app's workers and callbacks post: the only way domain events reach widgets.
+
+Domain types are imported for type checking only, so importing this module loads neither the
+collector nor tensorflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from btc_tui.forecast.predictor import Prediction, Predictor
+    from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult
+    from btc_tui.market.collector import BarWritten, StreamStatus, Tick
+
+
+# --- collector -------------------------------------------------------------------------------
+
+
+@dataclass
+class TickReceived(Message):
+    """The latest trade (throttled to ~10 Hz: only the newest tick of each interval is posted)."""
+
+    tick: Tick
+
+
+@dataclass
+class BarReceived(Message):
+    """A closed minute was written to the CSV."""
+
+    event: BarWritten
+
+
+@dataclass
+class StatusChanged(Message):
+    """Connection state, counters and message age (posted on change and once a second)."""
+
+    status: StreamStatus
+    at: float  # app clock when the status was read, so ages keep counting between updates
+
+
+@dataclass
+class EventLogged(Message):
+    """One human line for the Log pane."""
+
+    text: str
+
+
+@dataclass
+class SimulatorStarted(Message):
+    """Demo mode: the built-in simulator listens on this loopback URL."""
+
+    url: str
+
+
+@dataclass
+class DataPrepared(Message):
+    """Startup read of the CSV (and, in demo mode, simulated history written to it)."""
+
+    rows: int
+    last_price: float | None
+    simulated_minutes: int
+    frame: pd.DataFrame | None  # the most recent minutes, for live prediction
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingStage(Message):
+    """train() moved to a stage: "loading TensorFlow", "training", "saving"."""
+
+    stage: str
+
+
+@dataclass
+class EpochEnded(Message):
+    epoch: EpochEnd
+
+
+@dataclass
+class BatchProgressed(Message):
+    """Per-batch progress, throttled to ~5 Hz in the training thread."""
+
+    progress: BatchProgress
+
+
+@dataclass
+class TrainingFinished(Message):
+    result: TrainResult
+
+
+@dataclass
+class TrainingThreadExited(Message):
+    """The training thread has really returned (a cancelled worker reports before its thread ends)."""
+
+
+# --- live prediction -------------------------------------------------------------------------
+
+
+@dataclass
+class ModelLoaded(Message):
+    predictor: Predictor
+    path: str
+
+
+@dataclass
+class PredictionMade(Message):
+    prediction: Prediction

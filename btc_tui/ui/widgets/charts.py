@@ -1,0 +1,87 @@
+"""The two plotext charts. The only module that touches textual-plotext.
+
+Update pattern (textual-plotext#11): plt.clear_data(), plot again, then refresh() the widget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.events import Resize
+from textual_plotext import PlotextPlot
+
+
+def downsample(values: Sequence[float], points: int) -> tuple[list[int], list[float]]:
+    """Every k-th value (and always the last) so about `points` remain; x is the original index."""
+    n = len(values)
+    if n == 0:
+        return [], []
+    step = max(1, -(-n // max(1, points)))  # ceil(n / points)
+    xs = list(range(0, n, step))
+    if xs[-1] != n - 1:
+        xs.append(n - 1)
+    return xs, [float(values[i]) for i in xs]
+
+
+class LossChart(PlotextPlot):
+    """loss and val_loss per epoch, growing as epochs end."""
+
+    def on_mount(self) -> None:
+        self.loss: list[float] = []
+        self.val_loss: list[float | None] = []
+        self._draw()
+
+    def reset(self) -> None:
+        self.loss, self.val_loss = [], []
+        self._draw()
+
+    def add_epoch(self, loss: float, val_loss: float | None) -> None:
+        self.loss.append(loss)
+        self.val_loss.append(val_loss)
+        self._draw()
+
+    def set_history(self, loss: Sequence[float], val_loss: Sequence[float]) -> None:
+        self.loss = list(loss)
+        self.val_loss = list(val_loss) or [None] * len(self.loss)
+        self._draw()
+
+    def _draw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.xlabel("epoch")
+        if self.loss:
+            epochs = list(range(1, len(self.loss) + 1))
+            plt.plot(epochs, self.loss, label="loss", marker="braille")
+            val = [(e, v) for e, v in zip(epochs, self.val_loss, strict=True) if v is not None]
+            if val:
+                plt.plot([e for e, _ in val], [v for _, v in val], label="val", marker="braille")
+            plt.xticks(epochs if len(epochs) <= 5 else None)
+        self.refresh()
+
+
+class ForecastChart(PlotextPlot):
+    """Predicted vs actual prices on the test set, downsampled to about the widget's width."""
+
+    def on_mount(self) -> None:
+        self.actual: Sequence[float] = []
+        self.predicted: Sequence[float] = []
+        self._draw()
+
+    def show(self, actual: Sequence[float], predicted: Sequence[float]) -> None:
+        self.actual, self.predicted = actual, predicted
+        self._draw()
+
+    def on_resize(self, _event: Resize) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.xlabel("test minute")
+        if len(self.actual):
+            points = max(10, self.size.width - 10)
+            xs, actual = downsample(self.actual, points)
+            _, predicted = downsample(self.predicted, points)
+            plt.plot(xs, actual, label="actual", marker="braille")
+            plt.plot(xs, predicted, label="predicted", marker="braille")
+        self.refresh()
