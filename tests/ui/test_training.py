@@ -1,0 +1,66 @@
+"""Real (tiny) training runs driven from the keyboard: progress, charts, metrics, cancel, live
+prediction. TensorFlow is slow to import, so the flows share one test."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from btc_tui.ui import messages as m
+from btc_tui.ui.app import BtcTuiApp
+from btc_tui.ui.widgets import LivePane, LossChart, TrainingPane
+from tests.ui.conftest import settings_for, until, write_history
+
+
+def static_text(widget: Static) -> str:
+    return str(widget.render())
+
+
+async def test_train_cancel_reload_and_predict_live(tmp_path, live_simulator):
+    settings = settings_for(
+        tmp_path, url=live_simulator.url, window=10, epochs=2, batch_size=16, seed=1
+    )
+    write_history(settings.data, minutes=240)
+    seen: list[type] = []
+    app = BtcTuiApp(settings)
+    async with app.run_test(
+        size=(80, 24), message_hook=lambda msg: seen.append(type(msg))
+    ) as pilot:
+        await until(pilot, lambda: app.data_ready)
+        pane = app.query_one(TrainingPane)
+
+        # t: progress, a loss point per epoch, then the forecast pane's metrics.
+        await pilot.press("t")
+        assert app.training
+        assert app.check_action("train", ()) is None  # no second run while one is going
+        await until(pilot, lambda: not app.training, timeout=90)
+        assert m.TrainingStage in seen and m.EpochEnded in seen
+        assert pane.has_class("-done"), static_text(pane.query_one("#training-state", Static))
+        chart = app.query_one(LossChart)
+        assert 1 <= len(chart.loss) <= 2 and all(v > 0 for v in chart.loss)
+        metrics = static_text(app.query_one("#forecast-metrics", Static))
+        assert "MAE" in metrics and "persist" in metrics and "skill" in metrics
+        assert ("beats persistence" in metrics) or ("does NOT beat" in metrics)
+        assert settings.model_path.exists()
+
+        # The new model loads and predicts the minute after the CSV's last one at once.
+        await until(pilot, lambda: app.query_one(LivePane).prediction is not None, timeout=30)
+        assert "forecast" in app.query_one(LivePane).render().plain
+        saved = settings.model_path.read_bytes()
+
+        # x: a long run cancelled after its first epoch leaves the saved model alone.
+        app.settings = app.settings.with_changes(epochs=500)
+        epochs_before = seen.count(m.EpochEnded)
+        await pilot.press("t")
+        await until(pilot, lambda: seen.count(m.EpochEnded) > epochs_before, timeout=60)
+        await pilot.press("x")
+        await until(pilot, lambda: not app.training, timeout=30)
+        assert pane.has_class("-cancelled")
+        assert settings.model_path.read_bytes() == saved
+        assert app.check_action("cancel_training", ()) is None
+
+        # l: load the saved model again.
+        loaded = seen.count(m.ModelLoaded)
+        await pilot.press("l")
+        await until(pilot, lambda: seen.count(m.ModelLoaded) > loaded, timeout=30)
+        assert not app.loading_model
+        await pilot.press("q")
