@@ -86,7 +86,8 @@ class BtcTuiApp(App[int]):
         autostart: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`autostart=False` starts no worker (snapshot tests feed messages instead)."""
+        """`autostart=False` starts no collector and loads no model on launch (snapshot tests
+        feed messages instead); `clock` stamps log lines and ages (frozen in snapshots)."""
         super().__init__()
         self.settings = settings
         self.autostart = autostart
@@ -133,6 +134,9 @@ class BtcTuiApp(App[int]):
 
     def log_event(self, text: str) -> None:
         self.query_one(EventLog).add(text)
+
+    def watch_collecting(self, collecting: bool) -> None:
+        self.query_one(LivePane).show_collecting(collecting)
 
     # --- bindings ------------------------------------------------------------------------------
 
@@ -274,6 +278,8 @@ class BtcTuiApp(App[int]):
             message.rows, message.last_price, message.simulated_minutes
         )
         self.log_event(f"{self.settings.data}: {message.rows:,} minutes")
+        if not self.autostart:
+            return
         self.start_collecting()
         if self.settings.model_path.exists():
             self.action_load_model()
@@ -289,7 +295,6 @@ class BtcTuiApp(App[int]):
             return  # SimulatorStarted starts the collector
         previous = self.collector_worker
         self.collecting = True
-        self.query_one(LivePane).show_collecting(True)
         self.collector_worker = self.run_worker(
             self._collect(previous), name="collector", group="collector", exit_on_error=False
         )
@@ -311,7 +316,7 @@ class BtcTuiApp(App[int]):
     @on(m.SimulatorStarted)
     def _simulator_started(self, message: m.SimulatorStarted) -> None:
         self.simulator_url = message.url
-        self.log_event(f"simulator listening on {message.url} (demo: prices are random)")
+        self.log_event(f"simulator on {message.url} (demo: random prices)")
         self.start_collecting()
 
     async def _collect(self, previous: Worker[None] | None) -> None:
@@ -446,6 +451,8 @@ class BtcTuiApp(App[int]):
         for warning in result.warnings:
             self.log_event(f"training warning: {warning}")
         self.log_event(f"model saved to {result.model_path}")
+        if not result.model_path.exists():
+            return
         self.loading_model = True
         self.query_one(LivePane).show_model_state("loading the new model…")
         self.load_model()
@@ -472,7 +479,7 @@ class BtcTuiApp(App[int]):
         self.loading_model = False
         self.predictor = message.predictor
         self.log_event(f"model loaded from {message.path}")
-        self.query_one(TrainingPane).show_model(f"live model: {message.path}")
+        self.query_one(TrainingPane).show_model(f"model: {message.path}")
         self._show_waiting()
         self.predict_next(message.predictor, self.frame)
 
@@ -492,8 +499,7 @@ class BtcTuiApp(App[int]):
     def _show_waiting(self) -> None:
         have = trailing_contiguous(self.frame)
         self.query_one(LivePane).show_model_state(
-            f"loaded; predicts once {self.settings.window} minutes in a row are stored"
-            f" (have {have})"
+            f"needs {self.settings.window} minutes in a row (have {min(have, 9999)})"
         )
 
     # --- failures: one handler turns any failed worker into a visible message ----------------
@@ -503,8 +509,8 @@ class BtcTuiApp(App[int]):
         ended = state in (WorkerState.SUCCESS, WorkerState.CANCELLED, WorkerState.ERROR)
         if ended and worker is self.collector_worker:
             self.collecting = False
-            error = describe(worker.error) if state == WorkerState.ERROR else None
-            self.query_one(LivePane).show_collecting(False, error)
+            if state == WorkerState.ERROR:
+                self.query_one(LivePane).show_collecting(False, describe(worker.error))
         if state != WorkerState.ERROR:
             return
         reason = describe(worker.error)

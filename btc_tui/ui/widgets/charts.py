@@ -10,6 +10,11 @@ from collections.abc import Sequence
 from textual.events import Resize
 from textual_plotext import PlotextPlot
 
+# Two series per chart told apart by marker as well as colour, so they read under NO_COLOR and
+# in 256 colours; the legend inside the plot only when there is room for it.
+LINE, DOTS = "braille", "•"
+LEGEND_MIN_HEIGHT = 14
+
 
 def downsample(values: Sequence[float], points: int) -> tuple[list[int], list[float]]:
     """Every k-th value (and always the last) so about `points` remain; x is the original index."""
@@ -27,12 +32,16 @@ class LossChart(PlotextPlot):
     """loss and val_loss per epoch, growing as epochs end."""
 
     def on_mount(self) -> None:
+        self.border_subtitle = "⠤ loss · • val_loss"
         self.loss: list[float] = []
         self.val_loss: list[float | None] = []
         self._draw()
 
     def reset(self) -> None:
         self.loss, self.val_loss = [], []
+        self._draw()
+
+    def on_resize(self, _event: Resize) -> None:
         self._draw()
 
     def add_epoch(self, loss: float, val_loss: float | None) -> None:
@@ -51,10 +60,13 @@ class LossChart(PlotextPlot):
         plt.xlabel("epoch")
         if self.loss:
             epochs = list(range(1, len(self.loss) + 1))
-            plt.plot(epochs, self.loss, label="loss", marker="braille")
+            legend = self.size.height >= LEGEND_MIN_HEIGHT
+            # Dots first so the line stays visible where they overlap.
             val = [(e, v) for e, v in zip(epochs, self.val_loss, strict=True) if v is not None]
             if val:
-                plt.plot([e for e, _ in val], [v for _, v in val], label="val", marker="braille")
+                xs, ys = [e for e, _ in val], [v for _, v in val]
+                plt.plot(xs, ys, label="val_loss" if legend else None, marker=DOTS)
+            plt.plot(epochs, self.loss, label="loss" if legend else None, marker=LINE)
             plt.xticks(epochs if len(epochs) <= 5 else None)
         self.refresh()
 
@@ -82,6 +94,7 @@ class ForecastChart(PlotextPlot):
             points = max(10, self.size.width - 10)
             xs, actual = downsample(self.actual, points)
             _, predicted = downsample(self.predicted, points)
-            plt.plot(xs, actual, label="actual", marker="braille")
-            plt.plot(xs, predicted, label="predicted", marker="braille")
+            legend = self.size.height >= LEGEND_MIN_HEIGHT
+            plt.plot(xs, predicted, label="predicted" if legend else None, marker=DOTS)
+            plt.plot(xs, actual, label="actual" if legend else None, marker=LINE)
         self.refresh()

@@ -28,7 +28,7 @@ def metrics_text(m: Metrics) -> str:
     return (
         f"{'':5}{'model':>8}{'persist':>9}\n"
         f"{'MAE':5}{m.mae:>8,.2f}{m.baseline_mae:>9,.2f}\n"
-        f"{'MAPE':5}{m.mape:>7.3f}%{m.baseline_mape:>8.3f}%\n"
+        f"{'MAPE':5}{m.mape:>7.4f}%{m.baseline_mape:>8.4f}%\n"
         f"skill {m.skill:+.3f}\n"
         f"direction {direction}\n"
         f"{verdict}"
@@ -36,6 +36,9 @@ def metrics_text(m: Metrics) -> str:
 
 
 class ForecastPane(Horizontal):
+    def on_mount(self) -> None:
+        self.border_subtitle = "⠤ actual · • predicted"
+
     def compose(self) -> ComposeResult:
         yield ForecastChart(id="forecast-chart")
         yield Static("no forecast yet: press t to train", id="forecast-metrics")

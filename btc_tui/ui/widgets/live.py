@@ -146,7 +146,7 @@ class LivePane(Widget):
             )
         else:
             line.append("open minute: none yet", self._style("muted"))
-        if self.status is not None:
+        if self.status is not None and self.collecting:
             line.append(f" · {self.status.messages_per_second:.1f}/s")
         return line
 
@@ -194,13 +194,16 @@ class LivePane(Widget):
             line.append(" (simulated)", self._style("warn"))
         if status is not None:
             line.append(f" · missed {status.missed} · bad {status.bad}")
+            if status.late:
+                # Trades for a minute already in the CSV (e.g. a restart within the minute).
+                line.append(f" · late {status.late}", self._style("muted"))
         return line
 
     def _prediction_lines(self) -> list[Text]:
         prediction = self.prediction
         if prediction is None:
             return [Text(f"model: {self.model_state}", self._style("muted"))]
-        line = Text(f"forecast {hhmm(prediction.target_minute)} ≈ ")
+        line = Text(f"{hhmm(prediction.target_minute)} forecast ")
         line.append(money(prediction.price), self._style("price"))
         scored = self.score.last_scored
         if scored is not None:

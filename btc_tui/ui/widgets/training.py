@@ -95,7 +95,8 @@ class TrainingPane(Vertical):
         self.query_one("#training-model", Static).update(f"saved: {result.model_path}")
 
     def show_cancelled(self) -> None:
-        self._state("-cancelled", "cancelled: the previous model is kept")
+        self._state("-cancelled", "cancelled: previous model kept")
+        self.query_one("#training-epoch", Static).update("")
 
     def show_failed(self, reason: str) -> None:
         self._state("-failed", f"failed: {reason}")
