@@ -1,0 +1,78 @@
+"""Event-loop lag of the TUI while a model trains.
+
+Runs the real app headless in demo mode (simulator + collector on the loop, 3 days of simulated
+minutes in a temporary CSV), presses t, and while the real train() runs in its thread worker a
+task on the app's loop sleeps 10 ms at a time and records how late it wakes up.
+
+    .venv/bin/python benchmarks/ui_lag.py [--epochs 3] [--window 60]
+
+Target: lag p95 <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+
+from btc_tui.config import settings_from
+from btc_tui.ui.app import BtcTuiApp
+
+TICK = 0.010
+
+
+async def measure(epochs: int, window: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)  # demo data and models land in the temporary folder
+        settings = settings_from({"demo": True, "epochs": epochs, "window": window})
+        app = BtcTuiApp(settings)
+        lateness: list[float] = []
+        measuring = False
+
+        async def lag_probe() -> None:
+            while True:
+                before = time.perf_counter()
+                await asyncio.sleep(TICK)
+                if measuring:
+                    lateness.append(time.perf_counter() - before - TICK)
+
+        async with app.run_test(size=(80, 24)) as pilot:
+            async with asyncio.timeout(60):
+                while not (app.data_ready and app.collecting):
+                    await pilot.pause(0.05)
+            probe = asyncio.create_task(lag_probe())
+            measuring = True
+            started = time.perf_counter()
+            await pilot.press("t")
+            async with asyncio.timeout(900):
+                while app.training:
+                    await asyncio.sleep(0.1)
+            seconds = time.perf_counter() - started
+            measuring = False
+            probe.cancel()
+            state = str(app.query_one("#training-state").render())
+            await pilot.press("q")
+
+    lateness.sort()
+    ms = [1000 * x for x in lateness]
+    p95 = ms[int(0.95 * (len(ms) - 1))]
+    print(f"training: {state} ({seconds:.1f} s incl. TensorFlow import, {epochs} epochs)")
+    print(
+        f"event-loop lag over {len(ms)} 10 ms ticks: median {statistics.median(ms):.1f} ms,"
+        f" p95 {p95:.1f} ms, max {ms[-1]:.1f} ms (target p95 <= 50 ms)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--window", type=int, default=60)
+    args = parser.parse_args()
+    asyncio.run(measure(args.epochs, args.window))
+
+
+if __name__ == "__main__":
+    main()
