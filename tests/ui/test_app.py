@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.widgets import Static
 
 from btc_tui.market.store import load_minutes
@@ -104,3 +106,41 @@ async def test_actions_that_make_no_sense_are_disabled(tmp_path):
         await pilot.press("l")  # no saved model: said plainly, nothing loads
         assert "no saved model" in log_text(app)
         assert not app.loading_model
+
+
+async def test_trade_updates_reach_the_screen_at_most_about_ten_times_a_second(tmp_path):
+    from btc_tui.market.simulator import Simulator
+    from btc_tui.ui import messages as m
+
+    ticks: list[float] = []
+    async with Simulator(rate=300, seed=5) as sim:
+        app = BtcTuiApp(settings_for(tmp_path, url=sim.url))
+        hook = lambda msg: ticks.append(asyncio.get_running_loop().time())  # noqa: E731
+        async with app.run_test(
+            size=(80, 24), message_hook=lambda msg: isinstance(msg, m.TickReceived) and hook(msg)
+        ) as pilot:
+            await until(pilot, lambda: sim.published > 300)
+            published_before, ticks_before = sim.published, len(ticks)
+            started = asyncio.get_running_loop().time()
+            await until(pilot, lambda: sim.published > published_before + 300)
+            elapsed = asyncio.get_running_loop().time() - started
+            posted = len(ticks) - ticks_before
+            # One message per 0.1 s timer tick at most, however many trades arrived.
+            assert posted <= elapsed / 0.1 + 2
+            assert posted >= 1
+            await pilot.press("q")
+
+
+async def test_command_palette_offers_the_same_actions_by_name(tmp_path):
+    from textual.command import CommandPalette
+    from textual.widgets import OptionList
+
+    app = BtcTuiApp(settings_for(tmp_path), autostart=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"show help")
+        palette = app.screen
+        await until(pilot, lambda: palette.query_one(OptionList).option_count > 0)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))

@@ -1,0 +1,77 @@
+"""The UI's small plain-Python parts: live scoring, chart downsampling, the prediction frame,
+and import hygiene (the UI must start without TensorFlow)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from btc_tui.forecast.predictor import Prediction
+from btc_tui.market.simulator import simulated_history
+from btc_tui.ui.frames import append_bar, trailing_contiguous
+from btc_tui.ui.live_score import LiveScore
+from btc_tui.ui.widgets.charts import downsample
+
+M = 60_000
+
+
+def test_live_score_compares_the_model_with_persistence():
+    score = LiveScore(keep=2)
+    score.add(Prediction(target_minute=2 * M, price=105.0, last_minute=M, last_price=100.0))
+    assert score.resolve(2 * M, 104.0).error == pytest.approx(1.0)
+    score.add(Prediction(target_minute=3 * M, price=103.0, last_minute=2 * M, last_price=104.0))
+    scored = score.resolve(3 * M, 101.0)
+    assert (scored.error, scored.persistence_error) == (pytest.approx(2.0), pytest.approx(3.0))
+    assert score.mae == pytest.approx(1.5)
+    assert score.persistence_mae == pytest.approx((4.0 + 3.0) / 2)
+    assert score.count == 2
+
+
+def test_predictions_for_minutes_that_never_closed_are_dropped():
+    score = LiveScore()
+    score.add(Prediction(target_minute=5 * M, price=1.0, last_minute=4 * M, last_price=1.0))
+    assert score.resolve(7 * M, 2.0) is None  # minute 5 had no trades
+    assert score.resolve(5 * M, 2.0) is None  # and is not scored late either
+    assert score.mae is None
+
+
+def test_downsample_keeps_first_last_and_about_the_requested_points():
+    values = list(range(1000))
+    xs, ys = downsample(values, 50)
+    assert xs[0] == 0 and xs[-1] == 999
+    assert 50 <= len(xs) <= 51
+    assert ys == [float(x) for x in xs]
+    assert downsample([], 10) == ([], [])
+    assert downsample([1.0, 2.0], 10) == ([0, 1], [1.0, 2.0])
+
+
+def test_frame_grows_by_closed_minutes_and_counts_the_contiguous_tail():
+    bars = simulated_history(5, end_minute=100 * M, seed=1)
+    frame = None
+    for bar in bars[:3]:
+        frame = append_bar(frame, bar)
+    assert trailing_contiguous(frame) == 3
+    assert append_bar(frame, bars[2]) is frame  # a minute already there is not added twice
+    frame = append_bar(frame, bars[4])  # minute 4 missing: a gap
+    assert len(frame) == 4 and trailing_contiguous(frame) == 1
+    assert frame["avg_price"].iloc[-1] == bars[4].avg_price
+    assert trailing_contiguous(None) == 0
+
+
+def test_frame_keeps_only_the_most_recent_minutes():
+    frame = None
+    for bar in simulated_history(30, end_minute=100 * M, seed=2):
+        frame = append_bar(frame, bar, keep=10)
+    assert len(frame) == 10 and trailing_contiguous(frame) == 10
+
+
+@pytest.mark.parametrize("module", ["btc_tui.ui", "btc_tui.ui.app", "btc_tui.ui.messages"])
+def test_importing_the_ui_does_not_import_tensorflow(module):
+    code = f"import sys, {module}; print(' '.join(sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = {name.split(".")[0] for name in out.stdout.split()}
+    assert not loaded & {"tensorflow", "keras"}, f"{module} pulled in TensorFlow"
