@@ -5,6 +5,7 @@ fast deterministic backoff, and readers for the CSV the collector wrote."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import random
 from collections.abc import AsyncIterator, Callable
@@ -100,3 +101,87 @@ def assert_csv_matches(path: Path, trades: list[SentTrade]) -> list[dict[str, st
         for column in ("open", "high", "low", "close"):
             assert Decimal(row[column]) == want[column], column
     return rows
+
+
+class RawFrameServer:
+    """A bare TCP server that does the WebSocket handshake by hand, then writes exactly the bytes
+    a test gives it, in the chunks it chooses: it reaches frame layouts and TCP boundaries that a
+    well-behaved websockets server never produces."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.received = bytearray()  # everything the client sent after the handshake
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._scripts: list[Callable[[asyncio.StreamWriter, bytes], object]] = []
+
+    def then(self, script: Callable[[asyncio.StreamWriter, bytes], object]) -> None:
+        """Queue the behaviour of the next connection: `await script(writer, handshake_reply)`."""
+        self._scripts.append(script)
+
+    async def __aenter__(self) -> RawFrameServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import socket
+
+        from websockets.utils import accept_key
+
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connections += 1
+        request = await reader.readuntil(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = accept_key(key.decode()).encode()
+        reply = (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+
+        async def collect() -> None:
+            while chunk := await reader.read(65536):
+                self.received.extend(chunk)
+
+        reading = asyncio.create_task(collect())
+        try:
+            script = self._scripts.pop(0) if self._scripts else None
+            if script is not None:
+                with contextlib.suppress(ConnectionError):  # the client may leave mid-script
+                    await script(writer, reply)  # type: ignore[misc]
+            await reading
+        finally:
+            reading.cancel()
+            writer.close()
+
+
+@pytest.fixture
+async def raw_server() -> AsyncIterator[RawFrameServer]:
+    async with RawFrameServer() as server:
+        yield server
+
+
+async def write_in_chunks(writer: asyncio.StreamWriter, data: bytes, sizes: list[int]) -> None:
+    """Write `data` in pieces of the given sizes (cycled), letting the client read in between."""
+    i = 0
+    k = 0
+    while i < len(data):
+        size = sizes[k % len(sizes)]
+        writer.write(data[i : i + size])
+        await writer.drain()
+        await asyncio.sleep(0)
+        i += size
+        k += 1

@@ -8,11 +8,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+from websockets.frames import Frame, Opcode
 
-from btc_tui.market.binance import Trade
+from btc_tui.market.binance import Trade, format_trade
 from btc_tui.market.simulator import Simulator
 from btc_tui.market.stream import Backoff, StreamConfigError, StreamEvent, TradeStream
-from tests.market.conftest import eventually, fast_backoff, minute_times
+from tests.market.conftest import (
+    BASE_MINUTE,
+    RawFrameServer,
+    eventually,
+    fast_backoff,
+    minute_times,
+    write_in_chunks,
+)
 
 
 @dataclass
@@ -41,7 +49,7 @@ async def running(stream: TradeStream) -> AsyncIterator[Received]:
     assert stream.state == "stopped"
 
 
-def make_stream(sim: Simulator, **kw: object) -> TradeStream:
+def make_stream(sim: Simulator | RawFrameServer, **kw: object) -> TradeStream:
     options: dict[object, object] = {"backoff": fast_backoff(), "healthy_after": 0.0}
     options.update(kw)
     return TradeStream(sim.url, "btcusdt", **options)  # type: ignore[arg-type]
@@ -229,3 +237,78 @@ def test_backoff_is_exponential_with_full_jitter_and_capped():
 def test_a_url_that_is_not_websocket_is_refused_up_front():
     with pytest.raises(StreamConfigError, match=r"http://example\.com"):
         TradeStream("http://example.com", "btcusdt")
+
+
+def frame(opcode: Opcode, data: bytes, fin: bool = True) -> bytes:
+    return Frame(opcode, data, fin).serialize(mask=False)
+
+
+def trade_payload(trade_id: int) -> bytes:
+    t = BASE_MINUTE + trade_id
+    return format_trade("btcusdt", trade_id, "42000.01000000", "0.00100000", t, t, True).encode()
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [[1], [2, 3, 5, 7, 11], [64, 1, 200], [100_000]],
+    ids=["bytewise", "small", "mixed", "whole"],
+)
+async def test_frames_cut_at_any_byte_are_all_read_in_order(
+    raw_server: RawFrameServer, sizes: list[int]
+):
+    trade = [frame(Opcode.TEXT, trade_payload(i)) for i in range(1, 31)]
+    fragmented = trade_payload(16)
+    data = b"".join(
+        [
+            *trade[:10],
+            frame(Opcode.PING, b"are you there"),
+            *trade[10:15],
+            frame(Opcode.BINARY, b"\x00\x01"),
+            frame(Opcode.TEXT, b'{"result":null,"id":1}'),  # under 126 bytes: short length form
+            frame(Opcode.TEXT, fragmented[:40], fin=False),  # one trade in two fragments
+            frame(Opcode.CONT, fragmented[40:]),
+            *trade[16:],
+        ]
+    )
+
+    async def script(writer: asyncio.StreamWriter, reply: bytes) -> None:
+        writer.write(reply + data[:150])  # frames in the same packet as the handshake reply
+        await write_in_chunks(writer, data[150:], sizes)
+
+    raw_server.then(script)
+    stream = make_stream(raw_server)
+    async with running(stream) as got:
+        await eventually(lambda: len(got.trades) == 30)
+        await eventually(lambda: raw_server.received[:1] == b"\x8a")  # our pong went back
+
+    assert got.ids == list(range(1, 31))
+    assert dict(stream.bad_by_kind) == {"binary": 1}
+    assert (stream.duplicates, stream.missed, stream.reconnects) == (0, 0, 0)
+
+
+async def test_invalid_utf8_and_a_close_frame_are_handled(raw_server: RawFrameServer):
+    async def first(writer: asyncio.StreamWriter, reply: bytes) -> None:
+        writer.write(
+            reply + frame(Opcode.TEXT, b"\xff\xfe not utf-8") + frame(Opcode.TEXT, trade_payload(1))
+        )
+        writer.write(
+            frame(Opcode.CLOSE, b"\x03\xe9going away") + frame(Opcode.TEXT, trade_payload(2))
+        )
+        await writer.drain()
+
+    async def second(writer: asyncio.StreamWriter, reply: bytes) -> None:
+        writer.write(reply + frame(Opcode.TEXT, trade_payload(3)))
+        await writer.drain()
+
+    raw_server.then(first)
+    raw_server.then(second)
+    # The first server never closes the socket after its close frame: we must not wait forever.
+    stream = make_stream(raw_server, close_timeout=0.2)
+    async with running(stream) as got:
+        await eventually(lambda: len(got.trades) == 2)
+
+    # Nothing after the close frame counts; the gap shows trade 2 never arrived.
+    assert got.ids == [1, 3]
+    assert stream.bad_by_kind["utf8"] == 1
+    assert stream.missed == 1
+    assert "going away" in got.texts("disconnected")[0]

@@ -1,0 +1,156 @@
+"""How many trades per second the collector absorbs, end to end over loopback (target >= 100,000).
+
+A server in another process blasts N pre-generated Binance-shaped trade frames (one trade per
+message, as Binance sends them) spread over many minutes of trade time, as fast as the socket takes
+them. The real Collector (TradeStream -> MinuteAggregator -> MinuteStore) receives them and writes
+the CSV; we time first trade to last, then check every trade is in exactly one CSV minute.
+It also prints the rate of parse_message + MinuteAggregator.add alone, on in-memory payloads.
+
+    .venv/bin/python benchmarks/collector_throughput.py [--trades 1000000] [--minutes 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import multiprocessing
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from btc_tui.config import Settings
+from btc_tui.market.bars import MinuteAggregator
+from btc_tui.market.binance import format_trade, parse_message
+from btc_tui.market.collector import Collector
+from btc_tui.market.simulator import RandomWalk, price_text, qty_text
+
+BASE_MINUTE = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+
+
+def make_payloads(trades: int, minutes: int) -> tuple[list[str], Decimal]:
+    """Binance-shaped payloads with trade times spread evenly over `minutes`; and their volume."""
+    walk = RandomWalk(seed=1, start_price=42_000.0, first_trade_id=3_000_000_000)
+    spacing = minutes * 60_000 / trades
+    payloads = []
+    units = 0
+    for i in range(trades):
+        trade_id, cents, qty_units, maker = walk.step()
+        t = BASE_MINUTE + int(i * spacing)
+        payloads.append(
+            format_trade("btcusdt", trade_id, price_text(cents), qty_text(qty_units), t, t, maker)
+        )
+        units += qty_units
+    return payloads, Decimal(units) / 100_000
+
+
+def serve(port_queue: multiprocessing.Queue, trades: int, minutes: int) -> None:
+    """The blasting server (runs in its own process)."""
+    from websockets.asyncio.server import serve as ws_serve
+    from websockets.frames import OP_TEXT, Frame
+
+    payloads, _ = make_payloads(trades, minutes)
+    # Pre-encode the frames exactly as websockets would send them, so the server process costs
+    # almost nothing and the figure measures the collector, not the load generator.
+    blob = b"".join(Frame(OP_TEXT, p.encode()).serialize(mask=False) for p in payloads)
+    del payloads
+
+    async def handler(connection) -> None:  # type: ignore[no-untyped-def]
+        transport = connection.transport
+        chunk = 1 << 20
+        for start in range(0, len(blob), chunk):
+            transport.write(blob[start : start + chunk])
+            while transport.get_write_buffer_size() > 8 << 20:
+                await asyncio.sleep(0.001)
+        await connection.wait_closed()
+
+    async def main() -> None:
+        async with ws_serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None) as srv:
+            port_queue.put(srv.sockets[0].getsockname()[1])
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+async def end_to_end(url: str, trades: int, data: Path) -> tuple[float, Collector]:
+    collector = Collector(Settings(data=data, url=url, stale_after=30.0))
+    task = asyncio.create_task(collector.run())
+    stream = collector.stream
+    while stream.trades == 0:
+        await asyncio.sleep(0.0005)
+    started = time.perf_counter()
+    first = stream.trades
+    while stream.trades < trades and not task.done():
+        await asyncio.sleep(0.005)
+    elapsed = time.perf_counter() - started
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return (stream.trades - first) / elapsed, collector
+
+
+def parse_and_aggregate_rate(payloads: list[str]) -> float:
+    aggregator = MinuteAggregator(grace=2.0)
+    add = aggregator.add
+    parse = parse_message
+    started = time.perf_counter()
+    for raw in payloads:
+        add(parse(raw))
+    elapsed = time.perf_counter() - started
+    return len(payloads) / elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trades", type=int, default=1_000_000)
+    parser.add_argument("--minutes", type=int, default=500, help="minutes of trade time spanned")
+    args = parser.parse_args()
+
+    payloads, volume = make_payloads(min(args.trades, 300_000), args.minutes)
+    rate = parse_and_aggregate_rate(payloads)
+    print(f"parse_message + MinuteAggregator.add alone: {rate:,.0f} trades/s")
+    del payloads
+    _, volume = make_payloads(args.trades, args.minutes)
+
+    ctx = multiprocessing.get_context("spawn")
+    ports: multiprocessing.Queue = ctx.Queue()
+    server = ctx.Process(target=serve, args=(ports, args.trades, args.minutes), daemon=True)
+    server.start()
+    try:
+        port = ports.get(timeout=600)
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp) / "bench.csv"
+            absorbed, collector = asyncio.run(
+                end_to_end(f"ws://127.0.0.1:{port}", args.trades, data)
+            )
+            with data.open(newline="") as f:
+                rows = list(csv.DictReader(f))
+    finally:
+        server.terminate()
+        server.join()
+
+    total = sum(int(r["trades"]) for r in rows)
+    stored_volume = sum(Decimal(r["volume"]) for r in rows)
+    status = collector.status
+    print(
+        f"end to end over loopback (server in another process): {absorbed:,.0f} trades/s "
+        f"({args.trades:,} trades, {len(rows)} minutes written)"
+    )
+    print(
+        f"accounted for: {total:,} of {args.trades:,} trades in the CSV, volume "
+        f"{'matches' if stored_volume == volume else f'{stored_volume} != {volume}'}; "
+        f"duplicates {status.duplicates}, missed {status.missed}, late {status.late}, "
+        f"bad {status.bad}, reconnects {status.reconnects}"
+    )
+    ok = total == args.trades and stored_volume == volume and len(rows) == args.minutes
+    print("target 100,000 trades/s:", "met" if absorbed >= 100_000 else "NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
