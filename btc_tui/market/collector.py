@@ -51,6 +51,7 @@ class CollectorLog:
 _LOG_KINDS = {
     "connected": "connection",
     "disconnected": "connection",
+    "backing_off": "connection",
     "gap": "gap",
     "bad": "bad",
     "error": "bad",
