@@ -278,7 +278,7 @@ class BtcTuiApp(App[int]):
             message.rows, message.last_price, message.simulated_minutes
         )
         self.log_event(f"{self.settings.data}: {message.rows:,} minutes")
-        if not self.autostart:
+        if not self.autostart or self._quitting:
             return
         self.start_collecting()
         if self.settings.model_path.exists():

@@ -3,6 +3,7 @@ and import hygiene (the UI must start without TensorFlow)."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -75,3 +76,45 @@ def test_importing_the_ui_does_not_import_tensorflow(module):
     )
     loaded = {name.split(".")[0] for name in out.stdout.split()}
     assert not loaded & {"tensorflow", "keras"}, f"{module} pulled in TensorFlow"
+
+
+def test_epoch_ticks_are_whole_few_and_end_on_the_last_epoch():
+    from btc_tui.ui.widgets.charts import epoch_ticks
+
+    assert epoch_ticks(1) == [1]
+    assert epoch_ticks(5) == [1, 2, 3, 4, 5]
+    for n in range(2, 200):
+        ticks = epoch_ticks(n)
+        assert ticks[0] == 1 and ticks[-1] == n and len(ticks) <= 7
+
+
+async def test_loss_chart_grows_past_many_epochs():
+    from btc_tui.config import Settings
+    from btc_tui.forecast.training import EpochEnd
+    from btc_tui.ui import messages as m
+    from btc_tui.ui.app import BtcTuiApp
+    from btc_tui.ui.widgets import LossChart
+
+    app = BtcTuiApp(Settings(), autostart=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for epoch in range(1, 51):
+            app.post_message(m.EpochEnded(EpochEnd(epoch, 50, 1 / epoch, 1.1 / epoch, epoch)))
+            if epoch % 7 == 0:
+                await pilot.pause()  # let it draw at several sizes of history
+        await pilot.pause()
+        assert len(app.query_one(LossChart).loss) == 50
+        assert app.is_running
+
+
+async def test_a_chart_that_cannot_draw_says_why_and_the_app_keeps_running():
+    from btc_tui.config import Settings
+    from btc_tui.ui.app import BtcTuiApp
+    from btc_tui.ui.widgets import ForecastChart
+
+    app = BtcTuiApp(Settings(), autostart=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chart = app.query_one(ForecastChart)
+        chart.show(actual=[math.inf, 1.0, 2.0], predicted=[1.0, 1.0, 2.0])  # plotext raises on inf
+        await pilot.pause()
+        assert "chart cannot draw" in str(chart.render())
+        assert app.is_running

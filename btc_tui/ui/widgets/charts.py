@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
+from textual.app import RenderResult
 from textual.events import Resize
 from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
 
 # Two series per chart told apart by marker as well as colour, so they read under NO_COLOR and
 # in 256 colours; the legend inside the plot only when there is room for it.
@@ -28,7 +31,46 @@ def downsample(values: Sequence[float], points: int) -> tuple[list[int], list[fl
     return xs, [float(values[i]) for i in xs]
 
 
-class LossChart(PlotextPlot):
+class SafePlot(PlotextPlot):
+    """plotext raises on some inputs; a chart that cannot draw says why instead of ending the app."""
+
+    error: str | None = None
+
+    def render(self) -> RenderResult:
+        if self.error is None:
+            try:
+                return super().render()
+            except Exception as exc:  # plotext internals: shown in the chart, not raised
+                self.failed(exc)
+        return Text(f"chart cannot draw: {self.error}")
+
+    def failed(self, exc: Exception) -> None:
+        self.error = f"{type(exc).__name__}: {exc}"
+        self.log.error("chart failed", self.error)
+
+    def _draw(self) -> None:
+        self.error = None
+        try:
+            self.plt.clear_data()
+            self.draw(self.plt)
+        except Exception as exc:  # as above
+            self.failed(exc)
+        self.refresh()
+
+    def draw(self, plt: Plot) -> None:
+        raise NotImplementedError
+
+
+def epoch_ticks(epochs: int, most: int = 6) -> list[int]:
+    """Whole-number epoch ticks, at most `most` of them, always including the first and last."""
+    step = max(1, -(-(epochs - 1) // (most - 1)))
+    ticks = list(range(1, epochs + 1, step))
+    if ticks[-1] != epochs:
+        ticks.append(epochs)
+    return ticks
+
+
+class LossChart(SafePlot):
     """loss and val_loss per epoch, growing as epochs end."""
 
     def on_mount(self) -> None:
@@ -54,9 +96,7 @@ class LossChart(PlotextPlot):
         self.val_loss = list(val_loss) or [None] * len(self.loss)
         self._draw()
 
-    def _draw(self) -> None:
-        plt = self.plt
-        plt.clear_data()
+    def draw(self, plt: Plot) -> None:
         plt.xlabel("epoch")
         if self.loss:
             epochs = list(range(1, len(self.loss) + 1))
@@ -67,11 +107,10 @@ class LossChart(PlotextPlot):
                 xs, ys = [e for e, _ in val], [v for _, v in val]
                 plt.plot(xs, ys, label="val_loss" if legend else None, marker=DOTS)
             plt.plot(epochs, self.loss, label="loss" if legend else None, marker=LINE)
-            plt.xticks(epochs if len(epochs) <= 5 else None)
-        self.refresh()
+            plt.xticks(epoch_ticks(len(epochs)))
 
 
-class ForecastChart(PlotextPlot):
+class ForecastChart(SafePlot):
     """Predicted vs actual prices on the test set, downsampled to about the widget's width."""
 
     def on_mount(self) -> None:
@@ -86,9 +125,7 @@ class ForecastChart(PlotextPlot):
     def on_resize(self, _event: Resize) -> None:
         self._draw()
 
-    def _draw(self) -> None:
-        plt = self.plt
-        plt.clear_data()
+    def draw(self, plt: Plot) -> None:
         plt.xlabel("test minute")
         if len(self.actual):
             points = max(10, self.size.width - 10)
@@ -97,4 +134,3 @@ class ForecastChart(PlotextPlot):
             legend = self.size.height >= LEGEND_MIN_HEIGHT
             plt.plot(xs, predicted, label="predicted" if legend else None, marker=DOTS)
             plt.plot(xs, actual, label="actual" if legend else None, marker=LINE)
-        self.refresh()
