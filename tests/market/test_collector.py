@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from btc_tui.config import Settings
 from btc_tui.errors import UsageError
 from btc_tui.market.collector import BarWritten, Collector, CollectorLog, StreamStatus, Tick
 from btc_tui.market.simulator import Simulator
+from tests.conftest import fixture_path
 from tests.market.conftest import (
     BASE_MINUTE,
     MINUTE_MS,
@@ -22,6 +25,7 @@ from tests.market.conftest import (
     fast_backoff,
     minute_times,
     read_rows,
+    row_minute,
 )
 
 
@@ -216,3 +220,29 @@ async def test_a_second_collector_on_the_same_file_is_refused(simulator: Simulat
 def test_a_bad_url_is_a_usage_error(tmp_path: Path):
     with pytest.raises(UsageError, match="--url"):
         Collector(Settings(data=tmp_path / "m.csv", url="https://example.com"))
+
+
+async def test_real_binance_payloads_over_a_socket_give_binance_klines(
+    simulator: Simulator, tmp_path: Path
+):
+    folder = fixture_path("binance-spot-2023-04-05")
+    with (folder / "klines_1m.csv").open() as f:
+        klines = {int(r["open_time"]): r for r in csv.DictReader(f)}
+    payloads = (folder / "trades.jsonl").read_text().splitlines()
+
+    data = tmp_path / "minutes.csv"
+    collector = make_collector(simulator, data, Seen())
+    async with collecting(collector):
+        await simulator.wait_for_connections(1)
+        for payload in payloads:  # byte for byte what Binance sent
+            simulator.send_raw(payload)
+        await eventually(lambda: collector.stream.trades == len(payloads))
+
+    rows = {row_minute(r): r for r in read_rows(data)}
+    assert sum(int(r["trades"]) for r in rows.values()) == len(payloads)
+    complete = [m for m in rows if m in klines and 1680652800000 <= m < 1680653160000]
+    assert len(complete) == 6  # 00:00 .. 00:05 lie wholly inside the capture
+    for minute in complete:
+        ours, theirs = rows[minute], klines[minute]
+        for column in ("open", "high", "low", "close", "volume"):
+            assert Decimal(ours[column]) == Decimal(theirs[column]), (minute, column)

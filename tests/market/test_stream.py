@@ -324,3 +324,18 @@ async def test_status_reports_the_message_rate(simulator: Simulator):
         await asyncio.sleep(1.05)  # a rate is measured over at least a second
         status = stream.status()
     assert 0 < status.messages_per_second <= 40
+
+
+async def test_an_error_in_our_own_trade_handler_is_raised_not_retried(simulator: Simulator):
+    stream = make_stream(simulator)
+
+    def on_trade(trade: Trade) -> None:
+        raise OSError(28, "No space left on device")
+
+    task = asyncio.create_task(stream.run(on_trade))
+    await simulator.wait_for_connections(1)
+    simulator.publish(minute_times(0, 2))
+    with pytest.raises(OSError, match="No space left"):
+        await asyncio.wait_for(task, 10)
+    assert simulator.connections_total == 1  # a local failure is not a network problem
+    assert stream.state == "stopped"
