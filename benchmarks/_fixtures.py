@@ -1,0 +1,57 @@
+"""The real 20-day kline fixture, converted to our minute CSV for benchmarks.
+
+The fixture lives outside the project (../shared/fixtures) and is never copied into it; the
+converted CSV goes to a temporary folder chosen by the caller.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+from btc_tui.market.store import CSV_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+KLINES = (
+    ROOT.parent / "shared" / "fixtures" / "klines-spot-1m" / "BTCUSDT-1m-2024-01-01_2024-01-21.csv"
+)
+
+
+def require_klines() -> Path:
+    if not KLINES.exists():
+        raise SystemExit(f"the kline fixture is absent ({KLINES}); this benchmark needs it")
+    return KLINES
+
+
+def write_minute_csv(klines: Path, out: Path) -> int:
+    """One minute row per kline. Klines have no trade prices, so avg_price = (O+H+L+C)/4 (the
+    fixture README's stand-in); vwap likewise, and trades is left empty (unknown)."""
+    rows = 0
+    with klines.open(newline="") as src, out.open("w", newline="") as dst:
+        reader = csv.DictReader(src)
+        writer = csv.writer(dst, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for row in reader:
+            o, h, lo, c = (float(row[k]) for k in ("open", "high", "low", "close"))
+            t = datetime.fromtimestamp(int(row["open_time"]) / 1000, UTC)
+            avg = (o + h + lo + c) / 4
+            writer.writerow(
+                [
+                    t.year,
+                    t.month,
+                    t.day,
+                    t.hour,
+                    t.minute,
+                    repr(avg),
+                    o,
+                    h,
+                    lo,
+                    c,
+                    row["volume"],
+                    repr(avg),
+                    "",
+                ]
+            )
+            rows += 1
+    return rows

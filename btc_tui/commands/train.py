@@ -1,0 +1,82 @@
+"""`btc-tui train`: train, evaluate and save the LSTM headless, with progress in the terminal.
+
+With --json the last line of stdout is one JSON object (progress goes to stderr), for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from typing import TextIO
+
+from btc_tui.config import Settings
+from btc_tui.forecast.report import batch_line, chart, epoch_line, metrics_table, verdict
+from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult, train
+
+
+def run(settings: Settings, json_output: bool) -> int:
+    # Progress must not mix with the JSON a script reads from stdout.
+    progress: TextIO = sys.stderr if json_output else sys.stdout
+    live = progress.isatty()
+
+    def on_stage(text: str) -> None:
+        print(f"{text}…", file=progress, flush=True)
+
+    def on_epoch(event: EpochEnd) -> None:
+        # "\r\033[K" clears the transient batch line on a terminal.
+        print(("\r\033[K" if live else "") + epoch_line(event), file=progress, flush=True)
+
+    def on_batch(event: BatchProgress) -> None:
+        print(f"\r\033[K{batch_line(event)}", end="", file=progress, flush=True)
+
+    print(f"training on {settings.data} -> {settings.model_path}", file=progress, flush=True)
+    result = train(
+        settings,
+        on_epoch=on_epoch,
+        on_batch=on_batch if live else None,
+        on_stage=on_stage,
+    )
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+
+    if json_output:
+        print(json.dumps(summary(result)), flush=True)
+        return 0
+    print(_text_report(result, color=sys.stdout.isatty()), flush=True)
+    return 0
+
+
+def summary(result: TrainResult) -> dict[str, object]:
+    return {
+        **result.metrics.to_dict(),
+        "train_windows": result.train_windows,
+        "validation_windows": result.validation_windows,
+        "test_windows": result.test_windows,
+        "dropped_windows": result.dropped_windows,
+        "epochs_run": result.epochs_run,
+        "seconds": round(result.seconds, 3),
+        "model_path": str(result.model_path),
+        "metadata_path": str(result.metadata_path),
+        "warnings": result.warnings,
+    }
+
+
+def _text_report(result: TrainResult, color: bool) -> str:
+    columns, _rows = shutil.get_terminal_size((100, 30))
+    return "\n".join(
+        [
+            "",
+            f"{result.epochs_run} epochs in {result.seconds:.1f}s; windows: "
+            f"{result.train_windows} train, {result.validation_windows} validation, "
+            f"{result.test_windows} test"
+            + (f", {result.dropped_windows} dropped (gaps)" if result.dropped_windows else ""),
+            "",
+            metrics_table(result.metrics),
+            "",
+            verdict(result.metrics),
+            "",
+            chart(result, width=max(40, min(columns, 120)), height=20, color=color),
+            f"saved {result.model_path} and {result.metadata_path}",
+        ]
+    )

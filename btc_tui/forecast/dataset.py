@@ -1,0 +1,250 @@
+"""Minute series -> sliding windows, per-window scaling, chronological split (numpy only).
+
+Everything the model sees about a window is computed from that window's own input minutes: the
+target never enters the scaling range (the seed's leak), and nothing later in time is used to scale
+or fit anything earlier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+
+MINUTE_MS = 60_000
+# The seed's scaling: widen each window's [min, max] by 5% of its range on both sides.
+BUFFER = 0.05
+# A flat window (max == min) would divide by zero; give every window a range of at least this
+# share of its price (0.06 USDT at 60,000) so it scales deterministically instead of being dropped.
+MIN_RELATIVE_RANGE = 1e-6
+SCALING_SCHEME = "per-window min-max of the input minutes only, 5% buffer, min range 1e-6 of price"
+
+# What the network predicts, in the window's scaled units (see `encode_targets`).
+TARGET_KINDS = ("level", "change")
+# Input features per minute: the scaled price, and its change from the previous minute.
+FEATURE_KINDS = ("level", "change")
+
+
+@dataclass(frozen=True)
+class MinuteSeries:
+    """The avg_price series: UTC minute starts (ms, sorted, unique) and prices."""
+
+    minutes: np.ndarray  # int64 ms
+    prices: np.ndarray  # float64
+    skipped: int = 0  # rows without a usable price (NaN, inf, <= 0), treated as missing minutes
+
+    def __len__(self) -> int:
+        return len(self.prices)
+
+
+def series_from_frame(frame: pd.DataFrame) -> MinuteSeries:
+    """Take avg_price by minute from a `LoadedMinutes.frame` (DatetimeIndex in UTC)."""
+    index = pd.DatetimeIndex(frame.index)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    minutes = index.as_unit("ms").asi8.astype(np.int64)
+    prices = frame["avg_price"].to_numpy(dtype=np.float64)
+    usable = np.isfinite(prices) & (prices > 0)
+    skipped = int(len(prices) - usable.sum())
+    return MinuteSeries(minutes=minutes[usable], prices=prices[usable], skipped=skipped)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Windows of `window` contiguous input minutes and the price `horizon` minutes later.
+
+    Row i uses series rows starts[i] .. starts[i]+window-1 as inputs and row
+    starts[i]+window-1+horizon as the target; every minute in between exists.
+    """
+
+    series: MinuteSeries
+    window: int
+    horizon: int
+    starts: np.ndarray  # int64 row index of each window's first input minute
+    dropped: int  # candidate windows dropped because they span a missing minute
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @property
+    def inputs(self) -> np.ndarray:
+        """(n, window) raw input prices (a copy)."""
+        if not len(self.starts):
+            return np.zeros((0, self.window))
+        return sliding_window_view(self.series.prices, self.window)[self.starts]
+
+    @property
+    def last_index(self) -> np.ndarray:
+        return self.starts + (self.window - 1)
+
+    @property
+    def last_prices(self) -> np.ndarray:
+        return self.series.prices[self.last_index]
+
+    @property
+    def last_minutes(self) -> np.ndarray:
+        return self.series.minutes[self.last_index]
+
+    @property
+    def targets(self) -> np.ndarray:
+        return self.series.prices[self.last_index + self.horizon]
+
+    @property
+    def target_minutes(self) -> np.ndarray:
+        return self.series.minutes[self.last_index + self.horizon]
+
+    def subset(self, rows: slice) -> Windows:
+        return Windows(self.series, self.window, self.horizon, self.starts[rows], self.dropped)
+
+
+def build_windows(series: MinuteSeries, window: int, horizon: int) -> Windows:
+    """All windows whose inputs and target lie on consecutive minutes (vectorised, no loop)."""
+    if window < 1 or horizon < 1:
+        raise ValueError(f"window and horizon must be at least 1, got {window} and {horizon}")
+    span = window + horizon  # rows from the first input to the target, both included
+    candidates = len(series) - span + 1
+    if candidates <= 0:
+        return Windows(series, window, horizon, np.zeros(0, dtype=np.int64), 0)
+    minutes = series.minutes
+    # Rows are sorted and unique, so the span is gap-free exactly when its ends are span-1 apart.
+    elapsed = minutes[span - 1 :] - minutes[:candidates]
+    contiguous = elapsed == (span - 1) * MINUTE_MS
+    starts = np.flatnonzero(contiguous).astype(np.int64)
+    return Windows(series, window, horizon, starts, int(candidates - len(starts)))
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Per-window affine scaling: scaled = (price - lo) / scale."""
+
+    lo: np.ndarray  # (n,)
+    scale: np.ndarray  # (n,) = hi - lo > 0
+
+    def apply(self, prices: np.ndarray) -> np.ndarray:
+        """Scale (n, k) prices (or (n,)) with each row's own window scaling."""
+        if prices.ndim == 1:
+            return (prices - self.lo) / self.scale
+        return (prices - self.lo[:, None]) / self.scale[:, None]
+
+    def invert(self, scaled: np.ndarray) -> np.ndarray:
+        if scaled.ndim == 1:
+            return scaled * self.scale + self.lo
+        return scaled * self.scale[:, None] + self.lo[:, None]
+
+
+def window_scaling(inputs: np.ndarray) -> Scaling:
+    """The seed's min-max scaling with a 5% buffer, from the (n, window) INPUT prices only."""
+    low = inputs.min(axis=1)
+    high = inputs.max(axis=1)
+    middle = (low + high) / 2
+    # Centred on the window's middle, (0.5 + BUFFER) * range either side is exactly the seed's
+    # [min - 5% range, max + 5% range]; a (nearly) flat window gets its minimum range instead.
+    price_range = np.maximum(high - low, MIN_RELATIVE_RANGE * np.maximum(np.abs(middle), 1.0))
+    lo = middle - (0.5 + BUFFER) * price_range
+    hi = middle + (0.5 + BUFFER) * price_range
+    return Scaling(lo=lo, scale=hi - lo)
+
+
+def encode_features(inputs: np.ndarray, scaling: Scaling, features: tuple[str, ...]) -> np.ndarray:
+    """(n, window) prices -> (n, window, len(features)) float32 network inputs."""
+    scaled = scaling.apply(inputs)
+    columns = []
+    for kind in features:
+        if kind == "level":
+            columns.append(scaled)
+        elif kind == "change":
+            # Minute-to-minute change in the window's units; the first minute has no previous one.
+            change = np.empty_like(scaled)
+            change[:, 0] = 0.0
+            np.subtract(scaled[:, 1:], scaled[:, :-1], out=change[:, 1:])
+            columns.append(change)
+        else:
+            raise ValueError(f"unknown feature {kind!r}; expected one of {FEATURE_KINDS}")
+    return np.stack(columns, axis=-1).astype(np.float32)
+
+
+def encode_targets(
+    targets: np.ndarray, last_prices: np.ndarray, scaling: Scaling, kind: str
+) -> np.ndarray:
+    """Target prices -> what the network learns, in each window's own units.
+
+    "level": the seed's choice, the target scaled like the inputs (it may fall outside [0, 1]).
+    "change": the move from the last input price, divided by the window's scale.
+    """
+    if kind == "level":
+        return scaling.apply(targets)
+    if kind == "change":
+        return (targets - last_prices) / scaling.scale
+    raise ValueError(f"unknown target kind {kind!r}; expected one of {TARGET_KINDS}")
+
+
+def decode_targets(
+    outputs: np.ndarray, last_prices: np.ndarray, scaling: Scaling, kind: str
+) -> np.ndarray:
+    """The inverse of `encode_targets`: network outputs -> prices."""
+    outputs = np.asarray(outputs, dtype=np.float64).reshape(-1)
+    if kind == "level":
+        return scaling.invert(outputs)
+    if kind == "change":
+        return last_prices + outputs * scaling.scale
+    raise ValueError(f"unknown target kind {kind!r}; expected one of {TARGET_KINDS}")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Windows turned into network inputs/targets, with what is needed to go back to prices."""
+
+    windows: Windows
+    x: np.ndarray  # (n, window, features) float32
+    y: np.ndarray  # (n,) float32
+    scaling: Scaling
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def encode(windows: Windows, features: tuple[str, ...], target_kind: str) -> Encoded:
+    inputs = windows.inputs
+    scaling = window_scaling(inputs)
+    x = encode_features(inputs, scaling, features)
+    y = encode_targets(windows.targets, inputs[:, -1], scaling, target_kind).astype(np.float32)
+    return Encoded(windows=windows, x=x, y=y, scaling=scaling)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Chronological split: train, then validation (early stopping), then test (evaluation)."""
+
+    train: slice
+    validation: slice
+    test: slice
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        return tuple(s.stop - s.start for s in (self.train, self.validation, self.test))  # type: ignore[return-value]
+
+
+VALIDATION_FRACTION = 0.1
+
+
+def chronological_split(
+    count: int, test_fraction: float, validation_fraction: float = VALIDATION_FRACTION
+) -> Split:
+    """The last `test_fraction` of windows is the test set; validation is the last 10% of the rest.
+
+    Windows are in time order, so every window used for fitting ends before any validation window,
+    and every validation window before any test window.
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    test = max(1, round(count * test_fraction)) if count else 0
+    rest = count - test
+    validation = max(1, round(rest * validation_fraction)) if rest else 0
+    train = rest - validation
+    return Split(
+        train=slice(0, train),
+        validation=slice(train, train + validation),
+        test=slice(train + validation, count),
+    )

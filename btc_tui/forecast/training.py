@@ -1,0 +1,320 @@
+"""One `train()` for the CLI and the TUI's worker thread: data -> fitted, evaluated, saved model.
+
+The data is checked before TensorFlow is imported (3.5 s), so unusable input fails at once.
+Progress goes out through plain callables receiving the frozen dataclasses below; a
+`threading.Event` stops training within about a batch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from btc_tui.config import Settings
+from btc_tui.errors import UsageError
+from btc_tui.forecast import metrics as metrics_mod
+from btc_tui.forecast.dataset import (
+    Encoded,
+    Split,
+    Windows,
+    build_windows,
+    chronological_split,
+    decode_targets,
+    encode,
+    series_from_frame,
+)
+from btc_tui.forecast.model import (
+    ModelMetadata,
+    ModelSpec,
+    build_model,
+    import_keras,
+    library_versions,
+    save_model,
+)
+
+# Fewer windows than this cannot give a model, a validation set for early stopping and a test
+# set that mean anything.
+MIN_WINDOWS = 30
+BATCH_PROGRESS_INTERVAL = 0.2  # seconds: at most ~5 progress events per second
+PREDICT_BATCH = 2048
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    epoch: int  # 1-based
+    total: int
+    loss: float
+    val_loss: float | None
+    elapsed: float  # seconds since fit started
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    epoch: int
+    total_epochs: int
+    batch: int  # 1-based, within the epoch
+    batches: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    metrics: metrics_mod.Metrics
+    predicted: np.ndarray  # test-set predictions, price units
+    actual: np.ndarray  # test-set actual prices
+    baseline: np.ndarray  # persistence: each test window's last observed price
+    test_times: np.ndarray  # ms, the minute each test target belongs to
+    epochs_run: int
+    seconds: float
+    model_path: Path
+    metadata_path: Path
+    train_windows: int
+    test_windows: int
+    dropped_windows: int
+    history_loss: list[float] = field(default_factory=list)
+    history_val_loss: list[float] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    validation_windows: int = 0
+
+
+class TrainingCancelled(Exception):
+    """The stop event was set; nothing was saved."""
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Everything decided before TensorFlow loads: windows, split, and the warnings to show."""
+
+    encoded: Encoded
+    split: Split
+    rows: int
+    path: Path
+    warnings: list[str]
+
+
+def _load(settings: Settings) -> Any:
+    from btc_tui.market.store import load_minutes
+
+    return load_minutes(settings.data)
+
+
+def prepare(settings: Settings, data: Any, spec: ModelSpec) -> PreparedData:
+    """Windows and split from the loaded minutes; UsageError when training cannot be useful."""
+    series = series_from_frame(data.frame)
+    warnings = list(data.warnings)
+    if data.bad_lines and not data.warnings:
+        warnings.append(_bad_lines_warning(data.path, data.bad_lines))
+    if series.skipped:
+        warnings.append(f"{data.path}: {series.skipped} minutes without a usable avg_price skipped")
+    windows: Windows = build_windows(series, settings.window, settings.horizon)
+    span = settings.window + settings.horizon
+    if len(windows) < MIN_WINDOWS:
+        gaps = f", {windows.dropped} more span missing minutes" if windows.dropped else ""
+        raise UsageError(
+            f"{data.path} has {len(series)} usable minutes, giving {len(windows)} windows of "
+            f"{settings.window} input minutes + {settings.horizon} ahead{gaps}; training needs at "
+            f"least {MIN_WINDOWS} windows, i.e. at least {span + MIN_WINDOWS - 1} consecutive "
+            f"minutes (collect more, or use a smaller --window)"
+        )
+    if windows.dropped:
+        warnings.append(
+            f"{windows.dropped} windows dropped because they span missing minutes "
+            f"({len(windows)} kept)"
+        )
+    split = chronological_split(len(windows), settings.test_fraction)
+    encoded = encode(windows, spec.features, spec.target_kind)
+    return PreparedData(encoded, split, len(series), Path(data.path), warnings)
+
+
+def _bad_lines_warning(path: Path, lines: list[int]) -> str:
+    shown = ", ".join(str(n) for n in lines[:10])
+    more = f" and {len(lines) - 10} more" if len(lines) > 10 else ""
+    return f"{path}: skipped {len(lines)} corrupt lines (line {shown}{more})"
+
+
+def train(
+    settings: Settings,
+    data: Any | None = None,
+    on_epoch: Callable[[EpochEnd], None] | None = None,
+    on_batch: Callable[[BatchProgress], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+    *,
+    spec: ModelSpec | None = None,
+) -> TrainResult:
+    """Fit, evaluate on the held-out test windows, and save the model (unless stopped)."""
+    started = time.monotonic()
+    spec = spec or ModelSpec()
+    stop = stop or threading.Event()
+    stage = on_stage or (lambda _text: None)
+    if data is None:
+        data = _load(settings)
+    prepared = prepare(settings, data, spec)
+    _check_stop(stop)
+
+    stage("loading TensorFlow")
+    keras = import_keras()
+    if settings.seed is not None:
+        keras.utils.set_random_seed(settings.seed)
+    model = build_model(spec, settings.window)
+    _check_stop(stop)
+
+    encoded, split = prepared.encoded, prepared.split
+    stage("training")
+    history = model.fit(
+        encoded.x[split.train],
+        encoded.y[split.train],
+        validation_data=(encoded.x[split.validation], encoded.y[split.validation]),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=spec.patience, restore_best_weights=True
+            ),
+            _progress_callback(keras, settings.epochs, stop, on_epoch, on_batch),
+        ],
+    )
+    _check_stop(stop)
+    losses = [float(v) for v in history.history.get("loss", [])]
+    val_losses = [float(v) for v in history.history.get("val_loss", [])]
+
+    stage("evaluating")
+    test = encoded.windows.subset(split.test)
+    outputs = model.predict(encoded.x[split.test], batch_size=PREDICT_BATCH, verbose=0)
+    test_scaling = type(encoded.scaling)(
+        encoded.scaling.lo[split.test], encoded.scaling.scale[split.test]
+    )
+    last = test.last_prices
+    predicted = decode_targets(outputs, last, test_scaling, spec.target_kind)
+    actual = test.targets
+    result_metrics = metrics_mod.evaluate(predicted, actual, last)
+    _check_stop(stop)
+
+    stage("saving")
+    n_train, n_val, n_test = split.sizes
+    series = encoded.windows.series
+    metadata = ModelMetadata(
+        window=settings.window,
+        horizon=settings.horizon,
+        target_kind=spec.target_kind,
+        features=list(spec.features),
+        units=list(spec.units),
+        epochs_requested=settings.epochs,
+        epochs_run=len(losses),
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        data_file=str(prepared.path.resolve()),
+        data_first_minute=_iso(int(series.minutes[0])),
+        data_last_minute=_iso(int(series.minutes[-1])),
+        rows=prepared.rows,
+        windows={
+            "train": n_train,
+            "validation": n_val,
+            "test": n_test,
+            "dropped": encoded.windows.dropped,
+        },
+        metrics=result_metrics.to_dict(),
+        versions=library_versions(),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    save_model(model, metadata, settings.model_path, settings.metadata_path)
+    return TrainResult(
+        metrics=result_metrics,
+        predicted=predicted,
+        actual=actual,
+        baseline=last,
+        test_times=test.target_minutes,
+        epochs_run=len(losses),
+        seconds=time.monotonic() - started,
+        model_path=settings.model_path,
+        metadata_path=settings.metadata_path,
+        train_windows=n_train,
+        test_windows=n_test,
+        dropped_windows=encoded.windows.dropped,
+        history_loss=losses,
+        history_val_loss=val_losses,
+        warnings=prepared.warnings,
+        validation_windows=n_val,
+    )
+
+
+def _check_stop(stop: threading.Event) -> None:
+    if stop.is_set():
+        raise TrainingCancelled("training was cancelled; the saved model was left as it was")
+
+
+def _iso(minute_ms: int) -> str:
+    return datetime.fromtimestamp(minute_ms / 1000, UTC).isoformat(timespec="minutes")
+
+
+def _progress_callback(
+    keras: Any,
+    total_epochs: int,
+    stop: threading.Event,
+    on_epoch: Callable[[EpochEnd], None] | None,
+    on_batch: Callable[[BatchProgress], None] | None,
+) -> Any:
+    """A Keras callback: stop on the event (checked every batch), report epochs and batches."""
+
+    class Progress(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fit_started = time.monotonic()
+            self.epoch = 0
+            self.batches = 0
+            self.last_report = 0.0
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.fit_started = time.monotonic()
+            self.batches = int(self.params.get("steps") or 0)
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.epoch = epoch + 1
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if stop.is_set():
+                self.model.stop_training = True
+                return
+            if on_batch is None:
+                return
+            now = time.monotonic()
+            if now - self.last_report >= BATCH_PROGRESS_INTERVAL:
+                self.last_report = now
+                on_batch(
+                    BatchProgress(
+                        epoch=self.epoch,
+                        total_epochs=total_epochs,
+                        batch=batch + 1,
+                        batches=self.batches,
+                        elapsed=now - self.fit_started,
+                    )
+                )
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if stop.is_set():
+                self.model.stop_training = True
+                return
+            if on_epoch is None:
+                return
+            logs = logs or {}
+            val_loss = logs.get("val_loss")
+            on_epoch(
+                EpochEnd(
+                    epoch=epoch + 1,
+                    total=total_epochs,
+                    loss=float(logs.get("loss", float("nan"))),
+                    val_loss=None if val_loss is None else float(val_loss),
+                    elapsed=time.monotonic() - self.fit_started,
+                )
+            )
+
+    return Progress()

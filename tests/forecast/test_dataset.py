@@ -1,0 +1,172 @@
+"""Windows, per-window scaling, gaps and the chronological split, against plain reference code."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from btc_tui.forecast.dataset import (
+    MINUTE_MS,
+    MinuteSeries,
+    build_windows,
+    chronological_split,
+    decode_targets,
+    encode,
+    encode_targets,
+    series_from_frame,
+    window_scaling,
+)
+from btc_tui.market.store import load_minutes
+from tests.forecast.conftest import START_MS, random_walk, write_minutes
+
+
+def series_of(prices, offsets=None) -> MinuteSeries:
+    offsets = np.arange(len(prices)) if offsets is None else np.asarray(offsets)
+    return MinuteSeries(START_MS + offsets.astype(np.int64) * MINUTE_MS, np.asarray(prices, float))
+
+
+def reference_windows(series: MinuteSeries, window: int, horizon: int):
+    """One window at a time, the obvious way."""
+    inputs, targets, dropped = [], [], 0
+    m, p = series.minutes, series.prices
+    for i in range(len(p) - window - horizon + 1):
+        rows = range(i, i + window + horizon)
+        if all(m[r] == m[i] + (r - i) * MINUTE_MS for r in rows):
+            inputs.append(p[i : i + window])
+            targets.append(p[i + window - 1 + horizon])
+        else:
+            dropped += 1
+    return np.array(inputs).reshape(-1, window), np.array(targets), dropped
+
+
+def reference_scaled(inputs: np.ndarray) -> np.ndarray:
+    """The seed's scaling, from each window's inputs only."""
+    out = np.empty_like(inputs)
+    for i, row in enumerate(inputs):
+        rng = row.max() - row.min()
+        lo, hi = row.min() - 0.05 * rng, row.max() + 0.05 * rng
+        out[i] = (row - lo) / (hi - lo)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 120),
+    window=st.integers(1, 15),
+    horizon=st.integers(1, 4),
+    gap_seed=st.integers(0, 10_000),
+)
+def test_windows_equal_a_reference_loop(n, window, horizon, gap_seed):
+    rng = np.random.default_rng(gap_seed)
+    # Random gaps: each step skips 0, 1 or 3 minutes.
+    offsets = np.cumsum(rng.choice([1, 1, 1, 1, 2, 4], size=n)) if n else np.zeros(0, int)
+    series = series_of(random_walk(n, seed=gap_seed) if n else [], offsets)
+    windows = build_windows(series, window, horizon)
+    inputs, targets, dropped = reference_windows(series, window, horizon)
+    np.testing.assert_array_equal(windows.inputs, inputs)
+    np.testing.assert_array_equal(windows.targets, targets)
+    assert windows.dropped == dropped
+    assert len(windows) == len(targets)
+    np.testing.assert_array_equal(
+        windows.target_minutes - windows.last_minutes, np.full(len(windows), horizon * MINUTE_MS)
+    )
+
+
+def test_scaled_inputs_match_the_seed_formula():
+    series = series_of(random_walk(300, seed=3))
+    encoded = encode(build_windows(series, 60, 1), ("level",), "level")
+    np.testing.assert_allclose(
+        encoded.x[..., 0], reference_scaled(encoded.windows.inputs), rtol=0, atol=1e-6
+    )
+    assert encoded.x[..., 0].min() == pytest.approx(0.05 / 1.1, abs=1e-6)
+    assert encoded.x[..., 0].max() == pytest.approx(1.05 / 1.1, abs=1e-6)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    prices=st.lists(st.floats(1_000, 100_000), min_size=3, max_size=40),
+    window=st.integers(1, 10),
+    spike=st.floats(1, 1e7),
+    target_kind=st.sampled_from(["level", "change"]),
+)
+def test_the_target_never_enters_the_scaling(prices, window, spike, target_kind):
+    """The last price is only ever a target: changing it changes no input and no scaling."""
+    if len(prices) < window + 1:
+        window = len(prices) - 1
+    features = ("level", "change")
+    before = encode(build_windows(series_of(prices), window, 1), features, target_kind)
+    changed = [*prices[:-1], spike]
+    after = encode(build_windows(series_of(changed), window, 1), features, target_kind)
+    np.testing.assert_array_equal(before.x, after.x)
+    np.testing.assert_array_equal(before.scaling.lo, after.scaling.lo)
+    np.testing.assert_array_equal(before.scaling.scale, after.scaling.scale)
+    np.testing.assert_array_equal(before.y[:-1], after.y[:-1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prices=st.lists(st.floats(1_000, 100_000), min_size=2, max_size=30),
+    target=st.floats(1_000, 100_000),
+    kind=st.sampled_from(["level", "change"]),
+)
+def test_scaling_round_trips(prices, target, kind):
+    inputs = np.array([prices])
+    scaling = window_scaling(inputs)
+    np.testing.assert_allclose(scaling.invert(scaling.apply(inputs)), inputs, rtol=1e-12)
+    last = inputs[:, -1]
+    encoded = encode_targets(np.array([target]), last, scaling, kind)
+    np.testing.assert_allclose(decode_targets(encoded, last, scaling, kind), [target], rtol=1e-12)
+
+
+def test_a_flat_window_scales_deterministically_instead_of_being_dropped():
+    series = series_of([50_000.0] * 12 + [50_001.0])
+    encoded = encode(build_windows(series, 10, 1), ("level", "change"), "change")
+    assert len(encoded) == 3
+    assert np.all(np.isfinite(encoded.x)) and np.all(np.isfinite(encoded.y))
+    np.testing.assert_array_equal(encoded.x[0, :, 0], np.full(10, 0.5, dtype=np.float32))
+    np.testing.assert_array_equal(encoded.x[0, :, 1], np.zeros(10, dtype=np.float32))
+    # The move to 50,001 is exactly recovered from the scaled target.
+    last = encoded.windows.last_prices
+    back = decode_targets(encoded.y.astype(float), last, encoded.scaling, "change")
+    np.testing.assert_allclose(back, encoded.windows.targets, atol=1e-6)
+
+
+def test_gap_drops_the_windows_that_span_it(tmp_path):
+    """100 minutes with minute 50 missing: of the 89 candidate windows of 10+1 rows, the 10 whose
+    minutes would cross the gap (starting at rows 40-49) are dropped and counted."""
+    offsets = [m for m in range(100) if m != 50]
+    path = write_minutes(tmp_path / "gap.csv", random_walk(99, seed=1), offsets)
+    windows = build_windows(series_from_frame(load_minutes(path).frame), 10, 1)
+    assert windows.dropped == 10
+    assert len(windows) == 79
+    gap = START_MS + 50 * MINUTE_MS
+    first_minutes = windows.last_minutes - 9 * MINUTE_MS
+    assert not ((first_minutes < gap) & (windows.target_minutes > gap)).any()
+
+
+def test_series_from_a_loaded_csv_is_avg_price_by_utc_minute(tmp_path):
+    prices = random_walk(5, seed=2)
+    path = write_minutes(tmp_path / "m.csv", prices)
+    series = series_from_frame(load_minutes(path).frame)
+    # (the loader parses with pandas, which may be 1 ulp off the written shortest repr)
+    np.testing.assert_allclose(series.prices, prices, rtol=1e-15)
+    np.testing.assert_array_equal(series.minutes, START_MS + np.arange(5) * MINUTE_MS)
+
+
+def test_split_is_chronological_with_the_reference_sizes():
+    split = chronological_split(29_940, 0.2)
+    assert split.sizes == (21_557, 2_395, 5_988)  # the fixture README's 5,988 test windows
+    assert split.train.stop == split.validation.start
+    assert split.validation.stop == split.test.start == 29_940 - 5_988
+    assert chronological_split(30, 0.2).sizes == (22, 2, 6)
+
+
+def test_windows_for_500k_minutes_use_no_per_window_loop():
+    """Correct at scale (the speed is measured in benchmarks/windows_speed.py)."""
+    series = series_of(40_000 + np.cumsum(np.random.default_rng(5).normal(0, 10, 500_000)))
+    windows = build_windows(series, 60, 1)
+    assert len(windows) == 500_000 - 60
+    assert windows.dropped == 0
+    np.testing.assert_array_equal(windows.targets[[0, -1]], series.prices[[60, -1]])
