@@ -62,7 +62,7 @@ class TrainingPane(Vertical):
         self._progress(done)
         eta = progress.elapsed * (1 - done) / done if done > 0 else None
         self.query_one("#training-epoch", Static).update(
-            f"epoch {progress.epoch}/{progress.total_epochs} · {progress.batch}/{progress.batches}"
+            f"epoch {progress.epoch}/{progress.total_epochs}"
             + (f" · ETA {duration(eta)}" if eta is not None else "")
         )
 
