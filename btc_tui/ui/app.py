@@ -388,6 +388,7 @@ class BtcTuiApp(App[int]):
                 f" actual {scored.actual:,.2f} (error {scored.error:+,.2f})"
             )
         if self.predictor is not None:
+            self._show_waiting()  # seen only until the prediction arrives, or if none can be made
             self.predict_next(self.predictor, self.frame)
 
     # --- training ------------------------------------------------------------------------------

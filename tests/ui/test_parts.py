@@ -86,6 +86,7 @@ def test_epoch_ticks_are_whole_few_and_end_on_the_last_epoch():
     for n in range(2, 200):
         ticks = epoch_ticks(n)
         assert ticks[0] == 1 and ticks[-1] == n and len(ticks) <= 7
+        assert ticks == sorted(set(ticks))
 
 
 async def test_loss_chart_grows_past_many_epochs():

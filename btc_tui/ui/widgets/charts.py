@@ -61,13 +61,20 @@ class SafePlot(PlotextPlot):
         raise NotImplementedError
 
 
-def epoch_ticks(epochs: int, most: int = 6) -> list[int]:
-    """Whole-number epoch ticks, at most `most` of them, always including the first and last."""
-    step = max(1, -(-(epochs - 1) // (most - 1)))
-    ticks = list(range(1, epochs + 1, step))
-    if ticks[-1] != epochs:
-        ticks.append(epochs)
+def whole_ticks(first: int, last: int, most: int = 6) -> list[int]:
+    """Whole-number ticks from first to last inclusive, at most about `most` of them."""
+    step = max(1, -(-(last - first) // (most - 1)))
+    ticks = list(range(first, last + 1, step))
+    if ticks[-1] != last:
+        if len(ticks) > 1 and last - ticks[-1] < step / 2:
+            ticks[-1] = last  # keep labels apart
+        else:
+            ticks.append(last)
     return ticks
+
+
+def epoch_ticks(epochs: int, most: int = 6) -> list[int]:
+    return whole_ticks(1, epochs, most)
 
 
 class LossChart(SafePlot):
@@ -134,3 +141,4 @@ class ForecastChart(SafePlot):
             legend = self.size.height >= LEGEND_MIN_HEIGHT
             plt.plot(xs, predicted, label="predicted" if legend else None, marker=DOTS)
             plt.plot(xs, actual, label="actual" if legend else None, marker=LINE)
+            plt.xticks(whole_ticks(0, len(self.actual) - 1, 5))
