@@ -328,6 +328,7 @@ class BtcTuiApp(App[int]):
         settings = self.settings
         if self.simulator_url is not None:
             settings = settings.with_changes(url=self.simulator_url)
+        self.post_message(m.EventLogged(f"collecting from {settings.url} into {settings.data}"))
         collector = Collector(
             settings,
             on_tick=self._on_tick,

@@ -90,7 +90,8 @@ async def test_unreachable_stream_says_so_and_suggests_demo(tmp_path):
     app = BtcTuiApp(settings_for(tmp_path, url="ws://127.0.0.1:9"))
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: "try: btc-tui --demo" in live_text(app))
-        assert "cannot reach ws://127.0.0.1:9" in live_text(app)
+        assert "✗ no connection:" in live_text(app)
+        assert "ws://127.0.0.1:9" in log_text(app)
         await until(pilot, lambda: "reconnecting in" in live_text(app))
         assert app.collecting  # it keeps retrying
 

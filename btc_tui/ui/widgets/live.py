@@ -180,18 +180,15 @@ class LivePane(Widget):
             line = Text(f"■ {status.state}{reconnects}", self._style("muted"))
         lines = [line]
         if not self.ever_connected and status.last_error and not self.demo:
-            lines.append(
-                Text(f"cannot reach {self.url}: {status.last_error}", self._style("error"))
-            )
+            lines.append(Text(f"✗ no connection: {status.last_error}", self._style("error")))
             lines.append(Text("offline? try: btc-tui --demo", self._style("warn")))
         return lines
 
     def _rows_line(self) -> Text:
         status = self.status
         rows = "?" if self.rows is None else f"{self.rows:,}"
+        # Demo minutes are labelled simulated in the pane title, and in the log when written.
         line = Text(f"{rows} rows")
-        if self.demo:
-            line.append(" (simulated)", self._style("warn"))
         if status is not None:
             line.append(f" · missed {status.missed} · bad {status.bad}")
             if status.late:
