@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import textwrap
 from typing import TextIO
 
 from btc_tui.config import Settings
@@ -74,7 +75,7 @@ def _text_report(result: TrainResult, color: bool) -> str:
             "",
             metrics_table(result.metrics),
             "",
-            verdict(result.metrics),
+            textwrap.fill(verdict(result.metrics), width=max(40, min(columns, 100))),
             "",
             chart(result, width=max(40, min(columns, 120)), height=20, color=color),
             f"saved {result.model_path} and {result.metadata_path}",

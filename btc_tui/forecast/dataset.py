@@ -70,10 +70,14 @@ class Windows:
 
     @property
     def inputs(self) -> np.ndarray:
-        """(n, window) raw input prices (a copy)."""
+        """(n, window) raw input prices (read-only; a view when there are no gaps)."""
         if not len(self.starts):
             return np.zeros((0, self.window))
-        return sliding_window_view(self.series.prices, self.window)[self.starts]
+        views = sliding_window_view(self.series.prices, self.window)
+        first, last = int(self.starts[0]), int(self.starts[-1])
+        if last - first + 1 == len(self.starts):  # no gaps: a slice, no gather
+            return views[first : last + 1]
+        return views[self.starts]
 
     @property
     def last_index(self) -> np.ndarray:
@@ -150,19 +154,17 @@ def window_scaling(inputs: np.ndarray) -> Scaling:
 def encode_features(inputs: np.ndarray, scaling: Scaling, features: tuple[str, ...]) -> np.ndarray:
     """(n, window) prices -> (n, window, len(features)) float32 network inputs."""
     scaled = scaling.apply(inputs)
-    columns = []
-    for kind in features:
+    out = np.empty((*scaled.shape, len(features)), dtype=np.float32)
+    for column, kind in enumerate(features):
         if kind == "level":
-            columns.append(scaled)
+            out[:, :, column] = scaled
         elif kind == "change":
             # Minute-to-minute change in the window's units; the first minute has no previous one.
-            change = np.empty_like(scaled)
-            change[:, 0] = 0.0
-            np.subtract(scaled[:, 1:], scaled[:, :-1], out=change[:, 1:])
-            columns.append(change)
+            out[:, 0, column] = 0.0
+            out[:, 1:, column] = scaled[:, 1:] - scaled[:, :-1]
         else:
             raise ValueError(f"unknown feature {kind!r}; expected one of {FEATURE_KINDS}")
-    return np.stack(columns, axis=-1).astype(np.float32)
+    return out
 
 
 def encode_targets(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -82,4 +83,9 @@ def chart(result: TrainResult, width: int = 100, height: int = 20, color: bool =
     plt.plot(x, predicted.tolist(), label="predicted", marker="braille")
     plt.title(f"Test set, last {len(actual)} minutes: predicted vs actual avg price")
     plt.xlabel("minutes before the last test minute")
-    return plt.build()
+    text = plt.build()
+    # The clear theme still emits colour resets; a log file or a pipe should get plain text.
+    return text if color else _ANSI.sub("", text)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -1,0 +1,122 @@
+"""`btc-tui train` as a user runs it: a real subprocess, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.forecast.conftest import HEADER, minute_rows, random_walk, write_minutes
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def run_train(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "btc_tui", "train", *map(str, args)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def models_with_old_model(tmp_path: Path) -> Path:
+    """A models folder that already holds a model, which failed runs must not touch."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "btc_lstm.keras").write_bytes(b"old model bytes")
+    (models / "btc_lstm.json").write_text('{"old": true}')
+    return models
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def short_csv(tmp_path: Path) -> Path:
+    return write_minutes(tmp_path / "short.csv", random_walk(40, seed=1))
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda d: d / "missing.csv", "no such file"),
+        (lambda d: _write(d / "empty.csv", b""), "is empty"),
+        (lambda d: _write(d / "binary.csv", bytes(range(256)) * 4), "not a minute CSV"),
+        (lambda d: _write(d / "garbage.csv", b"hello,world\nthis is not,a csv\n"), "not a minute"),
+        (lambda d: _write(d / "header.csv", (HEADER + "\n").encode()), "no minutes"),
+        (short_csv, "40 usable minutes"),
+    ],
+    ids=["missing", "empty", "binary", "garbage", "header-only", "too-few-rows"],
+)
+def test_unusable_input_exits_2_with_a_short_message(
+    tmp_path, models_with_old_model, make, expected
+):
+    before = snapshot(models_with_old_model)
+    data = make(tmp_path)
+    done = run_train("--data", data, "--models", models_with_old_model, "--json")
+    assert done.returncode == 2, done.stderr
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2
+    assert snapshot(models_with_old_model) == before
+
+
+def test_too_few_rows_names_the_numbers(tmp_path):
+    done = run_train("--data", short_csv(tmp_path), "--models", tmp_path / "models")
+    assert done.returncode == 2
+    assert "40 usable minutes" in done.stderr and "0 windows" in done.stderr
+    assert "at least 90 consecutive minutes" in done.stderr
+    assert not (tmp_path / "models").exists()
+
+
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+def test_corrupt_lines_are_warned_and_json_is_the_last_line(tmp_path):
+    rows = minute_rows(random_walk(260, seed=4))
+    rows[4] = "2024,1,1,0,4,not-a-price,1,1,1,1,1,1,1"  # file line 6
+    rows[99] = "garbage"  # file line 101
+    data = tmp_path / "minutes.csv"
+    data.write_text("\n".join([HEADER, *rows]) + "\n")
+    models = tmp_path / "models"
+    done = run_train(
+        "--data", data, "--models", models, "--window", "10", "--epochs", "2", "--seed", "3",
+        "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "6" in done.stderr and "101" in done.stderr and "corrupt" in done.stderr
+    assert "epoch 1/2" in done.stderr  # progress on stderr, stdout stays parseable
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    required = {
+        "mae", "mape", "baseline_mae", "baseline_mape", "skill", "direction_accuracy",
+        "train_windows", "test_windows", "epochs_run", "seconds", "model_path", "metadata_path",
+    }  # fmt: skip
+    assert required <= set(result)
+    assert result["skill"] == pytest.approx(1 - result["mae"] / result["baseline_mae"])
+    assert Path(result["model_path"]).exists() and Path(result["metadata_path"]).exists()
+    assert result["epochs_run"] == 2
+    # TensorFlow's start-up chatter stays out of the user's terminal.
+    assert "cuda" not in done.stderr.lower() and "I0000" not in done.stderr
+
+
+def test_text_report_shows_progress_table_verdict_and_chart(tmp_path):
+    data = write_minutes(tmp_path / "minutes.csv", random_walk(200, seed=8))
+    done = run_train(
+        "--data", data, "--models", tmp_path / "models", "--window", "10", "--epochs", "1",
+        "--seed", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "epoch 1/1" in out and "val_loss" in out
+    assert "LSTM model" in out and "persistence" in out and "MAE" in out and "skill" in out
+    assert "beats persistence" in out or "does NOT beat persistence" in out
+    assert "predicted vs actual" in out
+    assert "saved" in out and (tmp_path / "models" / "btc_lstm.keras").exists()

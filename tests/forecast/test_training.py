@@ -1,0 +1,165 @@
+"""A tiny real training run: saved, reloaded, predicting the same prices; cancellation; refusals.
+
+TensorFlow is slow to import and to train, so one module-scoped run is shared by most tests.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from btc_tui.config import Settings
+from btc_tui.errors import UsageError
+from btc_tui.forecast.predictor import Predictor
+from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainingCancelled, train
+from btc_tui.market.store import load_minutes
+from tests.forecast.conftest import MINUTE_MS, START_MS, random_walk, write_minutes
+
+ROWS = 300
+WINDOW = 10
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trained")
+    prices = random_walk(ROWS, seed=11)
+    data = write_minutes(root / "minutes.csv", prices)
+    settings = Settings(
+        data=data, models=root / "models", window=WINDOW, epochs=2, batch_size=32, seed=7
+    )
+    epochs: list[EpochEnd] = []
+    stages: list[str] = []
+    result = train(settings, on_epoch=epochs.append, on_stage=stages.append)
+    return settings, result, epochs, stages, prices
+
+
+def test_training_reports_epochs_and_stages(trained):
+    _settings, result, epochs, stages, _prices = trained
+    assert [e.epoch for e in epochs] == list(range(1, result.epochs_run + 1))
+    assert all(e.total == 2 and e.val_loss is not None and e.loss > 0 for e in epochs)
+    assert stages == ["loading TensorFlow", "training", "evaluating", "saving"]
+    assert result.history_loss == [e.loss for e in epochs]
+
+
+def test_test_set_is_the_last_windows_in_price_units(trained):
+    _settings, result, _epochs, _stages, prices = trained
+    windows = ROWS - WINDOW  # horizon 1
+    assert result.test_windows == round(windows * 0.2)
+    assert result.train_windows + result.validation_windows + result.test_windows == windows
+    assert len(result.predicted) == len(result.actual) == result.test_windows
+    np.testing.assert_allclose(result.actual, prices[-result.test_windows :], rtol=1e-15)
+    np.testing.assert_allclose(result.baseline, prices[-result.test_windows - 1 : -1], rtol=1e-15)
+    assert result.test_times[-1] == START_MS + (ROWS - 1) * MINUTE_MS
+    m = result.metrics
+    assert m.mae == pytest.approx(np.mean(np.abs(result.predicted - result.actual)))
+    assert m.baseline_mae == pytest.approx(np.mean(np.abs(result.baseline - result.actual)))
+
+
+def test_metadata_describes_the_saved_model(trained):
+    settings, result, _epochs, _stages, _prices = trained
+    meta = json.loads(settings.metadata_path.read_text())
+    assert settings.model_path.stat().st_size > 0
+    assert meta["window"] == WINDOW and meta["horizon"] == 1 and meta["buffer"] == 0.05
+    assert meta["target_kind"] == "change" and meta["units"] == [64, 32]
+    assert meta["epochs_run"] == result.epochs_run and meta["seed"] == 7
+    assert meta["rows"] == ROWS
+    assert meta["data_first_minute"] == "2024-01-01T00:00+00:00"
+    assert meta["windows"]["test"] == result.test_windows
+    assert meta["metrics"] == pytest.approx(result.metrics.to_dict())
+    assert {"tensorflow", "keras", "numpy", "python"} <= set(meta["versions"])
+    # Nothing left behind by the atomic writes.
+    assert sorted(p.name for p in settings.models.iterdir()) == ["btc_lstm.json", "btc_lstm.keras"]
+
+
+def test_reloaded_model_predicts_the_same_prices(trained):
+    settings, result, _epochs, _stages, prices = trained
+    predictor = Predictor.load(settings)
+    # Every test window, one at a time, through the live-prediction path.
+    first = ROWS - result.test_windows - WINDOW
+    again = [
+        predictor.predict_prices(prices[i : i + WINDOW], START_MS).price
+        for i in range(first, first + result.test_windows)
+    ]
+    np.testing.assert_allclose(again, result.predicted, rtol=0, atol=1e-3)
+
+
+def test_live_prediction_uses_the_latest_contiguous_minutes(trained):
+    settings, _result, _epochs, _stages, prices = trained
+    predictor = Predictor.load(settings)
+    frame = load_minutes(settings.data).frame
+    prediction = predictor.predict(frame)
+    assert prediction is not None
+    assert prediction.last_minute == START_MS + (ROWS - 1) * MINUTE_MS
+    assert prediction.target_minute == prediction.last_minute + MINUTE_MS
+    assert prediction.last_price == pytest.approx(prices[-1])
+    expected = predictor.predict_prices(frame["avg_price"].to_numpy()[-WINDOW:], 0).price
+    assert prediction.price == pytest.approx(expected)
+    # A plausible next-minute price, not a scaled value.
+    assert abs(prediction.price - prices[-1]) < 10 * np.std(np.diff(prices))
+    assert predictor.predict(frame.iloc[: WINDOW - 1]) is None
+    assert predictor.predict(frame.drop(frame.index[-3])) is None  # a gap in the last window
+
+
+def test_loading_refuses_a_model_for_other_settings(trained, tmp_path):
+    settings, *_ = trained
+    with pytest.raises(UsageError, match="window 10 \\(settings say 60\\)"):
+        Predictor.load(settings.with_changes(window=60))
+    with pytest.raises(UsageError, match="no saved model"):
+        Predictor.load(settings.with_changes(models=tmp_path / "none"))
+    broken = tmp_path / "broken"
+    shutil.copytree(settings.models, broken)
+    (broken / "btc_lstm.json").write_text("{not json")
+    with pytest.raises(UsageError, match="not valid JSON"):
+        Predictor.load(settings.with_changes(models=broken))
+    other = tmp_path / "other"
+    shutil.copytree(settings.models, other)
+    (other / "btc_lstm.keras").write_bytes(b"PK not the saved model")
+    with pytest.raises(UsageError, match="checksum differs"):
+        Predictor.load(settings.with_changes(models=other))
+
+
+def test_cancelling_stops_within_a_batch_and_keeps_the_old_model(trained, tmp_path):
+    settings, *_ = trained
+    models = tmp_path / "models"
+    shutil.copytree(settings.models, models)
+    before = {p.name: p.read_bytes() for p in models.iterdir()}
+    # Enough data and epochs that an unstoppable run would take minutes.
+    data = write_minutes(tmp_path / "long.csv", random_walk(3_000, seed=3))
+    stop = threading.Event()
+    stopped_at: list[float] = []
+    epochs: list[EpochEnd] = []
+
+    def on_batch(progress: BatchProgress) -> None:
+        if progress.batch >= 2 and not stop.is_set():
+            stopped_at.append(time.monotonic())
+            stop.set()
+
+    with pytest.raises(TrainingCancelled):
+        train(
+            settings.with_changes(data=data, models=models, epochs=500, batch_size=8),
+            on_epoch=epochs.append,
+            on_batch=on_batch,
+            stop=stop,
+        )
+    waited = time.monotonic() - stopped_at[0]
+    assert epochs == []  # stopped inside the first epoch, not at its end
+    assert waited < 10, f"fit ran on for {waited:.1f}s after the stop event"
+    assert {p.name: p.read_bytes() for p in models.iterdir()} == before
+
+
+def test_too_few_minutes_fail_before_tensorflow_with_the_numbers(tmp_path):
+    data = write_minutes(tmp_path / "short.csv", random_walk(50, seed=1))
+    settings = Settings(data=data, models=tmp_path / "models")
+    stages: list[str] = []
+    with pytest.raises(UsageError) as excinfo:
+        train(settings, on_stage=stages.append)
+    message = str(excinfo.value)
+    assert "50 usable minutes" in message and "0 windows" in message and "90" in message
+    assert stages == []  # TensorFlow never started loading
+    assert not Path(tmp_path / "models").exists()
