@@ -45,6 +45,18 @@ VARIANTS: dict[str, tuple[ModelSpec, int | None]] = {
         ModelSpec(target_kind="change", features=("level", "change"), jit_compile=True),
         256,
     ),
+    "change+diffs-mae": (
+        ModelSpec(target_kind="change", features=("level", "change"), loss="mae"),
+        256,
+    ),
+    "change+diffs-lr2e-3": (
+        ModelSpec(target_kind="change", features=("level", "change"), learning_rate=2e-3),
+        256,
+    ),
+    "change+diffs-p10": (
+        ModelSpec(target_kind="change", features=("level", "change"), patience=10),
+        256,
+    ),
     "default": (ModelSpec(), None),
 }
 
@@ -58,6 +70,21 @@ def linear_ar(windows, split) -> np.ndarray:
     fit = slice(0, split.test.start)
     coef, *_ = np.linalg.lstsq(design[fit], target[fit], rcond=None)
     return windows.last_prices[split.test] + design[split.test] @ coef
+
+
+def predict_speed(settings: Settings, data) -> None:
+    """The live prediction's cost: Predictor.predict on the latest minutes, after a warm-up."""
+    from btc_tui.forecast.predictor import Predictor
+
+    predictor = Predictor.load(settings)
+    frame = data.frame.iloc[-500:]
+    predictor.predict(frame)
+    runs = 50
+    started = time.perf_counter()
+    for _ in range(runs):
+        predictor.predict(frame)
+    per_call = (time.perf_counter() - started) / runs
+    print(f"  Predictor.predict (latest {settings.window} minutes): {per_call * 1000:.1f} ms/call")
 
 
 def main() -> None:

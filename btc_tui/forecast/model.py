@@ -37,6 +37,7 @@ class ModelSpec:
     target_kind: str = "change"
     features: tuple[str, ...] = ("level", "change")
     learning_rate: float = 1e-3
+    loss: str = "mse"  # the seed's; "mae" was measured too (benchmarks/train_quality.py)
     patience: int = 5  # epochs without a better validation loss before stopping
     jit_compile: bool = False
 
@@ -45,6 +46,8 @@ class ModelSpec:
             raise ValueError(f"target_kind must be one of {TARGET_KINDS}, not {self.target_kind!r}")
         if not self.features or any(f not in FEATURE_KINDS for f in self.features):
             raise ValueError(f"features must be taken from {FEATURE_KINDS}, not {self.features!r}")
+        if self.loss not in ("mse", "mae"):
+            raise ValueError(f"loss must be 'mse' or 'mae', not {self.loss!r}")
         if not self.units or any(u < 1 for u in self.units):
             raise ValueError(f"units must be positive, not {self.units!r}")
 
@@ -96,7 +99,7 @@ def build_model(spec: ModelSpec, window: int) -> Any:
     model = keras.Sequential(layers, name="btc_lstm")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=spec.learning_rate),
-        loss="mse",
+        loss=spec.loss,
         jit_compile=spec.jit_compile,
     )
     return model

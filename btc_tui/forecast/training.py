@@ -21,6 +21,7 @@ from btc_tui.config import Settings
 from btc_tui.errors import UsageError
 from btc_tui.forecast import metrics as metrics_mod
 from btc_tui.forecast.dataset import (
+    VALIDATION_FRACTION,
     Encoded,
     Split,
     Windows,
@@ -42,6 +43,7 @@ from btc_tui.forecast.model import (
 # Fewer windows than this cannot give a model, a validation set for early stopping and a test
 # set that mean anything.
 MIN_WINDOWS = 30
+MIN_TRAIN_WINDOWS = 20
 BATCH_PROGRESS_INTERVAL = 0.2  # seconds: at most ~5 progress events per second
 PREDICT_BATCH = 2048
 
@@ -129,6 +131,14 @@ def prepare(settings: Settings, data: Any, spec: ModelSpec) -> PreparedData:
             f"({len(windows)} kept)"
         )
     split = chronological_split(len(windows), settings.test_fraction)
+    n_train, n_val, n_test = split.sizes
+    if n_train < MIN_TRAIN_WINDOWS:
+        raise UsageError(
+            f"{data.path}: of {len(windows)} windows, --test-fraction {settings.test_fraction} "
+            f"holds out {n_test} for testing and {n_val} for validation, leaving {n_train} to "
+            f"train on; training needs at least {MIN_TRAIN_WINDOWS} (use a smaller "
+            f"--test-fraction or collect more minutes)"
+        )
     encoded = encode(windows, spec.features, spec.target_kind)
     return PreparedData(encoded, split, len(series), Path(data.path), warnings)
 
@@ -225,6 +235,16 @@ def train(
         metrics=result_metrics.to_dict(),
         versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
+        extra={
+            "loss": spec.loss,
+            "optimizer": "adam",
+            "learning_rate": spec.learning_rate,
+            "early_stopping_patience": spec.patience,
+            # restore_best_weights: the saved weights are those of the best validation epoch
+            "best_epoch": int(np.argmin(val_losses)) + 1 if val_losses else None,
+            "validation_fraction": VALIDATION_FRACTION,
+            "test_fraction": settings.test_fraction,
+        },
     )
     save_model(model, metadata, settings.model_path, settings.metadata_path)
     return TrainResult(

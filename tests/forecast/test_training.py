@@ -163,3 +163,13 @@ def test_too_few_minutes_fail_before_tensorflow_with_the_numbers(tmp_path):
     assert "50 usable minutes" in message and "0 windows" in message and "90" in message
     assert stages == []  # TensorFlow never started loading
     assert not Path(tmp_path / "models").exists()
+
+
+def test_a_test_fraction_that_leaves_too_little_to_train_on_is_refused(tmp_path):
+    data = write_minutes(tmp_path / "m.csv", random_walk(100, seed=1))
+    settings = Settings(data=data, models=tmp_path / "models", window=10, test_fraction=0.9)
+    with pytest.raises(
+        UsageError, match="holds out 81 for testing and 1 for validation, leaving 8"
+    ):
+        train(settings)
+    assert not (tmp_path / "models").exists()
