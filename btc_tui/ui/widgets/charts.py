@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import RenderResult
-from textual.events import Resize
 from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot
 
@@ -32,15 +31,33 @@ def downsample(values: Sequence[float], points: int) -> tuple[list[int], list[fl
 
 
 class SafePlot(PlotextPlot):
-    """plotext raises on some inputs; a chart that cannot draw says why instead of ending the app."""
+    """Plots data for the size it is rendered at, and says why if plotext cannot draw it.
 
-    error: str | None = None
+    Drawing happens in render(), once per change of data or size, so what is shown depends only
+    on those two (drawing at update time used whatever size the widget had then). plotext raises
+    on some inputs; the chart then shows the reason instead of ending the app.
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._version = 0
+        self._drawn: tuple[int, object] | None = None
+        self.error: str | None = None
 
     def render(self) -> RenderResult:
+        key = (self._version, self.size)
+        if self._drawn != key:
+            self._drawn = key
+            self.error = None
+            try:
+                self.plt.clear_data()
+                self.draw(self.plt)
+            except Exception as exc:  # plotext internals: shown in the chart, not raised
+                self.failed(exc)
         if self.error is None:
             try:
                 return super().render()
-            except Exception as exc:  # plotext internals: shown in the chart, not raised
+            except Exception as exc:  # as above
                 self.failed(exc)
         return Text(f"chart cannot draw: {self.error}")
 
@@ -49,12 +66,8 @@ class SafePlot(PlotextPlot):
         self.log.error("chart failed", self.error)
 
     def _draw(self) -> None:
-        self.error = None
-        try:
-            self.plt.clear_data()
-            self.draw(self.plt)
-        except Exception as exc:  # as above
-            self.failed(exc)
+        """The data changed: draw again at the next render (then refresh, textual-plotext#11)."""
+        self._version += 1
         self.refresh()
 
     def draw(self, plt: Plot) -> None:
@@ -73,6 +86,13 @@ def whole_ticks(first: int, last: int, most: int = 6) -> list[int]:
     return ticks
 
 
+def tick_room(width: int, label: int) -> int:
+    """How many x labels fit side by side with a gap. plotext drops colliding labels in an order
+    that depends on set iteration (so on the hash seed): never give it a collision to resolve."""
+    plot_width = max(0, width - 10)  # minus the y-axis labels
+    return max(2, plot_width // (label + 3))
+
+
 def epoch_ticks(epochs: int, most: int = 6) -> list[int]:
     return whole_ticks(1, epochs, most)
 
@@ -80,17 +100,16 @@ def epoch_ticks(epochs: int, most: int = 6) -> list[int]:
 class LossChart(SafePlot):
     """loss and val_loss per epoch, growing as epochs end."""
 
-    def on_mount(self) -> None:
-        self.border_subtitle = "⠤ loss · • val_loss"
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.loss: list[float] = []
         self.val_loss: list[float | None] = []
-        self._draw()
+
+    def on_mount(self) -> None:
+        self.border_subtitle = "⠤ loss · • val_loss"
 
     def reset(self) -> None:
         self.loss, self.val_loss = [], []
-        self._draw()
-
-    def on_resize(self, _event: Resize) -> None:
         self._draw()
 
     def add_epoch(self, loss: float, val_loss: float | None) -> None:
@@ -114,22 +133,21 @@ class LossChart(SafePlot):
                 xs, ys = [e for e, _ in val], [v for _, v in val]
                 plt.plot(xs, ys, label="val_loss" if legend else None, marker=DOTS)
             plt.plot(epochs, self.loss, label="loss" if legend else None, marker=LINE)
-            plt.xticks(epoch_ticks(len(epochs)))
+            plt.xticks(epoch_ticks(len(epochs), most=tick_room(self.size.width, label=3)))
+        else:
+            plt.xticks([])  # clear_data() keeps the ticks of the previous run
 
 
 class ForecastChart(SafePlot):
     """Predicted vs actual prices on the test set, downsampled to about the widget's width."""
 
-    def on_mount(self) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.actual: Sequence[float] = []
         self.predicted: Sequence[float] = []
-        self._draw()
 
     def show(self, actual: Sequence[float], predicted: Sequence[float]) -> None:
         self.actual, self.predicted = actual, predicted
-        self._draw()
-
-    def on_resize(self, _event: Resize) -> None:
         self._draw()
 
     def draw(self, plt: Plot) -> None:
@@ -141,4 +159,7 @@ class ForecastChart(SafePlot):
             legend = self.size.height >= LEGEND_MIN_HEIGHT
             plt.plot(xs, predicted, label="predicted" if legend else None, marker=DOTS)
             plt.plot(xs, actual, label="actual" if legend else None, marker=LINE)
-            plt.xticks(whole_ticks(0, len(self.actual) - 1, 5))
+            last = len(self.actual) - 1
+            plt.xticks(whole_ticks(0, last, most=tick_room(self.size.width, len(str(last)))))
+        else:
+            plt.xticks([])
