@@ -96,7 +96,6 @@ class BtcTuiApp(App[int]):
         self.frame: pd.DataFrame | None = None
         self.predictor: Predictor | None = None
         self.simulator_url: str | None = None
-        self.collector: Any = None  # the running Collector, read once a second for ages
         self.collector_worker: Worker[None] | None = None
         self.simulator_worker: Worker[None] | None = None
         self._pending_tick: Tick | None = None
@@ -336,12 +335,10 @@ class BtcTuiApp(App[int]):
             on_status=self._on_status,
             on_log=self._on_collector_log,
         )
-        self.collector = collector
         try:
             await collector.run()
         finally:
             self.post_message(m.StatusChanged(collector.status, self.clock()))
-            self.collector = None
 
     # Collector callbacks run on the app's loop; they only post messages.
     def _on_tick(self, tick: Tick) -> None:
