@@ -57,6 +57,16 @@ VARIANTS: dict[str, tuple[ModelSpec, int | None]] = {
         ModelSpec(target_kind="change", features=("level", "change"), patience=10),
         256,
     ),
+    "change+diffs-mae-lr2e-3": (
+        ModelSpec(
+            target_kind="change", features=("level", "change"), loss="mae", learning_rate=2e-3
+        ),
+        256,
+    ),
+    "diffs-only-mae-lr2e-3": (
+        ModelSpec(target_kind="change", features=("change",), loss="mae", learning_rate=2e-3),
+        256,
+    ),
     "default": (ModelSpec(), None),
 }
 

@@ -146,7 +146,7 @@ class ModelMetadata:
     scaling: str = SCALING_SCHEME
     format: str = METADATA_FORMAT
     model_sha256: str = ""  # of the .keras file, so a half-replaced pair is detected
-    extra: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)  # loss, optimizer, best epoch...
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"

@@ -235,7 +235,7 @@ def train(
         metrics=result_metrics.to_dict(),
         versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
-        extra={
+        training={
             "loss": spec.loss,
             "optimizer": "adam",
             "learning_rate": spec.learning_rate,

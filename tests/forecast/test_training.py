@@ -73,6 +73,7 @@ def test_metadata_describes_the_saved_model(trained):
     assert meta["windows"]["test"] == result.test_windows
     assert meta["metrics"] == pytest.approx(result.metrics.to_dict())
     assert {"tensorflow", "keras", "numpy", "python"} <= set(meta["versions"])
+    assert meta["training"]["loss"] == "mse" and meta["training"]["best_epoch"] in (1, 2)
     # Nothing left behind by the atomic writes.
     assert sorted(p.name for p in settings.models.iterdir()) == ["btc_lstm.json", "btc_lstm.keras"]
 
