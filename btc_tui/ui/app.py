@@ -459,8 +459,12 @@ class BtcTuiApp(App[int]):
     @on(m.TrainingThreadExited)
     def _training_exited(self, _message: m.TrainingThreadExited) -> None:
         if self._cancelling_training:
-            self.query_one(TrainingPane).show_cancelled()
-            self.log_event("training cancelled: the previous model is kept")
+            kept = self.settings.model_path.exists()
+            self.query_one(TrainingPane).show_cancelled(kept)
+            self.log_event(
+                "training cancelled: "
+                + ("the previous model is kept" if kept else "no model was saved")
+            )
         self._cancelling_training = False
         self.training = False
 

@@ -55,6 +55,7 @@ class LivePane(Widget):
         self.score = score
         self.clock = clock
         self.tick: Tick | None = None
+        self.tick_at: float | None = None  # app clock when the newest tick was shown
         self.previous_minute: tuple[int, float] | None = None  # (minute ms, avg price)
         self.status: StreamStatus | None = None
         self.status_at = 0.0
@@ -71,6 +72,7 @@ class LivePane(Widget):
 
     def show_tick(self, tick: Tick) -> None:
         self.tick = tick
+        self.tick_at = self.clock()
         self.refresh()
 
     def show_bar(self, event: BarWritten) -> None:
@@ -171,7 +173,10 @@ class LivePane(Widget):
         elif status.state == "connected":
             line = Text("● connected", self._style("good"))
             if status.last_message_age is not None:
+                # The status comes once a second; a tick shown since then is a newer message.
                 age = status.last_message_age + elapsed
+                if self.tick_at is not None and self.tick_at >= self.status_at:
+                    age = min(age, self.clock() - self.tick_at)
                 line.append(f" · msg {age:.1f} s ago")
             line.append(reconnects)
         elif status.state == "connecting":

@@ -94,8 +94,11 @@ class TrainingPane(Vertical):
         )
         self.query_one("#training-model", Static).update(f"saved: {result.model_path}")
 
-    def show_cancelled(self) -> None:
-        self._state("-cancelled", "cancelled: previous model kept")
+    def show_cancelled(self, model_kept: bool) -> None:
+        self._state(
+            "-cancelled",
+            "cancelled: previous model kept" if model_kept else "cancelled: nothing saved",
+        )
         self.query_one("#training-epoch", Static).update("")
 
     def show_failed(self, reason: str) -> None:
