@@ -224,39 +224,40 @@ class BtcTuiApp(App[int]):
 
         s = self.settings
         frame = None
-        simulated = 0
+        problem = None  # why the existing file cannot be used, if it cannot
         if s.data.exists():
             try:
                 frame = load_minutes(s.data).frame
             except UsageError as exc:
+                problem = str(exc)
                 self.post_message(m.EventLogged(f"cannot read {s.data}: {exc}"))
-        if s.demo:
-            needed = s.window + s.horizon + 300
-            have = 0 if frame is None else len(frame)
-            if have < needed:
-                simulated = self._fill_demo_history(have)
-                if simulated:
-                    frame = load_minutes(s.data).frame
+        simulated = 0
+        have = 0 if frame is None else len(frame)
+        if s.demo and have < s.window + s.horizon + 300:
+            simulated = self._fill_demo_history(have, problem)
+            if simulated:
+                frame = load_minutes(s.data).frame
         rows = 0 if frame is None else len(frame)
         last = None if frame is None or frame.empty else float(frame["avg_price"].iloc[-1])
         tail = None if frame is None else frame.iloc[-1500:]
         return m.DataPrepared(rows=rows, last_price=last, simulated_minutes=simulated, frame=tail)
 
-    def _fill_demo_history(self, have: int) -> int:
+    def _fill_demo_history(self, have: int, problem: str | None) -> int:
+        """Write a few days of simulated minutes so `t` works at once; 0 if the file isn't ours."""
         from btc_tui.market.simulator import simulated_history
         from btc_tui.market.store import MinuteStore
 
         path = self.settings.data
-        if have and path.exists():
-            if Path(path).resolve() != DEMO_DATA.resolve():
-                self.post_message(
-                    m.EventLogged(f"{path} has {have} minutes, too few to train; not touching it")
-                )
+        if path.exists() and (have or problem):
+            why = problem or f"only {have} minutes"
+            if path.resolve() != DEMO_DATA.resolve():
+                self.post_message(m.EventLogged(f"{path}: {why}; too few to train, left as is"))
                 return 0
-            # Its minutes are older than any history we could put before them: start afresh.
+            # History can only go before the minutes it has, and appends only go after them:
+            # start the demo file afresh, keeping the old one beside it.
             backup = path.with_name(f"{path.stem}.{int(self.clock())}.bak{path.suffix}")
             path.rename(backup)
-            self.post_message(m.EventLogged(f"{path} had only {have} minutes: moved to {backup}"))
+            self.post_message(m.EventLogged(f"{path}: {why}; moved it to {backup}"))
         now_minute = int(self.clock() // 60) * 60_000
         bars = simulated_history(DEMO_HISTORY_MINUTES, end_minute=now_minute - 60_000)
         self.post_message(m.EventLogged(f"writing {len(bars):,} SIMULATED minutes to {path}…"))
@@ -517,7 +518,13 @@ class BtcTuiApp(App[int]):
         if state != WorkerState.ERROR:
             return
         reason = describe(worker.error)
-        if worker.group == "training":
+        if worker.group == "startup":
+            # Go on without the CSV's minutes: the collector reports its own trouble with the file.
+            self.log_event(f"reading {self.settings.data} failed: {reason}")
+            self.post_message(
+                m.DataPrepared(rows=0, last_price=None, simulated_minutes=0, frame=None)
+            )
+        elif worker.group == "training":
             self.query_one(TrainingPane).show_failed(reason)
             self.log_event(f"training failed: {reason}")
         elif worker.group == "model":

@@ -145,3 +145,21 @@ async def test_command_palette_offers_the_same_actions_by_name(tmp_path):
         await until(pilot, lambda: palette.query_one(OptionList).option_count > 0)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+async def test_demo_replaces_a_too_short_demo_file_with_simulated_history(tmp_path, monkeypatch):
+    from btc_tui.config import settings_from
+    from tests.ui.conftest import write_history
+
+    monkeypatch.chdir(tmp_path)
+    settings = settings_from({"demo": True})
+    write_history(settings.data, minutes=50)
+    app = BtcTuiApp(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.data_ready, timeout=60)
+        assert app.query_one(LivePane).rows == 3 * 24 * 60
+        assert "SIMULATED" in str(app.query_one(LivePane).border_title)
+        assert "only 50 minutes; moved it to" in log_text(app)
+        assert len(list((tmp_path / "data").glob("demo.*.bak.csv"))) == 1
+        await until(pilot, lambda: app.query_one(LivePane).tick is not None)  # its own simulator
+        await pilot.press("q")
