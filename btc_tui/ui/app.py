@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import sys
 import time
@@ -36,6 +37,7 @@ from btc_tui.ui.widgets import EventLog, ForecastPane, LivePane, LossChart, Trai
 if TYPE_CHECKING:
     import pandas as pd
 
+    from btc_tui.forecast.metrics import Metrics
     from btc_tui.forecast.predictor import Predictor
     from btc_tui.forecast.training import TrainResult
     from btc_tui.market.collector import BarWritten, CollectorLog, StreamStatus, Tick
@@ -484,6 +486,9 @@ class BtcTuiApp(App[int]):
         self.predictor = message.predictor
         self.log_event(f"model loaded from {message.path}")
         self.query_one(TrainingPane).show_model(f"model: {message.path}")
+        saved = saved_metrics(message.predictor)
+        if saved is not None:
+            self.query_one(ForecastPane).show_saved(saved, message.predictor.metadata.created)
         self._show_waiting()
         self.predict_next(message.predictor, self.frame)
 
@@ -534,6 +539,22 @@ class BtcTuiApp(App[int]):
         else:
             self.log_event(f"{worker.name} failed: {reason}")
         self.notify(reason, title=f"{worker.name} failed", severity="error", timeout=8)
+
+
+def saved_metrics(predictor: Predictor) -> Metrics | None:
+    """The test metrics saved beside the model (NaN stored as null), if all are there."""
+    from btc_tui.forecast.metrics import Metrics
+
+    saved = predictor.metadata.metrics
+    try:
+        values = {
+            name: math.nan if saved[name] is None else float(saved[name])
+            for name in ("mae", "mape", "baseline_mae", "baseline_mape", "skill")
+        }
+    except (KeyError, TypeError, ValueError):
+        return None  # an older or hand-edited JSON: show nothing rather than guess
+    direction = saved.get("direction_accuracy")
+    return Metrics(**values, direction_accuracy=math.nan if direction is None else direction)
 
 
 async def wait_quietly(worker: Worker[Any]) -> None:

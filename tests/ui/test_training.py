@@ -39,7 +39,7 @@ async def test_train_cancel_reload_and_predict_live(tmp_path, live_simulator):
         assert 1 <= len(chart.loss) <= 2 and all(v > 0 for v in chart.loss)
         metrics = static_text(app.query_one("#forecast-metrics", Static))
         assert "MAE" in metrics and "persist" in metrics and "skill" in metrics
-        assert ("beats persistence" in metrics) or ("does NOT beat" in metrics)
+        assert ("✓ beats persistence" in metrics) or ("✗ loses to persistence" in metrics)
         assert settings.model_path.exists()
 
         # The new model loads and predicts the minute after the CSV's last one at once.
@@ -63,4 +63,13 @@ async def test_train_cancel_reload_and_predict_live(tmp_path, live_simulator):
         await pilot.press("l")
         await until(pilot, lambda: seen.count(m.ModelLoaded) > loaded, timeout=30)
         assert not app.loading_model
+        await pilot.press("q")
+
+    # A later launch loads the saved model on its own and shows its saved test metrics.
+    again = BtcTuiApp(settings)
+    async with again.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: again.predictor is not None, timeout=30)
+        await pilot.pause()
+        metrics = static_text(again.query_one("#forecast-metrics", Static))
+        assert metrics.startswith("saved 20") and "MAE" in metrics and "persist" in metrics
         await pilot.press("q")

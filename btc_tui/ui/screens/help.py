@@ -42,6 +42,10 @@ class HelpScreen(ModalScreen[None]):
                     f"[b]{keys:>10}[/b]  {binding.description}: {binding.tooltip}",
                     classes="help-row",
                 )
+            yield Static(
+                f"[b]{'ctrl+p':>10}[/b]  Command palette: every action by name", classes="help-row"
+            )
+            yield Static(f"[b]{'ctrl+q':>10}[/b]  Quit: the same as q", classes="help-row")
             yield Static("escape closes this screen", id="help-close")
 
 

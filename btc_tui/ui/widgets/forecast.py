@@ -20,11 +20,15 @@ def metrics_text(m: Metrics) -> str:
     """Model beside persistence (copy the last price), and a plain verdict."""
     # NaN when no test window moved (see forecast.metrics); say so rather than print "nan%".
     direction = "n/a" if math.isnan(m.direction_accuracy) else f"{100 * m.direction_accuracy:.1f}%"
-    verdict = (
-        f"beats persistence\nby {100 * m.skill:.1f}%"
-        if m.skill > 0
-        else "does NOT beat\npersistence"
-    )
+    # One plain line (it must fit 22 columns); the skill line above gives the size.
+    if m.skill > 0:
+        verdict = "✓ beats persistence"
+    elif m.skill < 0:
+        verdict = "✗ loses to persistence"
+    elif m.skill == 0:
+        verdict = "= ties persistence"
+    else:
+        verdict = "? skill unknown"
     return (
         f"{'':5}{'model':>8}{'persist':>9}\n"
         f"{'MAE':5}{m.mae:>8,.2f}{m.baseline_mae:>9,.2f}\n"
@@ -43,7 +47,17 @@ class ForecastPane(Horizontal):
         yield ForecastChart(id="forecast-chart")
         yield Static("no forecast yet: press t to train", id="forecast-metrics")
 
+    def show_saved(self, metrics: Metrics, created: str) -> None:
+        """A model loaded from disk: its saved test metrics (the test-set series aren't saved)."""
+        if self.has_class("-trained-here"):
+            return  # this session's training result, with its chart, is more complete
+        self.query_one("#forecast-metrics", Static).update(
+            f"saved {created[:16].replace('T', ' ')}\n" + metrics_text(metrics)
+        )
+        self.set_class(not metrics.skill > 0, "-no-skill")
+
     def show(self, actual: Sequence[float], predicted: Sequence[float], metrics: Metrics) -> None:
         self.query_one(ForecastChart).show(actual, predicted)
         self.query_one("#forecast-metrics", Static).update(metrics_text(metrics))
-        self.set_class(metrics.skill <= 0, "-no-skill")
+        self.set_class(not metrics.skill > 0, "-no-skill")
+        self.add_class("-trained-here")
