@@ -203,9 +203,12 @@ class LivePane(Widget):
 
     def _prediction_lines(self) -> list[Text]:
         prediction = self.prediction
-        latest_bar = self.previous_minute[0] if self.previous_minute else 0
-        if prediction is None or prediction.target_minute < latest_bar:
-            # No prediction, or only one for a minute already past (a gap stopped predicting).
+        now_minute = max(
+            self.previous_minute[0] if self.previous_minute else 0,
+            self.tick.minute if self.tick else 0,
+        )
+        if prediction is None or prediction.target_minute < now_minute:
+            # No prediction, or only one for a minute already past (a gap stops predicting).
             return [Text(f"model: {self.model_state}", self._style("muted"))]
         line = Text(f"{hhmm(prediction.target_minute)} forecast ")
         line.append(money(prediction.price), self._style("price"))
