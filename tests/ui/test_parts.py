@@ -119,3 +119,17 @@ async def test_a_chart_that_cannot_draw_says_why_and_the_app_keeps_running():
         await pilot.pause()
         assert "chart cannot draw" in str(chart.render())
         assert app.is_running
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
+async def test_every_pane_is_on_screen_from_80x24_up(size):
+    from btc_tui.config import Settings
+    from btc_tui.ui.app import BtcTuiApp
+
+    app = BtcTuiApp(Settings(), autostart=False)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        for pane in ("#live", "#training", "#loss-chart", "#forecast", "#log"):
+            region = app.query_one(pane).region
+            assert region.width > 0 and region.height > 0, pane
+            assert region.right <= size[0] and region.bottom <= size[1] - 1, pane  # footer
