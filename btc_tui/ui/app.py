@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import sys
 import time
@@ -25,26 +24,25 @@ from textual.reactive import reactive
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
-from btc_tui.config import DEMO_DATA, Settings
+from btc_tui.config import Settings
 from btc_tui.errors import UsageError
 from btc_tui.ui import messages as m
 from btc_tui.ui.commands import ActionsProvider
 from btc_tui.ui.frames import append_bar, trailing_contiguous
 from btc_tui.ui.live_score import LiveScore
 from btc_tui.ui.screens.help import HelpScreen
+from btc_tui.ui.startup import read_startup_minutes, saved_metrics
 from btc_tui.ui.widgets import EventLog, ForecastPane, LivePane, LossChart, TrainingPane
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from btc_tui.forecast.metrics import Metrics
     from btc_tui.forecast.predictor import Predictor
     from btc_tui.forecast.training import TrainResult
     from btc_tui.market.collector import BarWritten, CollectorLog, StreamStatus, Tick
 
 TICK_INTERVAL = 0.1  # per-trade updates reach the screen at ~10 Hz
 BATCH_INTERVAL = 0.2  # per-batch progress at ~5 Hz
-DEMO_HISTORY_MINUTES = 3 * 24 * 60  # a few days of simulated minutes, so `t` works at once
 QUIT_TIMEOUT = 1.5  # seconds to wait for the collector to write the open minute
 
 
@@ -217,60 +215,19 @@ class BtcTuiApp(App[int]):
 
     @work(exclusive=True, group="startup", exit_on_error=False)
     async def prepare_data(self) -> None:
-        result = await asyncio.to_thread(self._read_data)
-        self.post_message(result)
+        def log(text: str) -> None:
+            self.post_message(m.EventLogged(text))
 
-    def _read_data(self) -> m.DataPrepared:
-        """Runs in a thread: loading a big CSV must not freeze the screen."""
-        from btc_tui.market.store import load_minutes
-
-        s = self.settings
-        frame = None
-        problem = None  # why the existing file cannot be used, if it cannot
-        if s.data.exists():
-            try:
-                frame = load_minutes(s.data).frame
-            except UsageError as exc:
-                problem = str(exc)
-                self.post_message(m.EventLogged(f"cannot read {s.data}: {exc}"))
-        simulated = 0
-        have = 0 if frame is None else len(frame)
-        if s.demo and have < s.window + s.horizon + 300:
-            simulated = self._fill_demo_history(have, problem)
-            if simulated:
-                frame = load_minutes(s.data).frame
-        rows = 0 if frame is None else len(frame)
-        last = None if frame is None or frame.empty else float(frame["avg_price"].iloc[-1])
-        tail = None if frame is None else frame.iloc[-1500:]
-        return m.DataPrepared(rows=rows, last_price=last, simulated_minutes=simulated, frame=tail)
-
-    def _fill_demo_history(self, have: int, problem: str | None) -> int:
-        """Write a few days of simulated minutes so `t` works at once; 0 if the file isn't ours."""
-        from btc_tui.market.simulator import simulated_history
-        from btc_tui.market.store import MinuteStore
-
-        path = self.settings.data
-        if path.exists() and (have or problem):
-            why = problem or f"only {have} minutes"
-            if path.resolve() != DEMO_DATA.resolve():
-                self.post_message(m.EventLogged(f"{path}: {why}; too few to train, left as is"))
-                return 0
-            # History can only go before the minutes it has, and appends only go after them:
-            # start the demo file afresh, keeping the old one beside it.
-            backup = path.with_name(f"{path.stem}.{int(self.clock())}.bak{path.suffix}")
-            path.rename(backup)
-            self.post_message(m.EventLogged(f"{path}: {why}; moved it to {backup}"))
-        now_minute = int(self.clock() // 60) * 60_000
-        bars = simulated_history(DEMO_HISTORY_MINUTES, end_minute=now_minute - 60_000)
-        self.post_message(m.EventLogged(f"writing {len(bars):,} SIMULATED minutes to {path}…"))
-        written = 0
-        with MinuteStore(path) as store:
-            for bar in bars:
-                written += bool(store.append(bar))
+        # In a thread: loading a big CSV (or writing demo history) must not freeze the screen.
+        data = await asyncio.to_thread(read_startup_minutes, self.settings, self.clock, log)
         self.post_message(
-            m.EventLogged(f"{path}: {written:,} simulated minutes written (demo data, not real)")
+            m.DataPrepared(
+                rows=data.rows,
+                last_price=data.last_price,
+                simulated_minutes=data.simulated_minutes,
+                frame=data.frame,
+            )
         )
-        return written
 
     @on(m.DataPrepared)
     def _data_prepared(self, message: m.DataPrepared) -> None:
@@ -539,22 +496,6 @@ class BtcTuiApp(App[int]):
         else:
             self.log_event(f"{worker.name} failed: {reason}")
         self.notify(reason, title=f"{worker.name} failed", severity="error", timeout=8)
-
-
-def saved_metrics(predictor: Predictor) -> Metrics | None:
-    """The test metrics saved beside the model (NaN stored as null), if all are there."""
-    from btc_tui.forecast.metrics import Metrics
-
-    saved = predictor.metadata.metrics
-    try:
-        values = {
-            name: math.nan if saved[name] is None else float(saved[name])
-            for name in ("mae", "mape", "baseline_mae", "baseline_mape", "skill")
-        }
-    except (KeyError, TypeError, ValueError):
-        return None  # an older or hand-edited JSON: show nothing rather than guess
-    direction = saved.get("direction_accuracy")
-    return Metrics(**values, direction_accuracy=math.nan if direction is None else direction)
 
 
 async def wait_quietly(worker: Worker[Any]) -> None:
