@@ -138,3 +138,8 @@ def test_main_screen_80x24_while_training(snap_compare):
         await feed(app, pilot, messages)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_help_screen_80x24(snap_compare):
+    app = make_app()
+    assert snap_compare(app, terminal_size=(80, 24), press=["question_mark"])

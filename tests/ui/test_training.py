@@ -3,7 +3,7 @@ prediction. TensorFlow is slow to import, so the flows share one test."""
 
 from __future__ import annotations
 
-from textual.widgets import Static
+from textual.widgets import ProgressBar, Static
 
 from btc_tui.ui import messages as m
 from btc_tui.ui.app import BtcTuiApp
@@ -35,6 +35,7 @@ async def test_train_cancel_reload_and_predict_live(tmp_path, live_simulator):
         await until(pilot, lambda: not app.training, timeout=90)
         assert m.TrainingStage in seen and m.EpochEnded in seen
         assert pane.has_class("-done"), static_text(pane.query_one("#training-state", Static))
+        assert pane.query_one(ProgressBar).percentage == 1
         chart = app.query_one(LossChart)
         assert 1 <= len(chart.loss) <= 2 and all(v > 0 for v in chart.loss)
         metrics = static_text(app.query_one("#forecast-metrics", Static))

@@ -17,6 +17,13 @@ INTRO = (
 )
 
 
+SIGNS = (
+    "Dimmed keys can't be used now (t while training, x when idle).\n"
+    "● connected  ↻ reconnecting  ◌ stale: nothing received  ○ not collecting\n"
+    "persistence: copy the last price · skill = 1 − MAE / persistence MAE"
+)
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -46,6 +53,7 @@ class HelpScreen(ModalScreen[None]):
                 f"[b]{'ctrl+p':>10}[/b]  Command palette: every action by name", classes="help-row"
             )
             yield Static(f"[b]{'ctrl+q':>10}[/b]  Quit: the same as q", classes="help-row")
+            yield Static(SIGNS, id="help-signs")
             yield Static("escape closes this screen", id="help-close")
 
 
