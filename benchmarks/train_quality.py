@@ -67,6 +67,16 @@ VARIANTS: dict[str, tuple[ModelSpec, int | None]] = {
         ModelSpec(target_kind="change", features=("change",), loss="mae", learning_rate=2e-3),
         256,
     ),
+    "change+diffs-mae-lr3e-3-p3": (
+        ModelSpec(
+            target_kind="change",
+            features=("level", "change"),
+            loss="mae",
+            learning_rate=3e-3,
+            patience=3,
+        ),
+        256,
+    ),
     "default": (ModelSpec(), None),
 }
 

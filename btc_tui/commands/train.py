@@ -14,6 +14,7 @@ from typing import TextIO
 from btc_tui.config import Settings
 from btc_tui.forecast.report import batch_line, chart, epoch_line, metrics_table, verdict
 from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult, train
+from btc_tui.market.store import load_minutes
 
 
 def run(settings: Settings, json_output: bool) -> int:
@@ -32,14 +33,20 @@ def run(settings: Settings, json_output: bool) -> int:
         print(f"\r\033[K{batch_line(event)}", end="", file=progress, flush=True)
 
     print(f"training on {settings.data} -> {settings.model_path}", file=progress, flush=True)
+    data = load_minutes(settings.data)
+    # Corrupt lines are reported now, not after minutes of training.
+    for warning in data.warnings:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     result = train(
         settings,
+        data,
         on_epoch=on_epoch,
         on_batch=on_batch if live else None,
         on_stage=on_stage,
     )
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
+        if warning not in data.warnings:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
 
     if json_output:
         print(json.dumps(summary(result)), flush=True)

@@ -84,6 +84,7 @@ def test_corrupt_lines_are_warned_and_json_is_the_last_line(tmp_path):
     rows = minute_rows(random_walk(260, seed=4))
     rows[4] = "2024,1,1,0,4,not-a-price,1,1,1,1,1,1,1"  # file line 6
     rows[99] = "garbage"  # file line 101
+    del rows[200]  # a missing minute; with the two corrupt ones, 4 + 10 + 10 windows span gaps
     data = tmp_path / "minutes.csv"
     data.write_text("\n".join([HEADER, *rows]) + "\n")
     models = tmp_path / "models"
@@ -93,6 +94,7 @@ def test_corrupt_lines_are_warned_and_json_is_the_last_line(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "6" in done.stderr and "101" in done.stderr and "corrupt" in done.stderr
+    assert "24 windows dropped because they span missing minutes" in done.stderr
     assert "epoch 1/2" in done.stderr  # progress on stderr, stdout stays parseable
     result = json.loads(done.stdout.strip().splitlines()[-1])
     required = {
