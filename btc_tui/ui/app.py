@@ -445,7 +445,8 @@ class BtcTuiApp(App[int]):
         self.query_one(TrainingPane).show_model(f"model: {message.path}")
         saved = saved_metrics(message.predictor)
         if saved is not None:
-            self.query_one(ForecastPane).show_saved(saved, message.predictor.metadata.created)
+            created = str(getattr(message.predictor.metadata, "created", ""))
+            self.query_one(ForecastPane).show_saved(saved, created)
         self._show_waiting()
         self.predict_next(message.predictor, self.frame)
 

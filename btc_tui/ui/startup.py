@@ -98,7 +98,11 @@ def saved_metrics(predictor: Predictor) -> Metrics | None:
     """The test metrics saved beside the model (NaN stored as null), if all are there."""
     from btc_tui.forecast.metrics import Metrics
 
-    saved = predictor.metadata.metrics
+    # Predictor.metadata (ModelMetadata: .metrics, .created) is beyond INTERFACES.md: tolerate
+    # its absence rather than fail the model load over a display nicety.
+    saved = getattr(getattr(predictor, "metadata", None), "metrics", None)
+    if not isinstance(saved, dict):
+        return None
     try:
         values = {
             name: math.nan if saved[name] is None else float(saved[name])
