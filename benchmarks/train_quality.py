@@ -170,6 +170,8 @@ def main() -> None:
             f"{result.train_windows / steady:.0f} windows/s",
             flush=True,
         )
+        if name == args.variants[-1]:
+            predict_speed(settings, data)
 
     print()
     print(
