@@ -30,7 +30,7 @@ class Tick:
     trade_time: int
     minute: int
     minute_avg: float
-    minute_trades: int
+    minute_trades: int  # 0: the trade's minute is already in the CSV, so this trade is not counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,17 +169,22 @@ class Collector:
             if bars:
                 write(bars)
             minute = aggregator.open_minute
-            if minute is not None:  # None only for a late trade, which changes nothing shown
-                on_tick(
-                    Tick(
-                        symbol,
-                        trade.price,
-                        trade.trade_time,
-                        minute.minute,
-                        minute.avg_price,
-                        minute.trades,
-                    )
+            if minute is None:
+                # A late trade (its minute is already in the CSV, e.g. collecting restarted
+                # mid-minute): not written, but still the latest price a watcher wants to see.
+                t = trade.trade_time
+                on_tick(Tick(symbol, trade.price, t, t - t % 60_000, trade.price, 0))
+                return
+            on_tick(
+                Tick(
+                    symbol,
+                    trade.price,
+                    trade.trade_time,
+                    minute.minute,
+                    minute.avg_price,
+                    minute.trades,
                 )
+            )
 
         return on_trade_with_tick
 

@@ -123,13 +123,16 @@ async def test_a_restart_never_writes_a_stored_minute_again(simulator: Simulator
     assert len(read_rows(data)) == 2  # minute 1 was written on stop
 
     seen = Seen()
-    second = make_collector(simulator, data, seen)
+    second = make_collector(simulator, data, seen, ticks=True)
     async with collecting(second):
         await simulator.wait_for_connections(2)
         late = simulator.publish(minute_times(1, 5, start_ms=5000))  # minute 1 is already stored
         fresh = simulator.publish(minute_times(2, 7))
         await eventually(lambda: second.stream.trades == 12)
     assert second.status.late == 5
+    # late trades are not written, but the watcher still sees their prices, marked as not counted
+    late_ticks = [t for t in seen.ticks if t.minute_trades == 0]
+    assert [t.price for t in late_ticks] == [float(t.price) for t in late]
 
     rows = read_rows(data)
     assert [int(r["trades"]) for r in rows] == [10, 10, 7]

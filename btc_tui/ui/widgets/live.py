@@ -141,7 +141,12 @@ class LivePane(Widget):
 
     def _minute_line(self) -> Text:
         line = Text()
-        if self.tick is not None:
+        if self.tick is not None and self.tick.minute_trades == 0:
+            line.append(
+                f"{hhmm(self.tick.minute)} already in the CSV: next minute starts a row",
+                self._style("muted"),
+            )
+        elif self.tick is not None:
             line.append(
                 f"{hhmm(self.tick.minute)} avg {money(self.tick.minute_avg)}"
                 f" · {self.tick.minute_trades} trades"
