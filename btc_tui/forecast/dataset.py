@@ -132,6 +132,9 @@ class Scaling:
             return (prices - self.lo) / self.scale
         return (prices - self.lo[:, None]) / self.scale[:, None]
 
+    def subset(self, rows: slice) -> Scaling:
+        return Scaling(self.lo[rows], self.scale[rows])
+
     def invert(self, scaled: np.ndarray) -> np.ndarray:
         if scaled.ndim == 1:
             return scaled * self.scale + self.lo

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from btc_tui.forecast.model import (
     library_versions,
     save_model,
 )
+
+if TYPE_CHECKING:
+    from btc_tui.market.store import LoadedMinutes
 
 # Fewer windows than this cannot give a model, a validation set for early stopping and a test
 # set that mean anything.
@@ -101,13 +104,13 @@ class PreparedData:
     warnings: list[str]
 
 
-def _load(settings: Settings) -> Any:
+def _load(settings: Settings) -> LoadedMinutes:
     from btc_tui.market.store import load_minutes
 
     return load_minutes(settings.data)
 
 
-def prepare(settings: Settings, data: Any, spec: ModelSpec) -> PreparedData:
+def prepare(settings: Settings, data: LoadedMinutes, spec: ModelSpec) -> PreparedData:
     """Windows and split from the loaded minutes; UsageError when training cannot be useful."""
     series = series_from_frame(data.frame)
     warnings = list(data.warnings)
@@ -151,7 +154,7 @@ def _bad_lines_warning(path: Path, lines: list[int]) -> str:
 
 def train(
     settings: Settings,
-    data: Any | None = None,
+    data: LoadedMinutes | None = None,
     on_epoch: Callable[[EpochEnd], None] | None = None,
     on_batch: Callable[[BatchProgress], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
@@ -200,9 +203,7 @@ def train(
     stage("evaluating")
     test = encoded.windows.subset(split.test)
     outputs = model.predict(encoded.x[split.test], batch_size=PREDICT_BATCH, verbose=0)
-    test_scaling = type(encoded.scaling)(
-        encoded.scaling.lo[split.test], encoded.scaling.scale[split.test]
-    )
+    test_scaling = encoded.scaling.subset(split.test)
     last = test.last_prices
     predicted = decode_targets(outputs, last, test_scaling, spec.target_kind)
     actual = test.targets
