@@ -21,6 +21,11 @@ from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainingCancelled
 from btc_tui.market.store import load_minutes
 from tests.forecast.conftest import MINUTE_MS, START_MS, random_walk, write_minutes
 
+pytestmark = pytest.mark.filterwarnings(
+    # keras 3.15 internals on numpy 2 (not our code)
+    "ignore:__array__ implementation doesn.t accept a copy keyword:DeprecationWarning"
+)
+
 ROWS = 300
 WINDOW = 10
 
