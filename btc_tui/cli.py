@@ -143,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"btc-tui: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        # Only reached where a command has no Ctrl+C handling of its own (train): whatever it
+        # was writing goes to a temp file first, so nothing already saved has been touched.
+        print("btc-tui: interrupted; nothing was saved", file=sys.stderr)
         return 130
 
 

@@ -44,7 +44,11 @@ def test_settings_are_immutable_and_copyable():
 
 @pytest.mark.parametrize(
     "argv",
-    [["train", "--epochs", "0"], ["train", "--test-fraction", "1.5"], ["collect", "--minutes", "x"]],
+    [
+        ["train", "--epochs", "0"],
+        ["train", "--test-fraction", "1.5"],
+        ["collect", "--minutes", "x"],
+    ],
 )
 def test_invalid_flags_exit_2_with_a_message(argv, capsys):
     with pytest.raises(SystemExit) as info:

@@ -172,6 +172,13 @@ class LoadedMinutes:
     path: Path = Path()
 
 
+def _to_float(cell: object) -> float:
+    try:
+        return float(cell)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def _describe_lines(numbers: list[int], limit: int = 10) -> str:
     shown = ", ".join(str(n) for n in numbers[:limit])
     return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
@@ -228,10 +235,17 @@ def load_minutes(path: Path | str) -> LoadedMinutes:
         else:
             bad.append(number)
 
-    table = pd.read_csv(
-        io.StringIO("\n".join(good)), header=None, names=columns, dtype=str, engine="c"
+    text_table = "\n".join(good)
+    # round_trip: read back exactly the float that was written (the default parser can be off
+    # in the last digit). A clean file takes this fast path; a column holding garbage comes back
+    # as text and is converted cell by cell, so a bad cell marks only its own line.
+    numbers = pd.read_csv(
+        io.StringIO(text_table), header=None, names=columns, float_precision="round_trip"
     )
-    numbers = table.apply(pd.to_numeric, errors="coerce")
+    table = numbers
+    if any(not pd.api.types.is_numeric_dtype(numbers[c]) for c in columns):
+        table = pd.read_csv(io.StringIO(text_table), header=None, names=columns, dtype=str)
+        numbers = table.apply(lambda column: column.map(_to_float))
     times = pd.to_datetime(
         numbers[["year", "month", "day", "hour", "minute"]], errors="coerce", utc=True
     )

@@ -189,3 +189,20 @@ def test_unusable_files_raise_a_clear_error(tmp_path, content, message):
     with pytest.raises(UsageError, match=message) as info:
         load_minutes(path)
     assert str(path) in str(info.value)
+
+
+def test_every_float_reads_back_bit_for_bit(tmp_path):
+    """Full precision is the contract: what was written is exactly what training reads."""
+    import random
+
+    rng = random.Random(7)
+    path = tmp_path / "m.csv"
+    written = []
+    with MinuteStore(path) as store:
+        for i in range(2000):
+            b = bar(i, price=rng.uniform(1_000, 100_000))
+            store.append(b)
+            written.append(b)
+    frame = load_minutes(path).frame
+    for column in ("avg_price", "open", "high", "low", "close", "volume", "vwap"):
+        assert frame[column].tolist() == [getattr(b, column) for b in written], column
