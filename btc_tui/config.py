@@ -11,6 +11,7 @@ from pathlib import Path
 
 DEFAULT_DATA = Path("data/bitcoin_price_stream.csv")
 DEMO_DATA = Path("data/demo.csv")
+DEMO_MODELS = Path("models/demo")
 DEFAULT_URL = "wss://stream.binance.com:9443"
 MODEL_NAME = "btc_lstm"
 
@@ -75,7 +76,9 @@ def settings_from(overrides: dict[str, object], environ: dict[str, str] | None =
     for name, value in overrides.items():
         if value is not None:
             values[name] = Path(value) if name in ("data", "models") else value
-    # Simulated minutes never mix with real ones: --demo gets its own default file.
-    if values.get("demo") and "data" not in values:
-        values["data"] = DEMO_DATA
+    # Simulated minutes never mix with real ones: --demo gets its own default file, and its own
+    # model folder, so a model fitted to the simulator's random walk never predicts real prices.
+    if values.get("demo"):
+        values.setdefault("data", DEMO_DATA)
+        values.setdefault("models", DEMO_MODELS)
     return Settings(**values)  # type: ignore[arg-type]

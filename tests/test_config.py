@@ -28,7 +28,8 @@ def test_flags_override_environment_which_overrides_defaults():
 
 
 def test_demo_gets_its_own_file_unless_one_is_given():
-    assert settings_from({"demo": True}, environ={}).data == DEMO_DATA
+    demo = settings_from({"demo": True}, environ={})
+    assert (demo.data, demo.models) == (DEMO_DATA, Path("models/demo"))
     assert settings_from({"demo": True, "data": "x.csv"}, environ={}).data == Path("x.csv")
 
 
