@@ -11,7 +11,7 @@ ACTIONS = (
     ("Start or stop collecting", "toggle_collect", "connect to the stream and write minutes"),
     ("Train on the current CSV", "train", "fit the LSTM in the background"),
     ("Cancel training", "cancel_training", "stop training and keep the previous model"),
-    ("Load the saved model", "load_model", "load models/btc_lstm.keras for live prediction"),
+    ("Load the saved model", "load_model", "load the model in --models for live prediction"),
     ("Show help", "help", "list every key"),
     ("Quit", "quit", "write the open minute and exit"),
 )
