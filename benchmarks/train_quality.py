@@ -2,8 +2,11 @@
 
 Converts the fixture to our minute CSV in a temp dir, trains each chosen variant with `train()`
 (the code the CLI and the TUI use) and prints, on the same test windows: MAE, MAPE, skill vs
-persistence and vs a linear autoregression (least squares on the last 10 price changes, fitted
-on the non-test windows only), epochs, time to a trained model and training windows/s.
+persistence and vs two linear autoregressions fitted by least squares on the non-test windows
+only: on the last 10 price changes ("AR"), and on those plus the last minute's close, high and low
+relative to its avg_price ("feature-AR", the same extra information the "chl" LSTMs get). Also:
+epochs, the best validation loss (what to choose by: the test set is only reported), time to a
+trained model and training windows/s.
 
     .venv/bin/python benchmarks/train_quality.py                   # the default model
     .venv/bin/python benchmarks/train_quality.py --variants seed default --epochs 50
@@ -30,6 +33,7 @@ from btc_tui.forecast.training import EpochEnd, train
 from btc_tui.market.store import load_minutes
 
 AR_LAGS = 10
+CHL = ("level", "change", "close", "high", "low")
 
 # name -> (spec, batch size); "default" is whatever ModelSpec() and Settings() give users.
 VARIANTS: dict[str, tuple[ModelSpec, int | None]] = {
@@ -77,15 +81,44 @@ VARIANTS: dict[str, tuple[ModelSpec, int | None]] = {
         ),
         256,
     ),
+    # With the minute's close/high/low relative to its avg_price (dataset.COLUMN_FEATURES).
+    "chl": (ModelSpec(features=CHL), 256),
+    "chl-b512-lr3e-3-p3": (ModelSpec(features=CHL, learning_rate=3e-3, patience=3), 512),
+    "chl-32x16-b512-lr3e-3-p3": (
+        ModelSpec(features=CHL, units=(32, 16), learning_rate=3e-3, patience=3),
+        512,
+    ),
+    "chl-32x16-b256-lr2e-3-p3": (
+        ModelSpec(features=CHL, units=(32, 16), learning_rate=2e-3, patience=3),
+        256,
+    ),
+    "chl-32x16-b1024-lr5e-3-p3": (
+        ModelSpec(features=CHL, units=(32, 16), learning_rate=5e-3, patience=3),
+        1024,
+    ),
+    "chl-16x8-b512-lr3e-3-p3": (
+        ModelSpec(features=CHL, units=(16, 8), learning_rate=3e-3, patience=3),
+        512,
+    ),
+    "chl-nolevel-b512-lr3e-3-p3": (
+        ModelSpec(features=("change", "close", "high", "low"), learning_rate=3e-3, patience=3),
+        512,
+    ),
+    "change+diffs-b512-lr3e-3-p3": (
+        ModelSpec(features=("level", "change"), learning_rate=3e-3, patience=3),
+        512,
+    ),
     "default": (ModelSpec(), None),
 }
 
 
-def linear_ar(windows, split) -> np.ndarray:
-    """Least-squares AR on the last AR_LAGS price changes -> next change, fitted before the test."""
+def linear_ar(windows, split, columns: tuple[str, ...] = ()) -> np.ndarray:
+    """Least-squares AR on the last AR_LAGS price changes (and the last minute's `columns` minus
+    its avg_price) -> next change, fitted on the windows before the test set."""
     inputs = windows.inputs
     changes = np.diff(inputs[:, -(AR_LAGS + 1) :], axis=1)
-    design = np.column_stack([changes, np.ones(len(changes))])
+    extra = [windows.column_inputs(name)[:, -1] - inputs[:, -1] for name in columns]
+    design = np.column_stack([changes, *extra, np.ones(len(changes))])
     target = windows.targets - windows.last_prices
     fit = slice(0, split.test.start)
     coef, *_ = np.linalg.lstsq(design[fit], target[fit], rcond=None)
@@ -121,10 +154,13 @@ def main() -> None:
     data = load_minutes(csv_path)
     base = Settings(data=csv_path, models=tmp / "models", epochs=args.epochs, seed=args.seed)
 
-    windows = build_windows(series_from_frame(data.frame), base.window, base.horizon)
+    chl = ("close", "high", "low")
+    windows = build_windows(series_from_frame(data.frame, chl), base.window, base.horizon)
+    assert windows.series.skipped == 0, "the fixture has every column of every minute"
     split = chronological_split(len(windows), base.test_fraction)
     test = windows.subset(split.test)
     ar = metrics.evaluate(linear_ar(windows, split), test.targets, test.last_prices)
+    far = metrics.evaluate(linear_ar(windows, split, chl), test.targets, test.last_prices)
     print(
         f"{len(data.frame)} minutes, windows train/val/test = {split.sizes}, "
         f"window {base.window}, horizon {base.horizon}, seed {args.seed}"
@@ -133,6 +169,10 @@ def main() -> None:
     print(
         f"linear AR({AR_LAGS} changes): MAE {ar.mae:.3f}  MAPE {ar.mape:.4f}%  "
         f"skill {ar.skill:+.4f}  direction {ar.direction_accuracy:.3f}"
+    )
+    print(
+        f"feature-AR({AR_LAGS} changes + last close/high/low - avg): MAE {far.mae:.3f}  "
+        f"MAPE {far.mape:.4f}%  skill {far.skill:+.4f}  direction {far.direction_accuracy:.3f}"
     )
     sys.stdout.flush()
 
@@ -160,38 +200,61 @@ def main() -> None:
         # The first epoch includes tracing; the median of the rest is the steady throughput.
         steady = float(np.median(per_epoch[1:] if len(per_epoch) > 1 else per_epoch))
         m = result.metrics
+        best_val = min(result.history_val_loss) if result.history_val_loss else float("nan")
         rows.append(
-            (name, settings.batch_size, result.epochs_run, total, result.train_windows / steady, m)
+            (
+                name,
+                settings.batch_size,
+                result.epochs_run,
+                total,
+                result.train_windows / steady,
+                m,
+                best_val,
+            )
         )
         print(
             f"{name}: MAE {m.mae:.3f} MAPE {m.mape:.4f}% skill {m.skill:+.4f} "
-            f"(vs AR {1 - m.mae / ar.mae:+.4f}) direction {m.direction_accuracy:.3f} "
+            f"(vs AR {1 - m.mae / ar.mae:+.4f}, vs feature-AR {1 - m.mae / far.mae:+.4f}) "
+            f"direction {m.direction_accuracy:.3f} best val_loss {best_val:.6g} "
             f"epochs {result.epochs_run} time {total:.1f}s "
-            f"{result.train_windows / steady:.0f} windows/s",
+            f"{result.train_windows / steady:.0f} windows/s "
+            f"features {','.join(result_features(settings))}",
             flush=True,
         )
+        for warning in result.warnings:
+            print(f"  warning: {warning}")
         if name == args.variants[-1]:
             predict_speed(settings, data)
 
     print()
     print(
-        f"{'variant':<20}{'batch':>6}{'epochs':>7}{'seconds':>9}{'win/s':>8}"
-        f"{'MAE':>9}{'MAPE %':>9}{'skill':>9}{'vs AR':>8}{'dir':>7}"
+        f"{'variant':<28}{'batch':>6}{'epochs':>7}{'seconds':>9}{'win/s':>8}{'val_loss':>10}"
+        f"{'MAE':>9}{'MAPE %':>9}{'skill':>9}{'vs AR':>8}{'vs fAR':>8}{'dir':>7}"
     )
+    blank = f"{'':>6}{'':>7}{'':>9}{'':>8}{'':>10}"
     print(
-        f"{'persistence':<20}{'':>6}{'':>7}{'':>9}{'':>8}{ar.baseline_mae:>9.3f}"
-        f"{ar.baseline_mape:>9.4f}{0:>+9.4f}{'':>8}{'':>7}"
+        f"{'persistence':<28}{blank}{ar.baseline_mae:>9.3f}"
+        f"{ar.baseline_mape:>9.4f}{0:>+9.4f}{'':>8}{'':>8}{'':>7}"
     )
-    print(
-        f"{'linear AR':<20}{'':>6}{'':>7}{'':>9}{'':>8}{ar.mae:>9.3f}"
-        f"{ar.mape:>9.4f}{ar.skill:>+9.4f}{0:>+8.3f}{ar.direction_accuracy:>7.3f}"
-    )
-    for name, batch, epochs, total, rate, m in rows:
+    for label, ref in (("linear AR(10)", ar), ("feature-AR(10+chl)", far)):
         print(
-            f"{name:<20}{batch:>6}{epochs:>7}{total:>9.1f}{rate:>8.0f}{m.mae:>9.3f}"
-            f"{m.mape:>9.4f}{m.skill:>+9.4f}{1 - m.mae / ar.mae:>+8.3f}"
-            f"{m.direction_accuracy:>7.3f}"
+            f"{label:<28}{blank}{ref.mae:>9.3f}{ref.mape:>9.4f}{ref.skill:>+9.4f}"
+            f"{1 - ref.mae / ar.mae:>+8.3f}{1 - ref.mae / far.mae:>+8.3f}"
+            f"{ref.direction_accuracy:>7.3f}"
         )
+    for name, batch, epochs, total, rate, m, best_val in rows:
+        print(
+            f"{name:<28}{batch:>6}{epochs:>7}{total:>9.1f}{rate:>8.0f}{best_val:>10.6f}"
+            f"{m.mae:>9.3f}{m.mape:>9.4f}{m.skill:>+9.4f}{1 - m.mae / ar.mae:>+8.3f}"
+            f"{1 - m.mae / far.mae:>+8.3f}{m.direction_accuracy:>7.3f}"
+        )
+
+
+def result_features(settings: Settings) -> list[str]:
+    """The features the saved model used (its metadata), after any fallback."""
+    import json
+
+    return json.loads(settings.metadata_path.read_text())["features"]
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""Training throughput (windows/s per epoch) of the default LSTM for several fit settings.
+"""Training throughput (windows/s per epoch) of the LSTM for several fit settings.
 
-Uses the real 20-day fixture's training windows (default encoding), fits 1 warm-up epoch on a
+Uses the real 20-day fixture's training windows (the default features), fits 1 warm-up epoch on a
 slice (tracing), then times full epochs. Each line says what one change buys over the seed's
-batch of 32. Timings are noisy on a shared 2-core machine.
+batch of 32 with the seed's LSTM(64) -> LSTM(32). Timings are noisy on a shared 2-core machine.
 
     .venv/bin/python benchmarks/train_speed.py [--epochs 2]
 """
@@ -22,19 +22,23 @@ from btc_tui.forecast.dataset import (
     build_windows,
     chronological_split,
     encode,
+    required_columns,
     series_from_frame,
 )
 from btc_tui.forecast.model import ModelSpec, build_model, import_keras
 from btc_tui.market.store import load_minutes
 
-# (label, batch, jit_compile, steps_per_execution)
+# (label, batch, units, jit_compile, steps_per_execution)
 SETUPS = [
-    ("seed: batch 32", 32, False, 1),
-    ("batch 128", 128, False, 1),
-    ("batch 256 (default)", 256, False, 1),
-    ("batch 512", 512, False, 1),
-    ("batch 256 + jit_compile", 256, True, 1),
-    ("batch 256 + steps_per_execution 8", 256, False, 8),
+    ("seed: 64x32, batch 32", 32, (64, 32), False, 1),
+    ("64x32, batch 128", 128, (64, 32), False, 1),
+    ("64x32, batch 256", 256, (64, 32), False, 1),
+    ("64x32, batch 512", 512, (64, 32), False, 1),
+    ("64x32, batch 256 + jit_compile", 256, (64, 32), True, 1),
+    ("64x32, batch 256 + steps_per_exec 8", 256, (64, 32), False, 8),
+    ("32x16, batch 256", 256, (32, 16), False, 1),
+    ("32x16, batch 512", 512, (32, 16), False, 1),
+    ("16x8, batch 512", 512, (16, 8), False, 1),
 ]
 
 
@@ -44,18 +48,21 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="btc-tui-speed-"))
     write_minute_csv(require_klines(), tmp / "minutes.csv")
-    series = series_from_frame(load_minutes(tmp / "minutes.csv").frame)
+    spec = ModelSpec()
+    frame = load_minutes(tmp / "minutes.csv").frame
+    series = series_from_frame(frame, required_columns(spec.features))
     windows = build_windows(series, 60, 1)
     split = chronological_split(len(windows), 0.2)
-    spec = ModelSpec()
     encoded = encode(windows, spec.features, spec.target_kind)
     x, y = encoded.x[split.train], encoded.y[split.train]
     keras = import_keras()
     baseline = None
     print(f"{len(x)} training windows of {x.shape[1]} minutes x {x.shape[2]} features")
-    for label, batch, jit, steps in SETUPS:
+    for label, batch, units, jit, steps in SETUPS:
         keras.utils.set_random_seed(1)
-        model = build_model(ModelSpec(jit_compile=jit), 60)
+        model = build_model(
+            ModelSpec(features=spec.features, units=units, jit_compile=jit), x.shape[1]
+        )
         if steps > 1:
             model.compile(optimizer="adam", loss=spec.loss, steps_per_execution=steps)
         model.fit(x[: batch * 4], y[: batch * 4], batch_size=batch, epochs=1, verbose=0)

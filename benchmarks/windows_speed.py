@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/windows_speed.py [--minutes 500000] [--window 60]
 
-Prints the best of a few runs for: finding the gap-free windows, and the full encoding (scaled
-levels and changes as float32 network inputs, targets). Timings are noisy on a shared machine.
+Prints the best of a few runs for: finding the gap-free windows, and the full encoding of the
+default features (scaled levels, changes and the close/high/low offsets as float32 network
+inputs, targets). Timings are noisy on a shared machine.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from btc_tui.forecast.dataset import MINUTE_MS, MinuteSeries, build_windows, encode
+from btc_tui.forecast.dataset import (
+    MINUTE_MS,
+    MinuteSeries,
+    build_windows,
+    encode,
+    required_columns,
+)
 from btc_tui.forecast.model import ModelSpec
 
 
@@ -42,8 +49,18 @@ def main() -> None:
     # Drop one minute in 10,000 so the gap check has work to do.
     keep = rng.random(args.minutes) > 1e-4
     prices = 40_000 + np.cumsum(rng.normal(0, 10, args.minutes))
-    series = MinuteSeries(minutes[keep], prices[keep])
+    close = prices + rng.normal(0, 3, args.minutes)
+    columns = {
+        "close": close,
+        "high": np.maximum(prices, close) + rng.exponential(3, args.minutes),
+        "low": np.minimum(prices, close) - rng.exponential(3, args.minutes),
+    }
     spec = ModelSpec()
+    series = MinuteSeries(
+        minutes[keep],
+        prices[keep],
+        columns={name: columns[name][keep] for name in required_columns(spec.features)},
+    )
 
     t_windows, windows = best_of(args.runs, lambda: build_windows(series, args.window, 1))
     t_encode, encoded = best_of(args.runs, lambda: encode(windows, spec.features, spec.target_kind))

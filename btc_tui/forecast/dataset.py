@@ -7,7 +7,8 @@ or fit anything earlier.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -23,32 +24,74 @@ SCALING_SCHEME = "per-window min-max of the input minutes only, 5% buffer, min r
 
 # What the network predicts, in the window's scaled units (see `encode_targets`).
 TARGET_KINDS = ("level", "change")
-# Input features per minute: the scaled price, and its change from the previous minute.
-FEATURE_KINDS = ("level", "change")
+# Input features per minute: the scaled price, its change from the previous minute, and where
+# the minute's last trade (close), high and low were relative to its avg_price, in the window's
+# scaled units: (close - avg_price) / scale. The close is the latest traded price of the window,
+# which says more about the next minute's average than the average itself.
+PRICE_FEATURES = ("level", "change")
+# feature kind -> the minute CSV column it is built from (offset from that minute's avg_price)
+COLUMN_FEATURES = {"close": "close", "high": "high", "low": "low"}
+FEATURE_KINDS = (*PRICE_FEATURES, *COLUMN_FEATURES)
+
+
+def required_columns(features: Sequence[str]) -> tuple[str, ...]:
+    """The CSV columns besides avg_price that `features` are built from, in a fixed order."""
+    return tuple(COLUMN_FEATURES[f] for f in COLUMN_FEATURES if f in features)
+
+
+def price_only(features: Sequence[str]) -> tuple[str, ...]:
+    """`features` without the ones that need more columns than avg_price (never empty)."""
+    kept = tuple(f for f in features if f not in COLUMN_FEATURES)
+    return kept or PRICE_FEATURES
 
 
 @dataclass(frozen=True)
 class MinuteSeries:
-    """The avg_price series: UTC minute starts (ms, sorted, unique) and prices."""
+    """The avg_price series: UTC minute starts (ms, sorted, unique) and prices, plus any other
+    columns asked for (close, high, low...), aligned row for row with the prices."""
 
     minutes: np.ndarray  # int64 ms
     prices: np.ndarray  # float64
-    skipped: int = 0  # rows without a usable price (NaN, inf, <= 0), treated as missing minutes
+    # rows without a usable price (NaN, inf, <= 0) or, when columns were asked for, without a
+    # finite value in one of them: treated as missing minutes
+    skipped: int = 0
+    columns: Mapping[str, np.ndarray] = field(default_factory=dict)  # name -> float64 (rows,)
 
     def __len__(self) -> int:
         return len(self.prices)
 
 
-def series_from_frame(frame: pd.DataFrame) -> MinuteSeries:
-    """Take avg_price by minute from a `LoadedMinutes.frame` (DatetimeIndex in UTC)."""
+def series_from_frame(frame: pd.DataFrame, columns: Sequence[str] = ()) -> MinuteSeries:
+    """Take avg_price (and `columns`) by minute from a `LoadedMinutes.frame` (DatetimeIndex in
+    UTC). A row lacking a usable price or a finite value in one of `columns` is left out (a
+    missing minute); a column absent from the frame is a KeyError (check with `missing_columns`).
+    """
     index = pd.DatetimeIndex(frame.index)
     if index.tz is not None:
         index = index.tz_convert("UTC").tz_localize(None)
     minutes = index.as_unit("ms").asi8.astype(np.int64)
     prices = frame["avg_price"].to_numpy(dtype=np.float64)
     usable = np.isfinite(prices) & (prices > 0)
+    values = {name: frame[name].to_numpy(dtype=np.float64) for name in columns}
+    for column in values.values():
+        usable &= np.isfinite(column)
     skipped = int(len(prices) - usable.sum())
-    return MinuteSeries(minutes=minutes[usable], prices=prices[usable], skipped=skipped)
+    return MinuteSeries(
+        minutes=minutes[usable],
+        prices=prices[usable],
+        skipped=skipped,
+        columns={name: column[usable] for name, column in values.items()},
+    )
+
+
+def missing_columns(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """Those of `columns` the frame lacks or holds no finite value in (a six-column seed file)."""
+    return [
+        name
+        for name in columns
+        if name not in frame.columns
+        or not np.isfinite(frame[name].to_numpy(dtype=np.float64)).any()
+    ]
 
 
 @dataclass(frozen=True)
@@ -71,9 +114,16 @@ class Windows:
     @property
     def inputs(self) -> np.ndarray:
         """(n, window) raw input prices (read-only; a view when there are no gaps)."""
+        return self._gather(self.series.prices)
+
+    def column_inputs(self, name: str) -> np.ndarray:
+        """(n, window) of another column (close, high...) over the same input minutes."""
+        return self._gather(self.series.columns[name])
+
+    def _gather(self, values: np.ndarray) -> np.ndarray:
         if not len(self.starts):
             return np.zeros((0, self.window))
-        views = sliding_window_view(self.series.prices, self.window)
+        views = sliding_window_view(values, self.window)
         first, last = int(self.starts[0]), int(self.starts[-1])
         if last - first + 1 == len(self.starts):  # no gaps: a slice, no gather
             return views[first : last + 1]
@@ -154,8 +204,18 @@ def window_scaling(inputs: np.ndarray) -> Scaling:
     return Scaling(lo=lo, scale=hi - lo)
 
 
-def encode_features(inputs: np.ndarray, scaling: Scaling, features: tuple[str, ...]) -> np.ndarray:
-    """(n, window) prices -> (n, window, len(features)) float32 network inputs."""
+def encode_features(
+    inputs: np.ndarray,
+    scaling: Scaling,
+    features: tuple[str, ...],
+    columns: Mapping[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """(n, window) prices -> (n, window, len(features)) float32 network inputs.
+
+    `columns` holds the (n, window) values of the other CSV columns the features need (close,
+    high, low), over the same input minutes; each becomes its offset from the minute's avg_price
+    divided by the window's scale (the scaling of the input prices: nothing from the target).
+    """
     scaled = scaling.apply(inputs)
     out = np.empty((*scaled.shape, len(features)), dtype=np.float32)
     for column, kind in enumerate(features):
@@ -165,6 +225,14 @@ def encode_features(inputs: np.ndarray, scaling: Scaling, features: tuple[str, .
             # Minute-to-minute change in the window's units; the first minute has no previous one.
             out[:, 0, column] = 0.0
             out[:, 1:, column] = scaled[:, 1:] - scaled[:, :-1]
+        elif kind in COLUMN_FEATURES:
+            name = COLUMN_FEATURES[kind]
+            if columns is None or name not in columns:
+                raise ValueError(f"feature {kind!r} needs the {name!r} column of the minutes")
+            values = np.asarray(columns[name], dtype=np.float64)
+            if values.shape != inputs.shape:
+                raise ValueError(f"{name!r} has shape {values.shape}, prices {inputs.shape}")
+            out[:, :, column] = (values - inputs) / scaling.scale[:, None]
         else:
             raise ValueError(f"unknown feature {kind!r}; expected one of {FEATURE_KINDS}")
     return out
@@ -213,7 +281,14 @@ class Encoded:
 def encode(windows: Windows, features: tuple[str, ...], target_kind: str) -> Encoded:
     inputs = windows.inputs
     scaling = window_scaling(inputs)
-    x = encode_features(inputs, scaling, features)
+    needed = required_columns(features)
+    lacking = [name for name in needed if name not in windows.series.columns]
+    if lacking:
+        raise ValueError(
+            f"features {features} need the {', '.join(map(repr, lacking))} column of the minutes"
+        )
+    columns = {name: windows.column_inputs(name) for name in needed}
+    x = encode_features(inputs, scaling, features, columns)
     y = encode_targets(windows.targets, inputs[:, -1], scaling, target_kind).astype(np.float32)
     return Encoded(windows=windows, x=x, y=y, scaling=scaling)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ from btc_tui.forecast.dataset import (
     MINUTE_MS,
     decode_targets,
     encode_features,
+    missing_columns,
+    required_columns,
     series_from_frame,
     window_scaling,
 )
@@ -33,6 +36,7 @@ class Predictor:
         self.model = model
         self.metadata = metadata
         self._spec = metadata.spec
+        self.columns = required_columns(self._spec.features)  # CSV columns besides avg_price
         self._forward = _compiled_forward(model, metadata.window, len(metadata.features))
 
     @classmethod
@@ -73,22 +77,46 @@ class Predictor:
 
     def predict(self, frame: pd.DataFrame) -> Prediction | None:
         """The price `horizon` minutes after the frame's last row, or None without `window`
-        contiguous minutes ending there."""
+        contiguous minutes ending there (a minute lacking a column the model uses counts as
+        missing). UsageError when the frame has none of a column the model needs, e.g. a
+        six-column seed file given to a model trained on close/high/low."""
         if len(frame) < self.window:
             return None
-        series = series_from_frame(frame.iloc[-self.window :])
+        latest = frame.iloc[-self.window :]
+        absent = missing_columns(latest, self.columns)
+        if absent:
+            raise UsageError(
+                f"the model uses the {', '.join(absent)} of each minute (features "
+                f"{', '.join(self._spec.features)}), but the latest {self.window} minutes have "
+                f"none; collect with this version, or train again on these minutes"
+            )
+        series = series_from_frame(latest, self.columns)
         if len(series) < self.window:
-            return None  # an unusable price among the last minutes
+            return None  # an unusable value among the last minutes
         minutes = series.minutes
         if minutes[-1] - minutes[0] != (self.window - 1) * MINUTE_MS:
             return None
-        return self.predict_prices(series.prices, int(minutes[-1]))
+        return self.predict_prices(series.prices, int(minutes[-1]), series.columns)
 
-    def predict_prices(self, prices: np.ndarray, last_minute: int) -> Prediction:
-        """From exactly `window` consecutive minutes' prices, the last one at `last_minute`."""
+    def predict_prices(
+        self,
+        prices: np.ndarray,
+        last_minute: int,
+        columns: Mapping[str, np.ndarray] | None = None,
+    ) -> Prediction:
+        """From exactly `window` consecutive minutes' prices, the last one at `last_minute`, and
+        the same minutes' values of the columns the model uses (`self.columns`: close...)."""
         inputs = np.asarray(prices, dtype=np.float64).reshape(1, self.window)
         scaling = window_scaling(inputs)
-        x = encode_features(inputs, scaling, self._spec.features)
+        columns = columns or {}
+        lacking = [name for name in self.columns if name not in columns]
+        if lacking:
+            raise UsageError(f"the model needs the {', '.join(lacking)} of each minute as well")
+        rows = {
+            name: np.asarray(columns[name], dtype=np.float64).reshape(1, self.window)
+            for name in self.columns
+        }
+        x = encode_features(inputs, scaling, self._spec.features, rows)
         output = np.asarray(self._forward(x))
         last_price = float(inputs[0, -1])
         price = decode_targets(output, inputs[:, -1], scaling, self._spec.target_kind)[0]

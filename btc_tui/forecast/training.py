@@ -7,6 +7,7 @@ Progress goes out through plain callables receiving the frozen dataclasses below
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,9 @@ from btc_tui.forecast.dataset import (
     chronological_split,
     decode_targets,
     encode,
+    missing_columns,
+    price_only,
+    required_columns,
     series_from_frame,
 )
 from btc_tui.forecast.model import (
@@ -41,6 +45,7 @@ from btc_tui.forecast.model import (
 )
 
 if TYPE_CHECKING:
+    from btc_tui.forecast.dataset import MinuteSeries
     from btc_tui.market.store import LoadedMinutes
 
 # Fewer windows than this cannot give a model, a validation set for early stopping and a test
@@ -102,6 +107,7 @@ class PreparedData:
     rows: int
     path: Path
     warnings: list[str]
+    spec: ModelSpec  # as asked, or with price-only features when the data lacks the columns
 
 
 def _load(settings: Settings) -> LoadedMinutes:
@@ -111,14 +117,20 @@ def _load(settings: Settings) -> LoadedMinutes:
 
 
 def prepare(settings: Settings, data: LoadedMinutes, spec: ModelSpec) -> PreparedData:
-    """Windows and split from the loaded minutes; UsageError when training cannot be useful."""
-    series = series_from_frame(data.frame)
+    """Windows and split from the loaded minutes; UsageError when training cannot be useful.
+
+    Features built from close/high/low need those columns: a six-column seed file (or one where
+    they are mostly missing) trains on the price-only features instead, with a warning, and the
+    returned spec says which features were used.
+    """
     warnings = list(data.warnings)
     if data.bad_lines and not data.warnings:
         warnings.append(_bad_lines_warning(data.path, data.bad_lines))
+    series = series_from_frame(data.frame)
     if series.skipped:
         warnings.append(f"{data.path}: {series.skipped} minutes without a usable avg_price skipped")
     windows: Windows = build_windows(series, settings.window, settings.horizon)
+    spec, series, windows = _choose_features(settings, data, spec, series, windows, warnings)
     span = settings.window + settings.horizon
     if len(windows) < MIN_WINDOWS:
         gaps = f", {windows.dropped} more span missing minutes" if windows.dropped else ""
@@ -143,7 +155,52 @@ def prepare(settings: Settings, data: LoadedMinutes, spec: ModelSpec) -> Prepare
             f"--test-fraction or collect more minutes)"
         )
     encoded = encode(windows, spec.features, spec.target_kind)
-    return PreparedData(encoded, split, len(series), Path(data.path), warnings)
+    return PreparedData(encoded, split, len(series), Path(data.path), warnings, spec)
+
+
+# With the extra columns, keep at least this share of the price-only windows, or fall back.
+MIN_COLUMN_COVERAGE = 0.5
+
+
+def _choose_features(
+    settings: Settings,
+    data: LoadedMinutes,
+    spec: ModelSpec,
+    series: MinuteSeries,
+    windows: Windows,
+    warnings: list[str],
+) -> tuple[ModelSpec, MinuteSeries, Windows]:
+    """The spec's features if the minutes carry the columns they need, else price-only ones."""
+    needed = required_columns(spec.features)
+    if not needed:
+        return spec, series, windows
+    fallback = dataclasses.replace(spec, features=price_only(spec.features))
+    names = ", ".join(needed)
+    instead = (
+        f"training on the price-only features ({', '.join(fallback.features)}) instead of "
+        f"({', '.join(spec.features)})"
+    )
+    absent = missing_columns(data.frame, needed)
+    if absent:
+        warnings.append(
+            f"{data.path} has no {', '.join(absent)} values (a six-column file?); {instead}"
+        )
+        return fallback, series, windows
+    rich = series_from_frame(data.frame, needed)
+    rich_windows = build_windows(rich, settings.window, settings.horizon)
+    if len(rich_windows) < max(MIN_WINDOWS, MIN_COLUMN_COVERAGE * len(windows)):
+        warnings.append(
+            f"{data.path}: only {len(rich_windows)} of {len(windows)} windows have {names} for "
+            f"every minute; {instead}"
+        )
+        return fallback, series, windows
+    lost = rich.skipped - series.skipped
+    if lost:
+        warnings.append(
+            f"{data.path}: {lost} minutes without {names} treated as missing "
+            f"({len(windows) - len(rich_windows)} windows fewer)"
+        )
+    return spec, rich, rich_windows
 
 
 def _bad_lines_warning(path: Path, lines: list[int]) -> str:
@@ -169,7 +226,9 @@ def train(
     stage = on_stage or (lambda _text: None)
     if data is None:
         data = _load(settings)
+    requested = spec
     prepared = prepare(settings, data, spec)
+    spec = prepared.spec  # the features actually used
     _check_stop(stop)
 
     stage("loading TensorFlow")
@@ -245,6 +304,8 @@ def train(
             "best_epoch": int(np.argmin(val_losses)) + 1 if val_losses else None,
             "validation_fraction": VALIDATION_FRACTION,
             "test_fraction": settings.test_fraction,
+            # what the spec asked for; `features` above is what was used (see the warnings)
+            "features_requested": list(requested.features),
         },
     )
     save_model(model, metadata, settings.model_path, settings.metadata_path)

@@ -15,11 +15,18 @@ from btc_tui.forecast.dataset import (
     decode_targets,
     encode,
     encode_targets,
+    missing_columns,
     series_from_frame,
     window_scaling,
 )
 from btc_tui.market.store import load_minutes
-from tests.forecast.conftest import START_MS, random_walk, write_minutes
+from tests.forecast.conftest import (
+    START_MS,
+    bar_columns,
+    random_walk,
+    write_minutes,
+    write_seed_minutes,
+)
 
 
 def series_of(prices, offsets=None) -> MinuteSeries:
@@ -170,3 +177,111 @@ def test_windows_for_500k_minutes_use_no_per_window_loop():
     assert len(windows) == 500_000 - 60
     assert windows.dropped == 0
     np.testing.assert_array_equal(windows.targets[[0, -1]], series.prices[[60, -1]])
+
+
+# --- features from the minute's close/high/low -------------------------------------------------
+
+CHL = ("level", "change", "close", "high", "low")
+
+
+def series_with_bars(prices, close, high, low, offsets=None) -> MinuteSeries:
+    base = series_of(prices, offsets)
+    columns = {"close": np.asarray(close, float), "high": np.asarray(high, float)}
+    columns["low"] = np.asarray(low, float)
+    return MinuteSeries(base.minutes, base.prices, columns=columns)
+
+
+def reference_bar_features(series: MinuteSeries, window: int, horizon: int) -> np.ndarray:
+    """(close|high|low - avg_price) / the window's buffered input range, one minute at a time."""
+    out = []
+    inputs, _targets, _dropped = reference_windows(series, window, horizon)
+    starts = build_windows(series, window, horizon).starts
+    for row, start in zip(inputs, starts, strict=True):
+        span = max(row.max() - row.min(), 1e-6 * abs((row.max() + row.min()) / 2))
+        scale = 1.1 * span
+        minutes = []
+        for j in range(window):
+            avg = series.prices[start + j]
+            minutes.append(
+                [
+                    (series.columns[name][start + j] - avg) / scale
+                    for name in ("close", "high", "low")
+                ]
+            )
+        out.append(minutes)
+    return np.array(out, dtype=float).reshape(-1, window, 3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(0, 80),
+    window=st.integers(1, 12),
+    horizon=st.integers(1, 3),
+    seed=st.integers(0, 10_000),
+)
+def test_bar_features_equal_a_reference_loop(n, window, horizon, seed):
+    rng = np.random.default_rng(seed)
+    offsets = np.cumsum(rng.choice([1, 1, 1, 2, 3], size=n)) if n else np.zeros(0, int)
+    prices = random_walk(n, seed=seed) if n else np.zeros(0)
+    close, high, low = bar_columns(prices, seed=seed)
+    series = series_with_bars(prices, close, high, low, offsets)
+    encoded = encode(build_windows(series, window, horizon), CHL, "change")
+    expected = reference_bar_features(series, window, horizon)
+    assert encoded.x.shape == (len(expected), window, 5)
+    np.testing.assert_allclose(encoded.x[..., 2:], expected, rtol=1e-5, atol=1e-6)
+    if len(expected):  # and the price features are the same as without the bars
+        plain = encode(
+            build_windows(series_of(prices, offsets), window, horizon), CHL[:2], "change"
+        )
+        np.testing.assert_array_equal(encoded.x[..., :2], plain.x)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prices=st.lists(st.floats(1_000, 100_000), min_size=3, max_size=30),
+    window=st.integers(1, 10),
+    spikes=st.lists(st.floats(1, 1e7), min_size=4, max_size=4),
+    seed=st.integers(0, 1000),
+)
+def test_bar_features_never_see_the_target_minute(prices, window, spikes, seed):
+    """Changing everything about the last minute (only ever a target) changes no input."""
+    window = min(window, len(prices) - 1)
+    bars = [list(c) for c in bar_columns(np.array(prices), seed=seed)]
+    before = encode(build_windows(series_with_bars(prices, *bars), window, 1), CHL, "change")
+    changed_prices = [*prices[:-1], spikes[0]]
+    changed_bars = [[*column[:-1], spike] for column, spike in zip(bars, spikes[1:], strict=True)]
+    after = encode(
+        build_windows(series_with_bars(changed_prices, *changed_bars), window, 1), CHL, "change"
+    )
+    np.testing.assert_array_equal(before.x, after.x)
+    np.testing.assert_array_equal(before.scaling.scale, after.scaling.scale)
+    np.testing.assert_array_equal(before.y[:-1], after.y[:-1])
+
+
+def test_bar_features_need_their_columns():
+    with pytest.raises(ValueError, match="need the 'close', 'high', 'low' column"):
+        encode(build_windows(series_of(random_walk(30)), 10, 1), CHL, "change")
+
+
+def test_rows_lacking_a_needed_column_are_missing_minutes(tmp_path):
+    prices = random_walk(40, seed=4)
+    path = write_minutes(tmp_path / "m.csv", prices, bars=bar_columns(prices))
+    frame = load_minutes(path).frame
+    frame.loc[frame.index[[5, 6]], "close"] = np.nan
+    frame.loc[frame.index[20], "low"] = np.inf
+    assert len(series_from_frame(frame)) == 40  # avg_price alone: every minute
+    series = series_from_frame(frame, ("close", "high", "low"))
+    assert len(series) == 37 and series.skipped == 3
+    assert START_MS + 5 * MINUTE_MS not in series.minutes
+    np.testing.assert_array_equal(series.columns["high"], frame["high"].to_numpy()[series_rows(37)])
+    assert missing_columns(frame, ("close", "high", "low")) == []
+    seed = load_minutes(write_seed_minutes(tmp_path / "seed.csv", prices)).frame
+    assert missing_columns(seed, ("close", "high", "low")) == ["close", "high", "low"]
+    assert missing_columns(seed.drop(columns=["close"]), ("close",)) == ["close"]
+
+
+def series_rows(count: int) -> np.ndarray:
+    """The rows kept in the test above: all but 5, 6 and 20."""
+    rows = np.array([r for r in range(40) if r not in (5, 6, 20)])
+    assert len(rows) == count
+    return rows

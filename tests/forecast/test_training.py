@@ -16,10 +16,24 @@ import pytest
 
 from btc_tui.config import Settings
 from btc_tui.errors import UsageError
+from btc_tui.forecast.model import ModelSpec
 from btc_tui.forecast.predictor import Predictor
-from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainingCancelled, train
-from btc_tui.market.store import load_minutes
-from tests.forecast.conftest import MINUTE_MS, START_MS, random_walk, write_minutes
+from btc_tui.forecast.training import (
+    BatchProgress,
+    EpochEnd,
+    TrainingCancelled,
+    prepare,
+    train,
+)
+from btc_tui.market.store import LoadedMinutes, load_minutes
+from tests.forecast.conftest import (
+    MINUTE_MS,
+    START_MS,
+    bar_columns,
+    random_walk,
+    write_minutes,
+    write_seed_minutes,
+)
 
 pytestmark = pytest.mark.filterwarnings(
     # keras 3.15 internals on numpy 2 (not our code)
@@ -28,13 +42,16 @@ pytestmark = pytest.mark.filterwarnings(
 
 ROWS = 300
 WINDOW = 10
+CHL = ("level", "change", "close", "high", "low")
+# The features used by the module's trained model: the default ones (they need close/high/low).
+FEATURES = ModelSpec().features
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("trained")
     prices = random_walk(ROWS, seed=11)
-    data = write_minutes(root / "minutes.csv", prices)
+    data = write_minutes(root / "minutes.csv", prices, bars=bar_columns(prices, seed=11))
     settings = Settings(
         data=data, models=root / "models", window=WINDOW, epochs=2, batch_size=32, seed=7
     )
@@ -71,7 +88,9 @@ def test_metadata_describes_the_saved_model(trained):
     meta = json.loads(settings.metadata_path.read_text())
     assert settings.model_path.stat().st_size > 0
     assert meta["window"] == WINDOW and meta["horizon"] == 1 and meta["buffer"] == 0.05
-    assert meta["target_kind"] == "change" and meta["units"] == [64, 32]
+    assert meta["target_kind"] == "change" and meta["units"] == list(ModelSpec().units)
+    assert meta["features"] == list(FEATURES) == meta["training"]["features_requested"]
+    assert result.warnings == []
     assert meta["epochs_run"] == result.epochs_run and meta["seed"] == 7
     assert meta["rows"] == ROWS
     assert meta["data_first_minute"] == "2024-01-01T00:00+00:00"
@@ -86,13 +105,31 @@ def test_metadata_describes_the_saved_model(trained):
 def test_reloaded_model_predicts_the_same_prices(trained):
     settings, result, _epochs, _stages, prices = trained
     predictor = Predictor.load(settings)
-    # Every test window, one at a time, through the live-prediction path.
+    assert predictor.columns == ("close", "high", "low")
+    frame = load_minutes(settings.data).frame
+    # Every test window, one at a time, through the live-prediction path: from the frame as the
+    # UI passes it (the rows up to the window's last minute), and from the arrays directly.
     first = ROWS - result.test_windows - WINDOW
-    again = [
-        predictor.predict_prices(prices[i : i + WINDOW], START_MS).price
+    from_frame = [
+        predictor.predict(frame.iloc[: i + WINDOW]).price
         for i in range(first, first + result.test_windows)
     ]
-    np.testing.assert_allclose(again, result.predicted, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(from_frame, result.predicted, rtol=0, atol=1e-3)
+    columns = {name: frame[name].to_numpy() for name in predictor.columns}
+    again = [
+        predictor.predict_prices(
+            prices[i : i + WINDOW],
+            START_MS,
+            {name: values[i : i + WINDOW] for name, values in columns.items()},
+        ).price
+        for i in range(first, first + 5)
+    ]
+    np.testing.assert_allclose(again, result.predicted[:5], rtol=0, atol=1e-3)
+    # The bars matter: the same prices with other closes give other predictions.
+    moved = {name: values[first : first + WINDOW] for name, values in columns.items()}
+    moved["close"] = moved["close"] + 5.0
+    other = predictor.predict_prices(prices[first : first + WINDOW], START_MS, moved).price
+    assert abs(other - result.predicted[0]) > 1e-3
 
 
 def test_live_prediction_uses_the_latest_contiguous_minutes(trained):
@@ -104,12 +141,29 @@ def test_live_prediction_uses_the_latest_contiguous_minutes(trained):
     assert prediction.last_minute == START_MS + (ROWS - 1) * MINUTE_MS
     assert prediction.target_minute == prediction.last_minute + MINUTE_MS
     assert prediction.last_price == pytest.approx(prices[-1])
-    expected = predictor.predict_prices(frame["avg_price"].to_numpy()[-WINDOW:], 0).price
+    latest = {name: frame[name].to_numpy()[-WINDOW:] for name in predictor.columns}
+    expected = predictor.predict_prices(frame["avg_price"].to_numpy()[-WINDOW:], 0, latest).price
     assert prediction.price == pytest.approx(expected)
     # A plausible next-minute price, not a scaled value.
     assert abs(prediction.price - prices[-1]) < 10 * np.std(np.diff(prices))
     assert predictor.predict(frame.iloc[: WINDOW - 1]) is None
     assert predictor.predict(frame.drop(frame.index[-3])) is None  # a gap in the last window
+    one_missing = frame.copy()
+    one_missing.loc[frame.index[-3], "close"] = np.nan  # a minute without a close: a gap too
+    assert predictor.predict(one_missing) is None
+
+
+def test_prediction_refuses_minutes_without_the_columns_the_model_uses(trained, tmp_path):
+    settings, _result, _epochs, _stages, prices = trained
+    predictor = Predictor.load(settings)
+    frame = load_minutes(settings.data).frame
+    with pytest.raises(UsageError, match="uses the close of each minute"):
+        predictor.predict(frame.drop(columns=["close"]))
+    seed = load_minutes(write_seed_minutes(tmp_path / "seed.csv", prices)).frame
+    with pytest.raises(UsageError, match="uses the close, high, low of each minute"):
+        predictor.predict(seed)
+    with pytest.raises(UsageError, match="needs the close, high, low"):
+        predictor.predict_prices(prices[-WINDOW:], START_MS)
 
 
 def test_loading_refuses_a_model_for_other_settings(trained, tmp_path):
@@ -179,3 +233,59 @@ def test_a_test_fraction_that_leaves_too_little_to_train_on_is_refused(tmp_path)
     ):
         train(settings)
     assert not (tmp_path / "models").exists()
+
+
+def loaded(frame, path: Path) -> LoadedMinutes:
+    return LoadedMinutes(frame=frame, path=path)
+
+
+def test_minutes_lacking_some_bars_train_with_them_as_gaps_or_fall_back(tmp_path):
+    """Decided before TensorFlow: a few minutes without close -> those minutes are gaps; most
+    minutes without -> the price-only features, said in a warning."""
+    prices = random_walk(400, seed=2)
+    path = write_minutes(tmp_path / "m.csv", prices, bars=bar_columns(prices, seed=2))
+    frame = load_minutes(path).frame
+    settings = Settings(data=path, window=WINDOW)
+    spec = ModelSpec(features=CHL)
+
+    full = prepare(settings, loaded(frame, path), spec)
+    assert full.spec == spec and full.warnings == [] and len(full.encoded) == 390
+
+    some = frame.copy()
+    some.loc[some.index[100], "close"] = np.nan
+    few = prepare(settings, loaded(some, path), spec)
+    assert few.spec.features == CHL and len(few.encoded) == 390 - 11
+    assert few.warnings == [
+        f"{path}: 1 minutes without close, high, low treated as missing (11 windows fewer)",
+        "10 windows dropped because they span missing minutes (379 kept)",
+    ]
+
+    most = frame.copy()
+    most.loc[most.index[:300], ["close", "high", "low"]] = np.nan
+    fallback = prepare(settings, loaded(most, path), spec)
+    assert fallback.spec.features == ("level", "change") and len(fallback.encoded) == 390
+    assert fallback.encoded.x.shape[2] == 2
+    assert "only 90 of 390 windows have close, high, low" in fallback.warnings[0]
+    assert "price-only features (level, change)" in fallback.warnings[0]
+
+
+def test_a_six_column_seed_file_trains_on_price_only_features(tmp_path):
+    prices = random_walk(120, seed=5)
+    path = write_seed_minutes(tmp_path / "seed.csv", prices)
+    settings = Settings(
+        data=path, models=tmp_path / "models", window=WINDOW, epochs=1, batch_size=64, seed=1
+    )
+    result = train(settings, spec=ModelSpec(features=CHL, units=(8, 4)))
+    assert len(result.warnings) == 1
+    assert "has no close, high, low values (a six-column file?)" in result.warnings[0]
+    assert "price-only features (level, change)" in result.warnings[0]
+    meta = json.loads(settings.metadata_path.read_text())
+    assert meta["features"] == ["level", "change"]
+    assert meta["training"]["features_requested"] == list(CHL)
+    predictor = Predictor.load(settings)
+    assert predictor.columns == ()
+    frame = load_minutes(path).frame
+    # The last test window ends one minute before the file does.
+    prediction = predictor.predict(frame.iloc[:-1])
+    assert prediction is not None and prediction.target_minute == result.test_times[-1]
+    assert prediction.price == pytest.approx(result.predicted[-1], abs=1e-3)
