@@ -209,22 +209,24 @@ def encode_features(
     scaling: Scaling,
     features: tuple[str, ...],
     columns: Mapping[str, np.ndarray] | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(n, window) prices -> (n, window, len(features)) float32 network inputs.
+    """(n, window) prices -> (n, window, len(features)) float32 network inputs (into `out`).
 
     `columns` holds the (n, window) values of the other CSV columns the features need (close,
     high, low), over the same input minutes; each becomes its offset from the minute's avg_price
     divided by the window's scale (the scaling of the input prices: nothing from the target).
     """
     scaled = scaling.apply(inputs)
-    out = np.empty((*scaled.shape, len(features)), dtype=np.float32)
+    if out is None:
+        out = np.empty((*scaled.shape, len(features)), dtype=np.float32)
     for column, kind in enumerate(features):
         if kind == "level":
             out[:, :, column] = scaled
         elif kind == "change":
             # Minute-to-minute change in the window's units; the first minute has no previous one.
             out[:, 0, column] = 0.0
-            out[:, 1:, column] = scaled[:, 1:] - scaled[:, :-1]
+            np.subtract(scaled[:, 1:], scaled[:, :-1], out=out[:, 1:, column], casting="same_kind")
         elif kind in COLUMN_FEATURES:
             name = COLUMN_FEATURES[kind]
             if columns is None or name not in columns:
@@ -232,7 +234,9 @@ def encode_features(
             values = np.asarray(columns[name], dtype=np.float64)
             if values.shape != inputs.shape:
                 raise ValueError(f"{name!r} has shape {values.shape}, prices {inputs.shape}")
-            out[:, :, column] = (values - inputs) / scaling.scale[:, None]
+            offset = values - inputs
+            offset /= scaling.scale[:, None]
+            out[:, :, column] = offset
         else:
             raise ValueError(f"unknown feature {kind!r}; expected one of {FEATURE_KINDS}")
     return out
@@ -278,19 +282,38 @@ class Encoded:
         return len(self.y)
 
 
-def encode(windows: Windows, features: tuple[str, ...], target_kind: str) -> Encoded:
-    inputs = windows.inputs
-    scaling = window_scaling(inputs)
+# Windows encoded per block: a block's float64 temporaries and its slice of the output stay in
+# the CPU cache. For 500,000 windows x 5 features, measured ~0.47 s with blocks of 512-1024
+# against ~0.9 s in whole-array steps (4096: 0.74 s) (benchmarks/windows_speed.py).
+ENCODE_BLOCK = 1024
+
+
+def encode(
+    windows: Windows, features: tuple[str, ...], target_kind: str, block: int = ENCODE_BLOCK
+) -> Encoded:
+    """All windows -> network inputs and targets, one block of windows at a time (the result is
+    the same as encoding them at once: every window is scaled by its own inputs only)."""
     needed = required_columns(features)
     lacking = [name for name in needed if name not in windows.series.columns]
     if lacking:
         raise ValueError(
             f"features {features} need the {', '.join(map(repr, lacking))} column of the minutes"
         )
-    columns = {name: windows.column_inputs(name) for name in needed}
-    x = encode_features(inputs, scaling, features, columns)
-    y = encode_targets(windows.targets, inputs[:, -1], scaling, target_kind).astype(np.float32)
-    return Encoded(windows=windows, x=x, y=y, scaling=scaling)
+    n = len(windows)
+    x = np.empty((n, windows.window, len(features)), dtype=np.float32)
+    y = np.empty(n, dtype=np.float32)
+    lo = np.empty(n)
+    scale = np.empty(n)
+    for start in range(0, n, block):
+        rows = slice(start, min(n, start + block))
+        part = windows.subset(rows)
+        inputs = part.inputs
+        scaling = window_scaling(inputs)
+        columns = {name: part.column_inputs(name) for name in needed}
+        encode_features(inputs, scaling, features, columns, out=x[rows])
+        y[rows] = encode_targets(part.targets, inputs[:, -1], scaling, target_kind)
+        lo[rows], scale[rows] = scaling.lo, scaling.scale
+    return Encoded(windows=windows, x=x, y=y, scaling=Scaling(lo=lo, scale=scale))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from btc_tui.forecast import dataset
 from btc_tui.forecast.dataset import (
     MINUTE_MS,
     MinuteSeries,
@@ -285,3 +286,17 @@ def series_rows(count: int) -> np.ndarray:
     rows = np.array([r for r in range(40) if r not in (5, 6, 20)])
     assert len(rows) == count
     return rows
+
+
+def test_encoding_in_blocks_equals_encoding_at_once():
+    """Blocks are an implementation detail: any block size gives the same arrays."""
+    prices = random_walk(400, seed=8)
+    offsets = np.array([m for m in range(410) if m not in (50, 51, 200, 333, 334, 335)][:400])
+    series = series_with_bars(prices, *bar_columns(prices, seed=8), offsets)
+    windows = build_windows(series, 20, 1)
+    whole = encode(windows, CHL, "change", block=len(windows))
+    for block in (1, 7, 64, dataset.ENCODE_BLOCK):
+        blocked = encode(windows, CHL, "change", block=block)
+        np.testing.assert_array_equal(blocked.x, whole.x)
+        np.testing.assert_array_equal(blocked.y, whole.y)
+        np.testing.assert_array_equal(blocked.scaling.scale, whole.scaling.scale)
