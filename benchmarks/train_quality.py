@@ -96,6 +96,14 @@ VARIANTS: dict[str, tuple[ModelSpec, int | None]] = {
         ModelSpec(features=CHL, units=(32, 16), learning_rate=5e-3, patience=3),
         1024,
     ),
+    "chl-32x16-b512-lr3e-3-p2": (
+        ModelSpec(features=CHL, units=(32, 16), learning_rate=3e-3, patience=2),
+        512,
+    ),
+    "chl-32x16-b512-lr4e-3-p3": (
+        ModelSpec(features=CHL, units=(32, 16), learning_rate=4e-3, patience=3),
+        512,
+    ),
     "chl-16x8-b512-lr3e-3-p3": (
         ModelSpec(features=CHL, units=(16, 8), learning_rate=3e-3, patience=3),
         512,
