@@ -83,6 +83,10 @@ VARIANTS: dict[str, tuple[ModelSpec, int | None]] = {
     ),
     # With the minute's close/high/low relative to its avg_price (dataset.COLUMN_FEATURES).
     "chl": (ModelSpec(features=CHL), 256),
+    "chl-b256-lr2e-3-p3": (
+        ModelSpec(features=CHL, units=(64, 32), learning_rate=2e-3, patience=3),
+        256,
+    ),
     "chl-b512-lr3e-3-p3": (ModelSpec(features=CHL, learning_rate=3e-3, patience=3), 512),
     "chl-32x16-b512-lr3e-3-p3": (
         ModelSpec(features=CHL, units=(32, 16), learning_rate=3e-3, patience=3),

@@ -49,7 +49,7 @@ def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=_positive_int, help="input minutes per window (default 60)")
     p.add_argument("--horizon", type=_positive_int, help="minutes ahead to predict (default 1)")
     p.add_argument("--epochs", type=_positive_int, help="training epochs (default 50)")
-    p.add_argument("--batch-size", type=_positive_int, help="training batch size (default 512)")
+    p.add_argument("--batch-size", type=_positive_int, help="training batch size (default 256)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,7 +30,7 @@ class Settings:
     window: int = 60
     horizon: int = 1
     epochs: int = 50
-    batch_size: int = 512  # with LSTM(32, 16): ~3x the seed's 32 in windows/s (train_speed.py)
+    batch_size: int = 256  # ~2.7x the seed's 32 in windows/s (benchmarks/train_speed.py)
     test_fraction: float = 0.2
     seed: int | None = None
 
