@@ -80,7 +80,8 @@ def chart(result: TrainResult, width: int = 100, height: int = 20, color: bool =
     if not color:
         plt.theme("clear")
     plt.plot(x, actual.tolist(), label="actual", marker="braille")
-    plt.plot(x, predicted.tolist(), label="predicted", marker="braille")
+    # A different marker, so the two series stay apart without colour (pipes, NO_COLOR).
+    plt.plot(x, predicted.tolist(), label="predicted", marker="•" if not color else "braille")
     plt.title(f"Test set, last {len(actual)} minutes: predicted vs actual avg price")
     plt.xlabel("minutes before the last test minute")
     text = plt.build()
