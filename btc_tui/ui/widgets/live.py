@@ -143,7 +143,8 @@ class LivePane(Widget):
         line = Text()
         if self.tick is not None and self.tick.minute_trades == 0:
             line.append(
-                f"{hhmm(self.tick.minute)} already in the CSV: next minute starts a row",
+                f"{hhmm(self.tick.minute)} already saved; next row "
+                f"{hhmm(self.tick.minute + 60_000)}",
                 self._style("muted"),
             )
         elif self.tick is not None:
