@@ -7,13 +7,23 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from btc_tui.config import Settings
 from btc_tui.forecast.report import batch_line, chart, epoch_line, metrics_table, verdict
-from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult, train
+from btc_tui.forecast.training import (
+    BatchProgress,
+    EpochEnd,
+    TrainingCancelled,
+    TrainResult,
+    train,
+)
 from btc_tui.market.store import load_minutes
 
 
@@ -37,13 +47,25 @@ def run(settings: Settings, json_output: bool) -> int:
     # Corrupt lines are reported now, not after minutes of training.
     for warning in data.warnings:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
-    result = train(
-        settings,
-        data,
-        on_epoch=on_epoch,
-        on_batch=on_batch if live else None,
-        on_stage=on_stage,
-    )
+    stop = threading.Event()
+    received: list[int] = []
+    try:
+        with _stop_on_signals(stop, received, progress):
+            result = train(
+                settings,
+                data,
+                on_epoch=on_epoch,
+                on_batch=on_batch if live else None,
+                on_stage=on_stage,
+                stop=stop,
+            )
+    except TrainingCancelled:
+        print(
+            f"\ncancelled: nothing saved; {settings.model_path} is as it was",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 128 + (received[0] if received else signal.SIGINT)
     for warning in result.warnings:
         if warning not in data.warnings:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
@@ -53,6 +75,24 @@ def run(settings: Settings, json_output: bool) -> int:
         return 0
     print(_text_report(result, color=sys.stdout.isatty()), flush=True)
     return 0
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event, received: list[int], out: TextIO) -> Iterator[None]:
+    """Ctrl+C / SIGTERM end training after the current batch, the same way the TUI's `x` does."""
+
+    def handle(signum: int, _frame: object) -> None:
+        if not received:
+            print("\nstopping after the current batch…", file=out, flush=True)
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def summary(result: TrainResult) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,44 @@ def test_text_report_shows_progress_table_verdict_and_chart(tmp_path):
     assert "beats persistence" in out or "does NOT beat persistence" in out
     assert "predicted vs actual" in out
     assert "saved" in out and (tmp_path / "models" / "btc_lstm.keras").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_training_cleanly_and_keeps_the_old_model(
+    tmp_path, models_with_old_model, sig
+):
+    data = write_minutes(tmp_path / "m.csv", random_walk(600, seed=3))
+    before = snapshot(models_with_old_model)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "btc_tui",
+            "train",
+            "--data",
+            str(data),
+            "--models",
+            str(models_with_old_model),
+            "--window",
+            "10",
+            "--epochs",
+            "500",
+            "--batch-size",
+            "8",
+        ],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # our own signals only, and not ignored as in a background job
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until it is really training
+        if line.startswith("epoch"):
+            break
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err
+    assert "cancelled: nothing saved" in err
+    assert "Traceback" not in err
+    assert snapshot(models_with_old_model) == before
