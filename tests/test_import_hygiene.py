@@ -37,16 +37,7 @@ def loaded_after_import(*modules: str) -> set[str]:
         "btc_tui.market.simulator",
         "btc_tui.commands.collect",
         "btc_tui.commands.simulate",
-    ],
-)
-def test_entry_points_and_market_load_neither_textual_nor_tensorflow(module):
-    loaded = loaded_after_import(module)
-    assert not loaded & {"tensorflow", "keras", "textual"}, f"{module} pulled in {loaded}"
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
+        # forecast never imports textual, and loads tensorflow only inside train/predict
         "btc_tui.forecast.dataset",
         "btc_tui.forecast.metrics",
         "btc_tui.forecast.model",
@@ -55,7 +46,7 @@ def test_entry_points_and_market_load_neither_textual_nor_tensorflow(module):
         "btc_tui.commands.train",
     ],
 )
-def test_forecast_never_imports_textual_and_loads_tensorflow_lazily(module):
+def test_entry_points_market_and_forecast_load_neither_textual_nor_tensorflow(module):
     loaded = loaded_after_import(module)
     assert not loaded & {"tensorflow", "keras", "textual"}, f"{module} pulled in {loaded}"
 
