@@ -235,6 +235,11 @@ def train(
     keras = import_keras()
     if settings.seed is not None:
         keras.utils.set_random_seed(settings.seed)
+        # A seed promises a repeatable run; without this, multi-threaded kernels may sum in a
+        # different order from run to run.
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     model = build_model(spec, settings.window)
     _check_stop(stop)
 

@@ -289,3 +289,12 @@ def test_a_six_column_seed_file_trains_on_price_only_features(tmp_path):
     prediction = predictor.predict(frame.iloc[:-1])
     assert prediction is not None and prediction.target_minute == result.test_times[-1]
     assert prediction.price == pytest.approx(result.predicted[-1], abs=1e-3)
+
+
+def test_the_same_seed_repeats_the_same_run(trained, tmp_path):
+    """--seed makes a run repeatable: same data, same seed -> the same losses and predictions."""
+    settings, result, _epochs, _stages, _prices = trained
+    again = train(settings.with_changes(models=tmp_path / "again"))
+    assert again.history_loss == result.history_loss
+    np.testing.assert_array_equal(again.predicted, result.predicted)
+    assert again.metrics == result.metrics
