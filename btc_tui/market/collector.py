@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from btc_tui.config import Settings
 from btc_tui.errors import UsageError
-from btc_tui.market.bars import MinuteAggregator, MinuteBar
+from btc_tui.market.bars import MINUTE_MS, MinuteAggregator, MinuteBar
 from btc_tui.market.binance import Trade
 from btc_tui.market.store import MinuteStore
 from btc_tui.market.stream import Backoff, StreamConfigError, StreamEvent, StreamStatus, TradeStream
@@ -173,7 +173,7 @@ class Collector:
                 # A late trade (its minute is already in the CSV, e.g. collecting restarted
                 # mid-minute): not written, but still the latest price a watcher wants to see.
                 t = trade.trade_time
-                on_tick(Tick(symbol, trade.price, t, t - t % 60_000, trade.price, 0))
+                on_tick(Tick(symbol, trade.price, t, t - t % MINUTE_MS, trade.price, 0))
                 return
             on_tick(
                 Tick(
