@@ -6,3 +6,15 @@ class UsageError(Exception):
 
     The message is shown to the user as is, so it must name the problem and the file.
     """
+
+
+class StorageError(Exception):
+    """The disk refused a write (full, read-only, gone, not a regular file...).
+
+    One clear line for the user; headless commands exit 3 so scripts can tell it from bad input.
+    Whatever could not be written was not counted as written.
+    """
+
+
+EXIT_USAGE = 2
+EXIT_STORAGE = 3
