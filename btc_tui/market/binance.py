@@ -160,3 +160,51 @@ def format_trade(
             "M": True,
         }
     ).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class AggTrade:
+    """One element of GET /api/v3/aggTrades (or one row of an aggTrades dump): the trades
+    first_id..last_id of one taker order at one price and one time, quantities summed in qty_units."""
+
+    agg_id: int  # "a"
+    price: float  # "p"
+    qty_units: int  # "q" in exact units of 1e-8 (QTY_SCALE), like Trade.qty_units
+    first_id: int  # "f" first trade id
+    last_id: int  # "l" last trade id (inclusive)
+    trade_time: int  # "T" ms
+    buyer_is_maker: bool  # "m"
+
+    @property
+    def count(self) -> int:
+        return self.last_id - self.first_id + 1
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_agg_trade(obj: dict) -> AggTrade:
+    """One aggTrades element -> AggTrade; ValueError naming the problem for anything else."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"aggregate trade is not an object: {_snippet(repr(obj))}")
+    try:
+        agg_id, first_id, last_id, trade_time = obj["a"], obj["f"], obj["l"], obj["T"]
+        price_text, qty_text, maker = obj["p"], obj["q"], obj["m"]
+    except KeyError as exc:
+        raise ValueError(f"aggregate trade lacks {exc}: {_snippet(repr(obj))}") from None
+    if not all(_is_int(v) for v in (agg_id, first_id, last_id, trade_time)):
+        raise ValueError(f"aggregate trade a/f/l/T must be integers: {_snippet(repr(obj))}")
+    if not (isinstance(price_text, str) and isinstance(qty_text, str)):
+        raise ValueError(f"aggregate trade p/q must be strings: {_snippet(repr(obj))}")
+    if not isinstance(maker, bool):
+        raise ValueError(f"aggregate trade m must be true/false: {_snippet(repr(obj))}")
+    if last_id < first_id:
+        raise ValueError(f"aggregate trade has l < f: {_snippet(repr(obj))}")
+    try:
+        price = float(price_text)
+    except ValueError:
+        raise ValueError(f"aggregate trade price {price_text!r} is not a number") from None
+    if not price > 0 or price == float("inf"):
+        raise ValueError(f"aggregate trade price {price_text!r} is not a positive number")
+    return AggTrade(agg_id, price, qty_to_units(qty_text), first_id, last_id, trade_time, maker)

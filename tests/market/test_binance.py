@@ -6,12 +6,14 @@ import orjson
 import pytest
 
 from btc_tui.market.binance import (
+    AggTrade,
     BadMessage,
     ControlReply,
     ErrorReply,
     ServerShutdown,
     Trade,
     format_trade,
+    parse_agg_trade,
     parse_message,
     qty_to_units,
     trade_stream_url,
@@ -109,3 +111,56 @@ def test_stream_url_is_the_raw_trade_stream():
         trade_stream_url("wss://stream.binance.com:9443/", "BTCUSDT")
         == "wss://stream.binance.com:9443/ws/btcusdt@trade"
     )
+
+
+AGG = {
+    "a": 26129,
+    "p": "0.01633102",
+    "q": "4.70443515",
+    "f": 27781,
+    "l": 27784,
+    "T": 1498793709153,
+    "m": True,
+    "M": True,
+}
+
+
+def test_agg_trade_parses_exactly():
+    agg = parse_agg_trade(AGG)
+    assert agg == AggTrade(
+        agg_id=26129,
+        price=0.01633102,
+        qty_units=470443515,
+        first_id=27781,
+        last_id=27784,
+        trade_time=1498793709153,
+        buyer_is_maker=True,
+    )
+    assert agg.count == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"a": None}, "integers"),
+        ({"T": "1498793709153"}, "integers"),
+        ({"f": True}, "integers"),
+        ({"p": 0.5}, "strings"),
+        ({"q": "1.123456789"}, "8 decimals"),
+        ({"q": "-1"}, "8 decimals"),
+        ({"p": "abc"}, "not a number"),
+        ({"p": "0"}, "positive"),
+        ({"m": "true"}, "true/false"),
+        ({"l": 27780}, "l < f"),
+    ],
+)
+def test_bad_agg_trade_is_a_value_error_naming_the_problem(change, words):
+    with pytest.raises(ValueError, match=words):
+        parse_agg_trade({**AGG, **change})
+
+
+def test_agg_trade_missing_field_or_not_an_object():
+    with pytest.raises(ValueError, match="lacks 'l'"):
+        parse_agg_trade({k: v for k, v in AGG.items() if k != "l"})
+    with pytest.raises(ValueError, match="not an object"):
+        parse_agg_trade([1, 2])  # type: ignore[arg-type]
