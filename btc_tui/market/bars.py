@@ -8,11 +8,15 @@ and a quiet minute also closes once the estimated exchange clock passes its end 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, NamedTuple
 
 from btc_tui.market.binance import QTY_SCALE, Trade
+
+if TYPE_CHECKING:
+    from btc_tui.market.binance import AggTrade
 
 MINUTE_MS = 60_000
 
@@ -34,6 +38,81 @@ class MinuteBar:
     @property
     def start(self) -> datetime:
         return datetime.fromtimestamp(self.minute / 1000, UTC)
+
+
+class TradeRun(NamedTuple):
+    """Consecutive trades at one price and one time: a single streamed trade, or the trades
+    `first_id..last_id` of one aggregate (one taker order) from REST or a dump, whole or in part.
+
+    Every column of a minute row is exact from runs, so history, gap repair and the live stream
+    all build minutes the same way.
+    """
+
+    first_id: int
+    last_id: int  # inclusive
+    price: float
+    qty_units: int  # total quantity of these trades, exact units of 1e-8
+    trade_time: int  # ms, UTC
+
+    @property
+    def count(self) -> int:
+        return self.last_id - self.first_id + 1
+
+
+def run_from_agg(agg: AggTrade) -> TradeRun:
+    return TradeRun(agg.first_id, agg.last_id, agg.price, agg.qty_units, agg.trade_time)
+
+
+def bars_from_runs(runs: Iterable[TradeRun]) -> list[MinuteBar]:
+    """One exact bar per minute that has runs, in time order.
+
+    avg_price = sum(p * n) / sum(n) (the plain mean over trades), volume from integer units,
+    open/close by trade id (not by arrival order), first/last trade id = the ids the bar covers.
+    """
+    sums: dict[int, list] = {}
+    for run in runs:
+        t = run.trade_time
+        minute = t - t % MINUTE_MS
+        n = run.last_id - run.first_id + 1
+        p = run.price
+        s = sums.get(minute)
+        if s is None:
+            # count, sum p*n, sum p*q, units, high, low, first id, open, last id, close
+            sums[minute] = [n, p * n, p * run.qty_units, run.qty_units, p, p,
+                            run.first_id, p, run.last_id, p]  # fmt: skip
+            continue
+        s[0] += n
+        s[1] += p * n
+        s[2] += p * run.qty_units
+        s[3] += run.qty_units
+        if p > s[4]:
+            s[4] = p
+        if p < s[5]:
+            s[5] = p
+        if run.first_id < s[6]:
+            s[6], s[7] = run.first_id, p
+        if run.last_id > s[8]:
+            s[8], s[9] = run.last_id, p
+    bars = []
+    for minute in sorted(sums):
+        count, sum_pn, sum_pu, units, high, low, first_id, open_, last_id, close = sums[minute]
+        volume = units / QTY_SCALE
+        bars.append(
+            MinuteBar(
+                minute=minute,
+                avg_price=sum_pn / count,
+                open=open_,
+                high=high,
+                low=low,
+                close=close,
+                volume=volume,
+                vwap=sum_pu / units if units else sum_pn / count,
+                trades=count,
+                first_trade_id=first_id,
+                last_trade_id=last_id,
+            )
+        )
+    return bars
 
 
 @dataclass(frozen=True, slots=True)
