@@ -1,45 +1,67 @@
 """The minute CSV: the one interface between collecting and forecasting.
 
-Writing (`MinuteStore`) appends one fsynced row per closed minute under an exclusive lock, repairs a
-torn last line left by a crash, and never writes a minute at or before the last one stored, so a
-restart can't duplicate a row. Reading (`load_minutes`) accepts our 13-column files and the seed's
-six-column ones, skips corrupt lines and names them by line number.
+Writing (`MinuteStore`) appends fsynced whole rows under an exclusive lock on a sidecar
+`<csv>.lock`, repairs a torn last line left by a crash, never writes a minute at or before the last
+one stored (so a restart can't duplicate a row), and merges history anywhere in time by an atomic
+rewrite. Reading (`load_minutes`, `load_tail`) accepts our 15-column files, the older 13-column ones
+and the seed's six-column ones, skips corrupt lines and names them by line number.
+
+Rules a reader of this file should know:
+- A row is counted as written only once it is on disk whole (written completely and fsynced). Any
+  OS error truncates the file back to its size before the write and raises StorageError.
+- The lock is on `<csv>.lock`, not on the CSV, so it outlives a deleted or replaced CSV; it holds
+  the owner as JSON {pid, host, started, command}, cleared on a clean close. A lock file that still
+  names an owner when we get the lock was left by a process that died: we take it over and warn.
+- Before every write the CSV's device and inode are compared with the descriptor's: a CSV deleted or
+  replaced while we write is a StorageError (never rows silently going into an unlinked file, nor
+  a fresh file quietly missing everything before it). The caller decides what to do (the headless
+  collector exits 3; the app keeps minutes in memory).
+- Opening a 13-column file upgrades it to 15 columns atomically under the lock (old rows get empty
+  id cells: their ids were never recorded), so a file never mixes row widths.
+- `<csv>.meta.json` records the symbol; appending another symbol's minutes is refused. A file without
+  the record adopts the symbol it is opened with.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import io
+import json
 import os
+import socket
+import stat
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from btc_tui.errors import UsageError
+from btc_tui.errors import StorageError, UsageError
 from btc_tui.market.bars import MinuteBar
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import pandas as pd
 
-CSV_COLUMNS = [
-    "year",
-    "month",
-    "day",
-    "hour",
-    "minute",
-    "avg_price",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "vwap",
-    "trades",
-]
+TIME_COLUMNS = ["year", "month", "day", "hour", "minute"]
+VALUE_COLUMNS = ["avg_price", "open", "high", "low", "close", "volume", "vwap", "trades"]
+ID_COLUMNS = ["first_trade_id", "last_trade_id"]
+CSV_COLUMNS = TIME_COLUMNS + VALUE_COLUMNS + ID_COLUMNS  # 15 columns
+V2_COLUMNS = TIME_COLUMNS + VALUE_COLUMNS  # the 13-column files written before trade ids
 SEED_COLUMNS = CSV_COLUMNS[:6]  # the seed collector's file: time parts and the average price
-VALUE_COLUMNS = CSV_COLUMNS[5:]
+FRAME_COLUMNS = VALUE_COLUMNS + ID_COLUMNS
 HEADER = ",".join(CSV_COLUMNS) + "\n"
+V2_HEADER = ",".join(V2_COLUMNS) + "\n"
+
+# Pseudo filesystems whose "regular" files are not storage (e.g. /proc/version reports S_IFREG).
+_VIRTUAL_FS = {
+    "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "securityfs",
+    "configfs", "tracefs", "pstore", "bpf", "mqueue", "hugetlbfs", "fusectl", "binfmt_misc",
+    "efivarfs", "autofs",
+}  # fmt: skip
 
 
 def format_row(bar: MinuteBar) -> str:
@@ -48,14 +70,14 @@ def format_row(bar: MinuteBar) -> str:
     return (
         f"{t.year},{t.month},{t.day},{t.hour},{t.minute},"
         f"{bar.avg_price!r},{bar.open!r},{bar.high!r},{bar.low!r},{bar.close!r},"
-        f"{bar.volume!r},{bar.vwap!r},{bar.trades}\n"
+        f"{bar.volume!r},{bar.vwap!r},{bar.trades},{bar.first_trade_id},{bar.last_trade_id}\n"
     )
 
 
 def _row_minute(line: str) -> int | None:
     """The minute (ms) a CSV line describes, or None if the line is not a valid row."""
     parts = line.split(",")
-    if len(parts) not in (len(CSV_COLUMNS), len(SEED_COLUMNS)):
+    if len(parts) not in (len(CSV_COLUMNS), len(V2_COLUMNS), len(SEED_COLUMNS)):
         return None
     try:
         year, month, day, hour, minute = (int(p) for p in parts[:5])
@@ -66,15 +88,156 @@ def _row_minute(line: str) -> int | None:
     return int(start.timestamp()) * 1000
 
 
+def _row_last_id(line: str) -> int | None:
+    parts = line.split(",")
+    if len(parts) != len(CSV_COLUMNS):
+        return None
+    try:
+        return int(parts[14])
+    except ValueError:
+        return None
+
+
+def _os_problem(exc: OSError) -> str:
+    name = errno.errorcode.get(exc.errno or 0, "")
+    reason = exc.strerror or str(exc)
+    return f"{reason} ({name})" if name else reason
+
+
+# -- the lock -------------------------------------------------------------------------------------
+class LockOwner(NamedTuple):
+    pid: int
+    host: str
+    started: str  # ISO 8601, UTC
+    command: str
+    alive: bool  # the pid runs on this host (a lock named by a dead process is stale)
+
+    def describe(self) -> str:
+        when = self.started
+        with contextlib.suppress(ValueError):
+            when = datetime.fromisoformat(self.started).strftime("%H:%M UTC on %Y-%m-%d")
+        where = "" if self.host == socket.gethostname() else f" on {self.host}"
+        return f"{self.command}, pid {self.pid}{where}, since {when}"
+
+
+def lock_path(path: Path | str) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+def meta_path(path: Path | str) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".meta.json")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _parse_owner(text: str) -> LockOwner | None:
+    try:
+        data = json.loads(text)
+        pid, host = int(data["pid"]), str(data["host"])
+        started, command = str(data["started"]), str(data["command"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    alive = host == socket.gethostname() and _pid_alive(pid)
+    return LockOwner(pid, host, started, command, alive)
+
+
+def read_lock_owner(path: Path | str) -> LockOwner | None:
+    """Who holds (or last held without releasing) the lock of the CSV at `path`, if anyone."""
+    try:
+        text = lock_path(path).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _parse_owner(text) if text.strip() else None
+
+
+_COMMANDS = {"collect", "backfill", "import", "check", "train", "simulate"}
+
+
+def _command_name() -> str:
+    """What the lock owner is, for the message another process shows ("btc-tui collect")."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if program in ("btc-tui", "__main__.py", "-c"):
+        command = next((a for a in sys.argv[1:] if a in _COMMANDS), None)
+        return f"btc-tui {command}" if command else "btc-tui"
+    return program
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _mount_fstype(path: Path) -> str | None:
+    """The filesystem type of the mount holding `path` (longest mount point prefix)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    target = str(path.resolve())
+    best, kind = "", None
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        mount = fields[4].replace("\\040", " ")
+        inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) >= len(best):
+            best, kind = mount, right.split()[0]
+    return kind
+
+
+def _check_regular(path: Path) -> None:
+    """UsageError unless `path` is absent or a regular file on real storage."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot use it as the minute CSV: {_os_problem(exc)}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{path} is a folder, not a CSV file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{path} is not a regular file (a device, FIFO or socket); pass a CSV")
+    kind = _mount_fstype(path)
+    if kind in _VIRTUAL_FS:
+        raise UsageError(f"{path} is a {kind} pseudo-file, not a regular file; pass a CSV")
+
+
+@dataclass
+class _Identity:
+    dev: int
+    ino: int
+
+
 class MinuteStore:
     """Appends closed minutes to the CSV. Use as a context manager, or open() / close()."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, symbol: str = "btcusdt") -> None:
         self.path = Path(path)
+        self.symbol = symbol.lower()
         self.last_minute: int | None = None
+        self.last_trade_id: int | None = None
         self.rows = 0
         self.warnings: list[str] = []
         self._fd: int | None = None
+        self._lock_fd: int | None = None
+        self._identity: _Identity | None = None
+        self._size = 0
+        self._last_line_start = 0  # byte offset of the last row (for replace_last)
 
     def __enter__(self) -> MinuteStore:
         self.open()
@@ -83,35 +246,120 @@ class MinuteStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- opening ---------------------------------------------------------------------------------
     def open(self) -> None:
-        if self.path.is_dir():
-            raise UsageError(f"{self.path} is a folder, not a CSV file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        _check_regular(self.path)
         try:
-            # The lock lives as long as this descriptor, so a crashed collector never leaves it held.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"{self.path.parent}: cannot create it: {_os_problem(exc)}"
+            ) from None
+        self._lock()
+        try:
+            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+                # Under the lock no rewrite is in progress: this is a killed rewrite's leftover.
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+            self._check_symbol()
+            self._open_csv()
+        except BaseException:
+            self.close()
+            raise
+
+    def _lock(self) -> None:
+        lpath = lock_path(self.path)
+        try:
+            fd = os.open(lpath, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError(
+                f"{lpath}: cannot create the lock file: {_os_problem(exc)}"
+            ) from None
+        try:
+            # flock lives as long as this descriptor: a crashed writer never leaves it held.
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
+            owner = read_lock_owner(self.path)
+            who = owner.describe() if owner else "another btc-tui process"
             raise UsageError(
-                f"{self.path} is already being written by another btc-tui collector; "
-                "stop that one or pass a different --data file"
+                f"{self.path} is being written by {who}; stop that one or pass another --data"
             ) from None
+        previous = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+        if previous.strip():
+            owner = _parse_owner(previous)
+            who = owner.describe() if owner else "a process that left no readable record"
+            self.warnings.append(
+                f"{self.path}: took over a stale lock left by {who}, which is no longer running"
+            )
+        record = json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                "command": _command_name(),
+            }
+        ).encode()
         try:
-            self._prepare(fd)
-        except BaseException:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record + b"\n", 0)
+        except OSError as exc:
             os.close(fd)
-            raise
-        self._fd = fd
+            raise StorageError(
+                f"{lpath}: cannot write the lock owner: {_os_problem(exc)}"
+            ) from None
+        self._lock_fd = fd
 
-    def _prepare(self, fd: int) -> None:
+    def _check_symbol(self) -> None:
+        mpath = meta_path(self.path)
+        try:
+            recorded = json.loads(mpath.read_text()).get("symbol")
+        except FileNotFoundError:
+            recorded = None
+        except (OSError, ValueError, AttributeError) as exc:
+            raise UsageError(
+                f"{mpath}: unreadable symbol record ({exc}); fix or remove it"
+            ) from None
+        if recorded is not None:
+            if str(recorded).lower() != self.symbol:
+                raise UsageError(
+                    f"{self.path} holds {str(recorded).upper()} minutes; refusing to add "
+                    f"{self.symbol.upper()} minutes to it (pass another --data)"
+                )
+            return
+        _atomic_write(mpath, json.dumps({"symbol": self.symbol.upper()}) + "\n")
+
+    def _open_csv(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except IsADirectoryError:
+            raise UsageError(f"{self.path} is a folder, not a CSV file") from None
+        except OSError as exc:
+            raise StorageError(
+                f"{self.path}: cannot open it for writing: {_os_problem(exc)}"
+            ) from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise UsageError(f"{self.path} is not a regular file; pass a CSV")
+        self._fd = fd
+        self._identity = _Identity(st.st_dev, st.st_ino)
+        self._size = st.st_size
+        self._prepare()
+
+    def _prepare(self) -> None:
+        assert self._fd is not None
+        fd = self._fd
         size = os.fstat(fd).st_size
+        self._size = size
         if size == 0:
-            self._write(fd, HEADER)
+            self._write_bytes(HEADER.encode())
             return
         data = os.pread(fd, size, 0)
-        text = data.decode("utf-8", errors="replace")
-        first_line = text.split("\n", 1)[0].strip()
+        first_line = data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        if first_line == V2_HEADER.strip():
+            self._upgrade(data)
+            return self._prepare()
         if first_line != HEADER.strip():
             if first_line == ",".join(SEED_COLUMNS):
                 raise UsageError(
@@ -125,49 +373,250 @@ class MinuteStore:
         if not data.endswith(b"\n"):
             # A crash mid-write leaves a partial last line: drop it, keep every complete row.
             keep = data.rfind(b"\n") + 1
-            torn = text[keep:]
-            line_no = text.count("\n", 0, keep) + 1
-            os.ftruncate(fd, keep)
-            os.fsync(fd)
+            torn = data[keep:].decode("utf-8", "replace")
+            line_no = data.count(b"\n", 0, keep) + 1
+            self._truncate(keep)
             self.warnings.append(
                 f"{self.path}: dropped a torn last line {line_no} ({torn[:40]!r}) left by an "
                 "interrupted write"
             )
-            text = text[:keep]
-        lines = text.splitlines()[1:]
+            data = data[:keep]
+        self._scan(data)
+
+    def _scan(self, data: bytes) -> None:
+        text = data.decode("utf-8", errors="replace")
+        lines = text.split("\n")[1:]
         self.rows = sum(1 for line in lines if line.strip())
+        self.last_minute = self.last_trade_id = None
         for line in reversed(lines):
             minute = _row_minute(line)
             if minute is not None:
                 self.last_minute = minute
+                self.last_trade_id = _row_last_id(line)
                 break
+        # replace_last() needs the last line to be the last row
+        start = data.rfind(b"\n", 0, len(data) - 1) + 1
+        last_line = data[start:].rstrip(b"\n").decode("utf-8", "replace")
+        valid = start > 0 and _row_minute(last_line) == self.last_minute is not None
+        self._last_line_start = start if valid else -1
 
-    @staticmethod
-    def _write(fd: int, text: str) -> None:
-        os.write(fd, text.encode())
-        os.fsync(fd)
+    def _upgrade(self, data: bytes) -> None:
+        """13 -> 15 columns: old rows get empty id cells (their ids were never recorded)."""
+        lines = data.split(b"\n")
+        out = [HEADER.encode().rstrip(b"\n")]
+        for line in lines[1:]:
+            out.append(line + b",," if line.count(b",") == len(V2_COLUMNS) - 1 else line)
+        if not data.endswith(b"\n"):
+            out[-1] = lines[-1]  # a torn last line stays torn; the normal repair drops it
+        self._rewrite(b"\n".join(out))
+        self.warnings.append(
+            f"{self.path}: upgraded to {len(CSV_COLUMNS)} columns (first_trade_id,last_trade_id; "
+            "empty for the rows written before them)"
+        )
+
+    # -- writing ---------------------------------------------------------------------------------
+    def _check_identity(self) -> None:
+        assert self._identity is not None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise StorageError(
+                f"{self.path} was deleted while being written; nothing more is written to it "
+                "(restart to start a new file)"
+            ) from None
+        except OSError as exc:
+            raise StorageError(f"{self.path}: {_os_problem(exc)}") from None
+        if (st.st_dev, st.st_ino) != (self._identity.dev, self._identity.ino):
+            raise StorageError(
+                f"{self.path} was replaced by another file while being written; nothing more is "
+                "written to it (restart to continue in the new file)"
+            )
+
+    def _truncate(self, size: int) -> None:
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, size)
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise StorageError(f"{self.path}: cannot repair it: {_os_problem(exc)}") from None
+        self._size = size
+
+    def _write_bytes(self, data: bytes) -> None:
+        """Append `data` whole and fsynced, or truncate back and raise StorageError."""
+        if self._fd is None:
+            raise RuntimeError("MinuteStore used before open()")
+        self._check_identity()
+        fd, before = self._fd, self._size
+        view = memoryview(data)
+        try:
+            while view:
+                n = os.write(fd, view)
+                if n <= 0:
+                    raise OSError(errno.EIO, "the write made no progress")
+                view = view[n:]
+            os.fsync(fd)
+        except OSError as exc:
+            # Nothing of this write may stay: a partial row would glue onto the next one mid-file.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, before)
+                os.fsync(fd)
+            raise StorageError(
+                f"{self.path}: the disk refused the write: {_os_problem(exc)}; "
+                "nothing of it was kept"
+            ) from None
+        self._size = before + len(data)
 
     def append(self, bar: MinuteBar) -> bool:
         """Write one closed minute; False (and nothing written) if it is not after the last one."""
+        return self.append_many([bar]) == 1
+
+    def append_many(self, bars: Iterable[MinuteBar]) -> int:
+        """Write the bars after the last stored minute in one write and one fsync; the count."""
         if self._fd is None:
             raise RuntimeError("MinuteStore.append() before open()")
-        if self.last_minute is not None and bar.minute <= self.last_minute:
-            return False
-        self._write(self._fd, format_row(bar))
-        self.last_minute = bar.minute
-        self.rows += 1
-        return True
+        last = self.last_minute
+        rows: list[str] = []
+        kept: list[MinuteBar] = []
+        for bar in bars:
+            if last is not None and bar.minute <= last:
+                continue
+            rows.append(format_row(bar))
+            kept.append(bar)
+            last = bar.minute
+        if not rows:
+            return 0
+        self._write_bytes("".join(rows).encode())
+        tail = rows[-1].encode()
+        self._last_line_start = self._size - len(tail)
+        self.last_minute = kept[-1].minute
+        self.last_trade_id = kept[-1].last_trade_id
+        self.rows += len(rows)
+        return len(rows)
+
+    def replace_last(self, bar: MinuteBar) -> None:
+        """Replace the last row (a minute cut short at shutdown) by `bar`, atomically."""
+        if self._fd is None:
+            raise RuntimeError("MinuteStore.replace_last() before open()")
+        if self.last_minute is None or bar.minute != self.last_minute:
+            raise ValueError("replace_last() takes a bar for the last stored minute")
+        if self._last_line_start < 0:
+            raise StorageError(f"{self.path}: the last line is not a row; run btc-tui check")
+        self._check_identity()
+        try:
+            head = os.pread(self._fd, self._last_line_start, 0)
+        except OSError as exc:
+            raise StorageError(f"{self.path}: cannot read it: {_os_problem(exc)}") from None
+        self._rewrite(head + format_row(bar).encode())
+        self.last_trade_id = bar.last_trade_id
+
+    def merge(self, bars: Iterable[MinuteBar]) -> int:
+        """Add the minutes the file lacks, anywhere in time; existing rows are never changed.
+
+        Pure append when every new minute is after the last row; otherwise one atomic rewrite.
+        Returns how many rows were added.
+        """
+        if self._fd is None:
+            raise RuntimeError("MinuteStore.merge() before open()")
+        new: dict[int, MinuteBar] = {}
+        for bar in bars:
+            new.setdefault(bar.minute, bar)
+        if not new:
+            return 0
+        empty = self.last_minute is None and self.rows == 0
+        if empty or (self.last_minute is not None and min(new) > self.last_minute):
+            return self.append_many(new[m] for m in sorted(new))
+        self._check_identity()
+        data = os.pread(self._fd, self._size, 0)
+        lines = data.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        existing: set[int] = set()
+        for line in lines[1:]:
+            minute = _row_minute(line.decode("utf-8", "replace"))
+            if minute is not None:
+                existing.add(minute)
+        todo = sorted(m for m in new if m not in existing)
+        if not todo:
+            return 0
+        out: list[bytes] = [lines[0]]
+        i = 0
+        for line in lines[1:]:
+            minute = _row_minute(line.decode("utf-8", "replace"))
+            if minute is not None:
+                while i < len(todo) and todo[i] < minute:
+                    out.append(format_row(new[todo[i]]).encode().rstrip(b"\n"))
+                    i += 1
+            out.append(line)  # existing lines verbatim, corrupt ones too, in place
+        out.extend(format_row(new[m]).encode().rstrip(b"\n") for m in todo[i:])
+        self._rewrite(b"\n".join(out) + b"\n")
+        return len(todo)
+
+    def _rewrite(self, content: bytes) -> None:
+        """Replace the CSV by `content`: temp file beside it, fsync, rename, fsync the folder.
+
+        A kill at any point leaves the old file or the new one, never a mix.
+        """
+        folder = self.path.parent
+        tmp = folder / f".{self.path.name}.{os.getpid()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(content)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            _fsync_dir(folder)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StorageError(
+                f"{self.path}: could not rewrite it: {_os_problem(exc)}; the file is unchanged"
+            ) from None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        st = os.fstat(self._fd)
+        self._identity = _Identity(st.st_dev, st.st_ino)
+        self._size = st.st_size
+        self._scan(content)
 
     def close(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)  # also releases the lock
+            os.close(self._fd)
             self._fd = None
+        if self._lock_fd is not None:
+            # Clear the owner record first: a record left behind means the owner died.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._lock_fd, 0)
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
 
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StorageError(f"{path}: cannot write it: {_os_problem(exc)}") from None
+
+
+# -- reading --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LoadedMinutes:
-    frame: pd.DataFrame  # index: UTC minute starts ("time"); columns: VALUE_COLUMNS as floats
-    bad_lines: list[int] = field(default_factory=list)  # 1-based line numbers that were skipped
+    # index: UTC minute starts ("time"); columns: FRAME_COLUMNS as floats (ids NaN when absent)
+    frame: pd.DataFrame
+    # 1-based line numbers that were skipped (load_tail: negative, counted from the end, -1 = last)
+    bad_lines: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     path: Path = Path()
 
@@ -184,49 +633,32 @@ def _describe_lines(numbers: list[int], limit: int = 10) -> str:
     return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
 
 
-def load_minutes(path: Path | str) -> LoadedMinutes:
-    """Read a minute CSV (ours or the seed's) into a DataFrame indexed by UTC minute.
+def _columns_of(path: Path, first_line: str) -> tuple[list[str], bool]:
+    """(columns, has_header) from the file's first line; UsageError if it is not a minute CSV."""
+    header = first_line.strip().lower()
+    for columns in (CSV_COLUMNS, V2_COLUMNS, SEED_COLUMNS):
+        if header == ",".join(columns):
+            return columns, True
+    if _row_minute(first_line) is not None:  # a header-less file: go by the field count
+        n = first_line.count(",") + 1
+        return {15: CSV_COLUMNS, 13: V2_COLUMNS}.get(n, SEED_COLUMNS), False
+    raise UsageError(
+        f"{path} is not a minute CSV: line 1 is {first_line[:60]!r}, expected the header "
+        f"{','.join(CSV_COLUMNS)!r} (or the older 13- or 6-column one)"
+    )
 
-    Corrupt lines are skipped and reported by line number; a file with no usable row raises
-    UsageError with a message that names the file and the problem.
-    """
-    # pandas and numpy load here, not at import, so `btc-tui collect` starts ~0.2 s faster.
+
+def _frame_from_lines(
+    path: Path, columns: list[str], numbered: list[tuple[int, str]], tail: bool = False
+) -> LoadedMinutes:
     import numpy as np
     import pandas as pd
 
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"{path}: no such file (collect some minutes first: btc-tui collect)")
-    if path.is_dir():
-        raise UsageError(f"{path} is a folder, not a minute CSV")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise UsageError(f"{path} is empty: it holds no minutes yet")
-    if b"\x00" in raw[:4096]:
-        raise UsageError(f"{path} is not a minute CSV (it looks like a binary file)")
-    text = raw.decode("utf-8", errors="replace")
-    lines = text.splitlines()
-    header = lines[0].strip().lower()
-    if header == ",".join(CSV_COLUMNS):
-        columns, first = CSV_COLUMNS, 1
-    elif header == ",".join(SEED_COLUMNS):
-        columns, first = SEED_COLUMNS, 1
-    elif _row_minute(lines[0]) is not None:  # a header-less file: go by the field count
-        columns = CSV_COLUMNS if lines[0].count(",") == len(CSV_COLUMNS) - 1 else SEED_COLUMNS
-        first = 0
-    else:
-        raise UsageError(
-            f"{path} is not a minute CSV: line 1 is {lines[0][:60]!r}, expected the header "
-            f"{','.join(CSV_COLUMNS)!r} (or the seed's first six columns)"
-        )
-
-    if not any(line.strip() for line in lines[first:]):
-        raise UsageError(f"{path} holds no minutes yet (only a header)")
     commas = len(columns) - 1
     good: list[str] = []
     line_numbers: list[int] = []
     bad: list[int] = []
-    for number, line in enumerate(lines[first:], start=first + 1):
+    for number, line in numbered:
         if not line.strip():
             continue
         if line.count(",") == commas:
@@ -246,27 +678,29 @@ def load_minutes(path: Path | str) -> LoadedMinutes:
     if any(not pd.api.types.is_numeric_dtype(numbers[c]) for c in columns):
         table = pd.read_csv(io.StringIO(text_table), header=None, names=columns, dtype=str)
         numbers = table.apply(lambda column: column.map(_to_float))
-    times = pd.to_datetime(
-        numbers[["year", "month", "day", "hour", "minute"]], errors="coerce", utc=True
-    )
+    times = pd.to_datetime(numbers[TIME_COLUMNS], errors="coerce", utc=True)
     prices = numbers["avg_price"].to_numpy(dtype=float)
     ok = times.notna().to_numpy() & np.isfinite(prices) & (prices > 0)
-    if len(columns) == len(CSV_COLUMNS):
-        # Missing optional fields are tolerated; present ones must be numbers.
-        values = numbers[VALUE_COLUMNS[1:]]
-        ok &= ~(values.isna() & table[VALUE_COLUMNS[1:]].notna()).any(axis=1).to_numpy()
+    if len(columns) > len(SEED_COLUMNS):
+        # Missing optional fields (e.g. ids of rows written before ids) are tolerated; present
+        # ones must be numbers.
+        optional = [c for c in columns[6:]]
+        ok &= ~(numbers[optional].isna() & table[optional].notna()).any(axis=1).to_numpy()
     row_numbers = np.asarray(line_numbers, dtype=np.int64)
     bad.extend(int(n) for n in row_numbers[~ok])
     bad.sort()
 
-    frame = numbers.loc[ok, [c for c in VALUE_COLUMNS if c in columns]].astype(float)
-    frame = frame.reindex(columns=VALUE_COLUMNS)
+    frame = numbers.loc[ok, [c for c in FRAME_COLUMNS if c in columns]].astype(float)
+    frame = frame.reindex(columns=FRAME_COLUMNS)
     frame.index = pd.DatetimeIndex(times[ok], name="time")
     row_numbers = row_numbers[ok]
 
+    where = " (line numbers counted from the end, -1 = last)" if tail and bad else ""
     warnings: list[str] = []
     if bad:
-        warnings.append(f"{path}: skipped {len(bad)} corrupt line(s): {_describe_lines(bad)}")
+        warnings.append(
+            f"{path}: skipped {len(bad)} corrupt line(s){where}: {_describe_lines(bad)}"
+        )
     if not frame.index.is_monotonic_increasing:
         order = np.argsort(frame.index.asi8, kind="stable")
         frame, row_numbers = frame.iloc[order], row_numbers[order]
@@ -283,3 +717,77 @@ def load_minutes(path: Path | str) -> LoadedMinutes:
         detail = f" ({len(bad)} corrupt line(s), first at line {bad[0]})" if bad else ""
         raise UsageError(f"{path} has no usable minute rows{detail}")
     return LoadedMinutes(frame=frame, bad_lines=bad, warnings=warnings, path=path)
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise UsageError(f"{path}: no such file (collect some minutes first: btc-tui collect)")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a minute CSV")
+
+
+def load_minutes(path: Path | str) -> LoadedMinutes:
+    """Read a minute CSV (ours, the 13-column one or the seed's) into a DataFrame by UTC minute.
+
+    Corrupt lines are skipped and reported by line number; a file with no usable row raises
+    UsageError with a message that names the file and the problem.
+    """
+    path = Path(path)
+    _check_readable(path)
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise UsageError(f"{path} is empty: it holds no minutes yet")
+    if b"\x00" in raw[:4096]:
+        raise UsageError(f"{path} is not a minute CSV (it looks like a binary file)")
+    text = raw.decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    columns, has_header = _columns_of(path, lines[0])
+    first = 1 if has_header else 0
+    if not any(line.strip() for line in lines[first:]):
+        raise UsageError(f"{path} holds no minutes yet (only a header)")
+    numbered = list(enumerate(lines[first:], start=first + 1))
+    return _frame_from_lines(path, columns, numbered)
+
+
+TAIL_BLOCK = 1 << 16
+
+
+def load_tail(path: Path | str, rows: int) -> LoadedMinutes:
+    """The last `rows` lines of a minute CSV, reading only the end of the file (blocks from the end).
+
+    Same parsing rules as load_minutes. Line numbers are exact when the whole file was read;
+    otherwise bad_lines are negative, counted from the end (-1 = the last line).
+    """
+    path = Path(path)
+    _check_readable(path)
+    with open(path, "rb") as f:
+        first_line = f.readline(4096)
+        size = os.fstat(f.fileno()).st_size
+        if not first_line.strip():
+            raise UsageError(f"{path} is empty: it holds no minutes yet")
+        if b"\x00" in first_line:
+            raise UsageError(f"{path} is not a minute CSV (it looks like a binary file)")
+        columns, has_header = _columns_of(path, first_line.decode("utf-8", "replace"))
+        end = size
+        chunk = b""
+        while True:
+            start = max(0, end - TAIL_BLOCK)
+            f.seek(start)
+            chunk = f.read(end - start) + chunk
+            end = start
+            # rows + 1 newlines guarantee `rows` whole lines after the first (maybe partial) one
+            if start == 0 or chunk.count(b"\n") > rows + 1:
+                break
+    whole = end == 0
+    text = chunk.decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    if whole:
+        first = 1 if has_header else 0
+        numbered = list(enumerate(lines[first:], start=first + 1))
+    else:
+        lines = lines[1:]  # the first line may be cut
+        numbered = [(i - len(lines), line) for i, line in enumerate(lines)]
+    numbered = numbered[-rows:] if rows > 0 else []
+    if not any(line.strip() for _, line in numbered):
+        raise UsageError(f"{path} holds no minutes yet (only a header)")
+    return _frame_from_lines(path, columns, numbered, tail=not whole)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from btc_tui.errors import UsageError
+from btc_tui.errors import StorageError, UsageError
 from btc_tui.market.bars import MINUTE_MS, MinuteBar
-from btc_tui.market.store import HEADER, MinuteStore, load_minutes
+from btc_tui.market.store import HEADER, MinuteStore, load_minutes, load_tail, read_lock_owner
 
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 
@@ -42,7 +48,7 @@ def test_rows_are_written_at_full_precision_and_load_back_exactly(tmp_path):
     b = bar(0)
     assert lines[1] == (
         f"2024,1,1,0,0,42283.51234567,42283.51234567,{b.high!r},{b.low!r},"
-        f"42284.51234567,12.34567,{b.vwap!r},100"
+        f"42284.51234567,12.34567,{b.vwap!r},100,1,100"
     )
     assert repr(b.low) == "42280.51234557"  # not rounded to cents
     frame = load_minutes(path).frame
@@ -114,7 +120,7 @@ def _root():
 def test_second_writer_is_refused_with_a_clear_message(tmp_path):
     path = tmp_path / "m.csv"
     with MinuteStore(path):
-        with pytest.raises(UsageError, match="already being written by another btc-tui collector"):
+        with pytest.raises(UsageError, match=r"is being written by .*pid \d+"):
             MinuteStore(path).open()
     with MinuteStore(path) as again:  # released on close
         assert again.rows == 0
@@ -206,3 +212,331 @@ def test_every_float_reads_back_bit_for_bit(tmp_path):
     frame = load_minutes(path).frame
     for column in ("avg_price", "open", "high", "low", "close", "volume", "vwap"):
         assert frame[column].tolist() == [getattr(b, column) for b in written], column
+
+
+# -- 15 columns, older files, the symbol record ---------------------------------------------------
+V2_HEADER = "year,month,day,hour,minute,avg_price,open,high,low,close,volume,vwap,trades\n"
+
+
+def test_trade_ids_are_stored_and_loaded(tmp_path):
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as store:
+        store.append(bar(0))
+        assert store.last_trade_id == 100
+    with MinuteStore(path) as store:
+        assert store.last_trade_id == 100
+    frame = load_minutes(path).frame
+    assert frame["first_trade_id"].tolist() == [1.0]
+    assert frame["last_trade_id"].tolist() == [100.0]
+
+
+def test_a_13_column_file_is_upgraded_whole_and_old_rows_keep_their_values(tmp_path):
+    path = tmp_path / "m.csv"
+    old_rows = ["2024,1,1,0,0,1.5,1,2,1,1.5,3.25,1.5,7", "2024,1,1,0,1,2.5,2,3,2,2.5,1.0,2.5,9"]
+    path.write_text(V2_HEADER + "\n".join(old_rows) + "\n")
+    before = load_minutes(path).frame
+    assert before["first_trade_id"].isna().all()  # the loader reads 13-column files as they are
+    with MinuteStore(path) as store:
+        assert any("upgraded to 15 columns" in w for w in store.warnings)
+        assert store.last_minute == T0 + MINUTE_MS and store.last_trade_id is None
+        assert store.append(bar(2))
+    lines = path.read_text().splitlines()
+    assert lines[0] + "\n" == HEADER
+    assert lines[1:3] == [row + ",," for row in old_rows]  # one width for every row
+    assert all(line.count(",") == 14 for line in lines)
+    after = load_minutes(path)
+    assert after.bad_lines == []
+    pd.testing.assert_frame_equal(after.frame.iloc[:2], before)
+    assert after.frame["last_trade_id"].iloc[2] == 100
+
+
+def test_another_symbols_minutes_are_refused_and_a_file_without_a_record_adopts(tmp_path):
+    path = tmp_path / "m.csv"
+    with MinuteStore(path, symbol="btcusdt") as store:
+        store.append(bar(0))
+    assert json.loads((tmp_path / "m.csv.meta.json").read_text()) == {"symbol": "BTCUSDT"}
+    before = path.read_bytes()
+    with pytest.raises(UsageError, match="holds BTCUSDT minutes; refusing to add ETHUSDT"):
+        MinuteStore(path, symbol="ethusdt").open()
+    assert path.read_bytes() == before
+    (tmp_path / "m.csv.meta.json").unlink()  # a file from before the record
+    with MinuteStore(path, symbol="ethusdt"):
+        pass
+    assert json.loads((tmp_path / "m.csv.meta.json").read_text()) == {"symbol": "ETHUSDT"}
+
+
+# -- the write path -------------------------------------------------------------------------------
+def _run(script: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=str(_root()),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _assert_whole_rows(path, rows):
+    text = path.read_text()
+    assert text.endswith("\n")
+    lines = text.splitlines()
+    assert len(lines) == rows + 1 and all(line.count(",") == 14 for line in lines)
+    assert load_minutes(path).bad_lines == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 64 KiB tmpfs (we run as root in CI and here); skipped where mounting is not allowed."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_keeps_whole_rows_only_and_says_so(tiny_disk):
+    path = tiny_disk / "m.csv"
+    written = 0
+    with MinuteStore(path) as store:
+        with pytest.raises(StorageError, match=r"m.csv: the disk refused the write: .*ENOSPC"):
+            for i in range(10_000):
+                store.append(bar(i))
+                written += 1
+        assert store.rows == written  # nothing counted that is not on disk
+        _assert_whole_rows(path, written)
+        (tiny_disk / "m.csv.meta.json").unlink()  # free a little room: the disk "recovers"
+        assert store.append(bar(written))  # the next row lands on its own line
+    _assert_whole_rows(path, written + 1)
+
+
+def test_a_short_write_is_truncated_back(tmp_path):
+    """RLIMIT_FSIZE makes the kernel write part of a row and then fail (EFBIG): a real short write."""
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as store:
+        for i in range(3):
+            store.append(bar(i))
+    size = path.stat().st_size
+    proc = _run(
+        f"""
+        import resource, signal
+        from btc_tui.errors import StorageError
+        from btc_tui.market.store import MinuteStore
+        from tests.market.test_store import bar
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        store = MinuteStore({str(path)!r}); store.open()
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({size} + 40, {size} + 40))
+        try:
+            store.append(bar(3))
+        except StorageError as exc:
+            print("ERR", exc, store.rows)
+        store.close()
+        """
+    )
+    assert "ERR" in proc.stdout and "EFBIG" in proc.stdout and proc.stdout.strip().endswith(" 3")
+    assert path.stat().st_size == size
+    with MinuteStore(path) as store:
+        assert store.warnings == [] and store.append(bar(3))
+    _assert_whole_rows(path, 4)
+
+
+def test_permission_denied_is_one_clear_line(tmp_path):
+    folder = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        folder.chmod(0o755)
+        path = folder / "m.csv"
+        with MinuteStore(path) as store:
+            store.append(bar(0))
+        path.chmod(0o444)
+        proc = _run(
+            f"""
+            import os
+            from btc_tui.errors import StorageError
+            from btc_tui.market.store import MinuteStore
+            os.setgid(65534); os.setuid(65534)  # nobody: root would bypass the permission bits
+            try:
+                MinuteStore({str(path)!r}).open()
+            except StorageError as exc:
+                print("ERR", exc)
+            """
+        )
+        assert proc.stdout.startswith("ERR") and "EACCES" in proc.stdout, proc.stderr
+        assert "\n" not in proc.stdout.strip()
+    finally:
+        shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("kind", ["proc", "fifo", "folder"])
+def test_a_non_regular_data_path_is_refused(tmp_path, kind):
+    if kind == "proc":
+        path = Path("/proc/version")
+    elif kind == "fifo":
+        path = tmp_path / "fifo.csv"
+        os.mkfifo(path)
+    else:
+        path = tmp_path
+    with pytest.raises(UsageError, match=r"not a regular file|is a folder|pseudo-file"):
+        MinuteStore(path).open()
+    assert not Path(str(path) + ".lock").exists() or kind != "proc"
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_csv_deleted_or_replaced_while_writing_is_loud(tmp_path, how):
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as store:
+        store.append(bar(0))
+        path.rename(tmp_path / "moved.csv")
+        if how == "replaced":
+            path.write_text(HEADER)
+        with pytest.raises(StorageError, match=f"was {how}"):
+            store.append(bar(1))
+        # and the lock still stands: a second writer can't take the new path meanwhile
+        with pytest.raises(UsageError, match="is being written by"):
+            MinuteStore(path).open()
+    assert (tmp_path / "moved.csv").read_text().count("\n") == 2  # nothing went to the old inode
+
+
+# -- the lock -------------------------------------------------------------------------------------
+def test_a_live_owner_is_named_and_a_killed_one_is_taken_over(tmp_path):
+    path = tmp_path / "m.csv"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from btc_tui.market.store import MinuteStore\n"
+            f"s = MinuteStore({str(path)!r}); s.open(); print('ready', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        cwd=str(_root()),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        owner = read_lock_owner(path)
+        assert owner is not None and owner.pid == proc.pid and owner.alive
+        with pytest.raises(UsageError, match=rf"is being written by .*pid {proc.pid}, since"):
+            MinuteStore(path).open()
+    finally:
+        proc.kill()
+        proc.wait()
+    owner = read_lock_owner(path)
+    assert owner is not None and not owner.alive  # the record outlives its dead writer
+    with MinuteStore(path) as store:
+        assert any("stale lock left by" in w and f"pid {proc.pid}" in w for w in store.warnings)
+        assert read_lock_owner(path).pid == os.getpid()
+    assert read_lock_owner(path) is None  # a clean close clears the record
+
+
+# -- merge and replace_last -----------------------------------------------------------------------
+def _rows(path):
+    return path.read_text().splitlines()[1:]
+
+
+def test_merge_before_after_and_overlapping_keeps_existing_rows_byte_for_byte(tmp_path):
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as store:
+        for i in (10, 11, 12, 15):
+            store.append(bar(i))
+    original = _rows(path)
+    newer = [bar(i, price=1.0) for i in range(8, 18)]  # before, inside a hole, overlapping, after
+    with MinuteStore(path) as store:
+        assert store.merge(newer) == 6  # 8, 9, 13, 14, 16, 17
+        assert store.last_minute == bar(17).minute and store.rows == 10
+    rows = _rows(path)
+    assert [r for r in rows if r in original] == original  # unchanged, in order
+    minutes = load_minutes(path).frame.index
+    assert list(minutes) == sorted(minutes) and minutes.is_unique and len(minutes) == 10
+    with MinuteStore(path) as store:
+        assert store.merge(newer) == 0  # twice changes nothing
+    assert _rows(path) == rows
+
+
+def test_merge_after_the_last_row_is_a_plain_append(tmp_path):
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as store:
+        store.append(bar(0))
+        inode = path.stat().st_ino
+        assert store.merge([bar(2), bar(1)]) == 2
+    assert path.stat().st_ino == inode  # appended in place, not rewritten
+    assert load_minutes(path).frame.index.is_monotonic_increasing
+
+
+def test_replace_last_swaps_only_the_last_row(tmp_path):
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as store:
+        store.append(bar(0))
+        store.append(bar(1))
+        store.replace_last(bar(1, price=7.0))
+        assert store.rows == 2
+        assert store.append(bar(2))  # still writable after the swap
+    frame = load_minutes(path).frame
+    assert frame["open"].tolist() == [bar(0).open, 7.0, bar(2).open]
+    with MinuteStore(path) as store, pytest.raises(ValueError):
+        store.replace_last(bar(1))
+
+
+def test_kill_9_during_a_merge_rewrite_leaves_the_old_or_the_new_file(tmp_path):
+    """A real process merges history before 20,000 rows and is killed at random moments."""
+    import random
+
+    rng = random.Random(1)
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as store:
+        store.append_many(bar(i) for i in range(1000, 21_000))
+    old = path.read_bytes()
+    script = textwrap.dedent(
+        f"""
+        from btc_tui.market.store import MinuteStore
+        from tests.market.test_store import bar
+        store = MinuteStore({str(path)!r}); store.open()
+        bars = [bar(i) for i in range(1000)]
+        print("merging", flush=True)
+        store.merge(bars)
+        print("done", flush=True)
+        """
+    )
+    outcomes = set()
+    for _ in range(12):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script], cwd=str(_root()), stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout.readline().strip() == "merging"
+        time.sleep(rng.uniform(0, 0.15))  # somewhere inside the rewrite (or just after it)
+        proc.kill()
+        proc.wait()
+        now = path.read_bytes()
+        if now == old:
+            outcomes.add("old")
+        else:
+            assert now.count(b"\n") == 21_001 and now.startswith(HEADER.encode())
+            assert now.endswith(old[len(HEADER) :])  # the new file: history, then the old rows
+            outcomes.add("new")
+            path.write_bytes(old)  # start the next round from the old file again
+        with MinuteStore(path) as store:  # a killed rewrite's temp file is cleaned away
+            assert store.rows == 20_000
+        assert not list(tmp_path.glob(".m.csv.*.tmp"))
+    assert outcomes  # at least one kill landed; every state seen was whole
+
+
+def test_load_tail_reads_the_end_only_with_the_same_rules(tmp_path):
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as store:
+        store.append_many(bar(i) for i in range(5000))
+    with open(path, "a") as f:
+        f.write("garbage\n")
+    with MinuteStore(path) as store:
+        store.append(bar(5000))
+    tail = load_tail(path, 10)
+    full = load_minutes(path)
+    pd.testing.assert_frame_equal(tail.frame, full.frame.iloc[-9:])
+    assert tail.bad_lines == [-2] and full.bad_lines == [5002]
+    assert "counted from the end" in tail.warnings[0]
+    small = load_tail(path, 100_000)  # more rows than the file has: the whole file, exact lines
+    assert small.bad_lines == [5002]
+    pd.testing.assert_frame_equal(small.frame, full.frame)
