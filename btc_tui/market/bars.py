@@ -126,10 +126,15 @@ class OpenMinute:
 class MinuteAggregator:
     """Builds minute bars from trades; returns each bar once, when its minute is closed.
 
-    `clock` returns local time in seconds (injected so tests never sleep). The exchange clock is
-    estimated as local time plus the largest observed `T - receipt time`: the sample with the least
-    network delay is the closest to the true offset, and during a fast replay of old trades the
-    estimate follows the newest trade time.
+    `clock` returns seconds from a monotonic clock (injected so tests never sleep). The exchange
+    clock is projected from the newest trade time seen: `T_newest + (now - its receipt)`. That
+    estimate runs behind the exchange by the newest trade's network delay and is never ahead of
+    it, so a quiet minute may be closed a few ms late but never early (closing early would drop
+    its last trades as "late"). There is no long-lived offset to go stale: a wall-clock step
+    can't skew it, and a clock that still jumps (an injected one, or a paused process) is caught
+    by `max_clock_jump`: a reading that moved backwards, or further than that since the previous
+    reading, is not counted as elapsed exchange time (the next trade re-anchors the estimate).
+    During a fast replay of old trades the estimate follows the newest trade time.
     """
 
     __slots__ = (
@@ -142,37 +147,46 @@ class MinuteAggregator:
         "_high",
         "_last_id",
         "_last_price",
+        "_last_reading",
         "_low",
+        "_max_jump",
         "_minute",
         "_minute_end",
-        "_offset_ms",
         "_open",
+        "_seen_at",
+        "_seen_t",
         "_sum_pq",
         "_sum_price",
         "_units",
+        "clock_jumps",
         "late",
     )
 
     def __init__(
         self,
         grace: float = 2.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         after_minute: int | None = None,
+        max_clock_jump: float = 2.0,
     ) -> None:
         self._grace_ms = grace * 1000.0
         self._clock = clock
+        self._max_jump = max_clock_jump
         self._after = after_minute  # minutes at or before this one are already written
-        self._offset_ms: float | None = None
+        self._seen_t = -1  # newest trade time seen (ms); -1: no estimate yet
+        self._seen_at = 0.0  # clock reading when it was received
+        self._last_reading: float | None = None
         self._minute: int | None = None
         self._minute_end = 0
         self.late = 0
+        self.clock_jumps = 0  # readings not counted as elapsed time (steps, pauses)
 
     # -- feeding -------------------------------------------------------------------------------
     def add(self, trade: Trade, received_at: float | None = None) -> list[MinuteBar]:
         t = trade.trade_time
-        sample = t - (self._clock() if received_at is None else received_at) * 1000.0
-        if self._offset_ms is None or sample > self._offset_ms:
-            self._offset_ms = sample
+        if t > self._seen_t:  # a newer trade time: re-anchor the exchange clock on it
+            self._seen_t = t
+            self._seen_at = self._read_clock() if received_at is None else received_at
         if self._minute is not None and self._minute <= t < self._minute_end:
             self._update(trade)  # the common case: another trade in the open minute
             return []
@@ -188,21 +202,41 @@ class MinuteAggregator:
 
     def poll(self) -> list[MinuteBar]:
         """Close the open minute if the exchange clock has passed its end plus the grace period."""
-        if self._minute is None or self._offset_ms is None:
+        if self._minute is None or self._seen_t < 0:
             return []
-        exchange_now = self._clock() * 1000.0 + self._offset_ms
+        now = self._read_clock()
+        exchange_now = self._seen_t + (now - self._seen_at) * 1000.0
         if exchange_now < self._minute_end + self._grace_ms:
             return []
         closed = self._close_open()
         return [closed] if closed is not None else []
+
+    def exchange_now(self) -> int | None:
+        """The projected exchange time (ms), None before the first trade (or after reset_clock)."""
+        if self._seen_t < 0:
+            return None
+        return int(self._seen_t + (self._read_clock() - self._seen_at) * 1000.0)
+
+    def _read_clock(self) -> float:
+        now = self._clock()
+        last = self._last_reading
+        self._last_reading = now
+        if last is not None:
+            jump = now - last
+            if jump < 0.0 or jump > self._max_jump:
+                # A step (NTP, a changed clock) or a pause: keep `now - _seen_at` as it was.
+                self._seen_at += jump
+                self.clock_jumps += 1
+        return now
 
     def flush(self) -> MinuteBar | None:
         """Close the open minute now (shutdown): its trades so far are all we will get."""
         return self._close_open()
 
     def reset_clock(self) -> None:
-        """Forget the clock offset (after a reconnect the path, and so the delay, may differ)."""
-        self._offset_ms = None
+        """Forget the exchange-clock anchor (after a reconnect the path, and so the delay, may
+        differ, and trades replayed by the server are old): the next trade anchors it afresh."""
+        self._seen_t = -1
 
     @property
     def open_minute(self) -> OpenMinute | None:

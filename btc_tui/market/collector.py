@@ -74,7 +74,7 @@ class Collector:
         on_log: Callable[[CollectorLog], object] | None = None,
         *,
         grace: float = 2.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         backoff: Backoff | None = None,
         healthy_after: float = 10.0,
         poll_interval: float = 0.25,
@@ -117,7 +117,11 @@ class Collector:
             self._log(warning, "store")
         # Minutes up to the last stored one are never written again: a restart can't duplicate.
         self.aggregator = MinuteAggregator(
-            grace=self._grace, clock=self._clock, after_minute=store.last_minute
+            grace=self._grace,
+            clock=self._clock,
+            after_minute=store.last_minute,
+            # a poll reads the clock every poll_interval: a bigger move is a step or a pause
+            max_clock_jump=max(2.0, 4 * self._poll_interval),
         )
         tasks = [
             asyncio.create_task(self.stream.run(self._on_trade_fn(), self._on_stream_event)),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from btc_tui.market.bars import MINUTE_MS, MinuteAggregator
 from btc_tui.market.binance import Trade, parse_message
 from tests.conftest import fixture_path
@@ -122,3 +124,69 @@ def test_open_minute_snapshot():
     agg.add(trade(2, T0 + 1, 20.0))
     snap = agg.open_minute
     assert (snap.minute, snap.avg_price, snap.trades, snap.last_price) == (T0, 15.0, 2, 20.0)
+
+
+def run_market(clock: FakeClock, agg: MinuteAggregator, minutes: int, step_at: float, step: float):
+    """Ten trades a second for `minutes` minutes, each received 50 ms after its trade time, with a
+    poll every 0.25 s, as the collector does; the local clock steps by `step` seconds once,
+    `step_at` seconds in. Returns the closed bars (the open minute is left open)."""
+    bars = []
+    start = T0 / 1000 - 500.0  # the local clock is arbitrary: only its differences matter
+    stepped = 0.0
+    for i in range(minutes * 600):
+        elapsed = i / 10
+        if elapsed >= step_at and not stepped:
+            stepped = step
+        clock.now = start + elapsed + 0.05 + stepped
+        bars += agg.add(trade(i + 1, T0 + i * 100))
+        if i % 10 in (2, 5, 7, 9):  # about every 0.25 s
+            bars += agg.poll()
+    return bars
+
+
+@pytest.mark.parametrize("step", [5.0, 3600.0, -5.0, -3600.0])
+def test_a_clock_step_never_truncates_minutes(step: float):
+    # Today's bug: the offset was the largest T - time.time(); after a +5 s step every later
+    # minute closed 3 s early and kept 571 of 600 trades, after +1 h one trade a minute.
+    clock = FakeClock(0.0)
+    agg = MinuteAggregator(grace=2.0, clock=clock)
+    bars = run_market(clock, agg, minutes=4, step_at=95.0, step=step)
+    assert [b.trades for b in bars] == [600, 600, 600]
+    assert agg.late == 0
+    assert agg.clock_jumps == 1
+    # The last minute still closes on time by the clock after the step: its last trade is at
+    # 59.9 s; quiet from then on, it closes once 2 s of grace have passed, not an hour later.
+    closed_at = None
+    for k in range(1, 40):
+        clock.now += 0.25
+        if agg.poll():
+            closed_at = k * 0.25
+            break
+    assert closed_at == pytest.approx(2.25)  # 59.9 s + 2.25 s: the first poll past 62 s
+
+
+def test_a_pause_longer_than_the_jump_bound_closes_late_not_early():
+    clock = FakeClock(1000.0)
+    agg = MinuteAggregator(grace=2.0, clock=clock, max_clock_jump=2.0)
+    agg.add(trade(1, T0 + 50_000))  # received at 1000.0
+    clock.now += 30.0  # one reading 30 s later: a step or a pause, not counted as elapsed
+    assert agg.poll() == []
+    assert agg.clock_jumps == 1
+    agg.add(trade(2, T0 + MINUTE_MS + 1))  # the next trade re-anchors and closes the minute
+    assert agg.flush().minute == T0 + MINUTE_MS
+
+
+def test_reset_clock_forgets_the_anchor_until_the_next_trade():
+    clock = FakeClock(1000.0)
+    agg = MinuteAggregator(grace=2.0, clock=clock)
+    agg.add(trade(1, T0 + 59_000))
+    agg.reset_clock()  # a reconnect
+    assert agg.exchange_now() is None
+    clock.now += 1.0
+    assert agg.poll() == []  # no estimate: nothing closes on a guess
+    agg.add(trade(2, T0 + 59_500))
+    assert agg.exchange_now() == T0 + 59_500
+    for _ in range(10):
+        clock.now += 0.25
+        agg.poll()
+    assert agg.open_minute is None  # closed once 59.5 s + 2.5 s passed the end plus grace

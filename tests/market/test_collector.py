@@ -156,24 +156,49 @@ async def test_minutes_limit_stops_after_exactly_that_many(simulator: Simulator,
     assert seen.statuses[-1].state == "stopped"
 
 
+class SteppedClock:
+    """A hand-moved monotonic clock that counts its readings, so a test can wait until the
+    collector has looked at the time since it was moved (instead of sleeping and hoping)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.readings = 0
+
+    def __call__(self) -> float:
+        self.readings += 1
+        return self.now
+
+    async def advance(self, seconds: float, step: float = 0.5) -> None:
+        """Move forward in small steps (a poll sees each), as time passes for a running poll."""
+        moved = 0.0
+        while moved < seconds - 1e-9:
+            delta = min(step, seconds - moved)
+            self.now += delta
+            moved += delta
+            await self.read_twice()
+
+    async def read_twice(self) -> None:
+        """Until two more readings happened: a whole poll ran with the current time."""
+        seen = self.readings
+        await eventually(lambda: self.readings >= seen + 2)
+
+
 async def test_a_quiet_minute_is_written_when_the_exchange_clock_passes_its_end(
     simulator: Simulator, tmp_path: Path
 ):
-    now = [BASE_MINUTE / 1000 + 10]  # local clock in step with the trade times
+    clock = SteppedClock(5000.0)  # monotonic: any origin; only the steps matter
 
     data = tmp_path / "minutes.csv"
     seen = Seen()
-    collector = make_collector(
-        simulator, data, seen, grace=2.0, clock=lambda: now[0], poll_interval=0.01
-    )
+    collector = make_collector(simulator, data, seen, grace=2.0, clock=clock, poll_interval=0.01)
     async with collecting(collector):
         await simulator.wait_for_connections(1)
-        simulator.publish(minute_times(0, 5, start_ms=10_000))
+        simulator.publish(minute_times(0, 5, start_ms=10_000))  # 10.00 .. 10.04 s
         await eventually(lambda: collector.stream.trades == 5)
-        now[0] += 45  # 55 s into the minute: still open
-        await asyncio.sleep(0.1)
-        assert seen.bars == []
-        now[0] += 8  # 63 s: past the end plus 2 s of grace, with no trade of the next minute
+        await clock.advance(51.5)  # 61.54 s into the minute: the end plus less than the grace
+        await clock.read_twice()
+        assert seen.bars == [] and read_rows(data) == []
+        clock.now += 0.5  # 62.04 s: past the end plus 2 s of grace, no next-minute trade
         await eventually(lambda: len(seen.bars) == 1)
         assert len(read_rows(data)) == 1
     assert seen.bars[0].bar.minute == BASE_MINUTE
