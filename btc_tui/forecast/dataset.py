@@ -22,8 +22,17 @@ BUFFER = 0.05
 MIN_RELATIVE_RANGE = 1e-6
 SCALING_SCHEME = "per-window min-max of the input minutes only, 5% buffer, min range 1e-6 of price"
 
-# What the network predicts, in the window's scaled units (see `encode_targets`).
-TARGET_KINDS = ("level", "change")
+# What the network predicts (see `target_frame`): "correction" is the default: the next average
+# minus the last traded price (the strongest naive rule, so a network that learns nothing ties it
+# instead of losing to it), in units of the recent volatility (so the same output means a wider
+# move in a wilder market, and the interval heads scale with it). "level" and "change" are the
+# older choices, in the window's min-max units.
+TARGET_KINDS = ("correction", "level", "change")
+# Recent volatility: the mean absolute minute-to-minute change of avg_price over the window's
+# last VOL_LOOKBACK minutes, floored at MIN_VOL_RELATIVE of the price (a flat window would
+# otherwise divide by zero; 1e-5 is 0.6 USDT at 60,000, far below any real minute's moves).
+VOL_LOOKBACK = 30
+MIN_VOL_RELATIVE = 1e-5
 # Input features per minute: the scaled price, its change from the previous minute, and where
 # the minute's last trade (close), high and low were relative to its avg_price, in the window's
 # scaled units: (close - avg_price) / scale. The close is the latest traded price of the window,
@@ -242,6 +251,38 @@ def encode_features(
     return out
 
 
+def recent_volatility(inputs: np.ndarray, lookback: int = VOL_LOOKBACK) -> np.ndarray:
+    """(n, window) prices -> (n,) mean absolute change over the last `lookback` minutes (floored;
+    a one-minute window has no change and gets the floor)."""
+    inputs = np.asarray(inputs, dtype=np.float64)
+    tail = inputs[:, -(lookback + 1) :]
+    floor = MIN_VOL_RELATIVE * np.abs(inputs[:, -1])
+    if tail.shape[1] < 2:
+        return floor
+    return np.maximum(np.mean(np.abs(np.diff(tail, axis=1)), axis=1), floor)
+
+
+def target_frame(
+    kind: str, inputs: np.ndarray, scaling: Scaling, last_close: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's (anchor, unit): the network's output y stands for the price anchor + y * unit.
+
+    "correction": anchor = the last close (the last-price baseline), or the last average when the
+    minutes have no close (then the zero point is persistence); unit = recent volatility.
+    "level": anchor = the window's scaling low, unit = its scale (the seed's choice).
+    "change": anchor = the last average, unit = the window's scale.
+    """
+    inputs = np.asarray(inputs, dtype=np.float64)
+    if kind == "correction":
+        anchor = inputs[:, -1] if last_close is None else np.asarray(last_close, np.float64)
+        return anchor, recent_volatility(inputs)
+    if kind == "level":
+        return scaling.lo, scaling.scale
+    if kind == "change":
+        return inputs[:, -1], scaling.scale
+    raise ValueError(f"unknown target kind {kind!r}; expected one of {TARGET_KINDS}")
+
+
 def encode_targets(
     targets: np.ndarray, last_prices: np.ndarray, scaling: Scaling, kind: str
 ) -> np.ndarray:
@@ -275,8 +316,18 @@ class Encoded:
 
     windows: Windows
     x: np.ndarray  # (n, window, features) float32
-    y: np.ndarray  # (n,) float32
+    y: np.ndarray  # (n,) float32: (target - anchor) / unit
     scaling: Scaling
+    anchor: np.ndarray  # (n,) price the output 0 stands for (see `target_frame`)
+    unit: np.ndarray  # (n,) price change one output unit stands for
+
+    def decode(self, outputs: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+        """Network outputs for `rows` -> prices; (n,) or (n, k) outputs (k quantiles)."""
+        outputs = np.asarray(outputs, dtype=np.float64)
+        anchor, unit = self.anchor[rows], self.unit[rows]
+        if outputs.ndim == 2:
+            return anchor[:, None] + outputs * unit[:, None]
+        return anchor + outputs * unit
 
     def __len__(self) -> int:
         return len(self.y)
@@ -304,6 +355,10 @@ def encode(
     y = np.empty(n, dtype=np.float32)
     lo = np.empty(n)
     scale = np.empty(n)
+    anchor = np.empty(n)
+    unit = np.empty(n)
+    # The correction target is anchored on the last close when the minutes have one.
+    close = "close" if target_kind == "correction" and "close" in windows.series.columns else None
     for start in range(0, n, block):
         rows = slice(start, min(n, start + block))
         part = windows.subset(rows)
@@ -311,9 +366,18 @@ def encode(
         scaling = window_scaling(inputs)
         columns = {name: part.column_inputs(name) for name in needed}
         encode_features(inputs, scaling, features, columns, out=x[rows])
-        y[rows] = encode_targets(part.targets, inputs[:, -1], scaling, target_kind)
+        last_close = part.column_inputs(close)[:, -1] if close else None
+        anchor[rows], unit[rows] = target_frame(target_kind, inputs, scaling, last_close)
+        y[rows] = (part.targets - anchor[rows]) / unit[rows]
         lo[rows], scale[rows] = scaling.lo, scaling.scale
-    return Encoded(windows=windows, x=x, y=y, scaling=Scaling(lo=lo, scale=scale))
+    return Encoded(
+        windows=windows,
+        x=x,
+        y=y,
+        scaling=Scaling(lo=lo, scale=scale),
+        anchor=anchor,
+        unit=unit,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,23 @@
-"""Forecast quality in price units, always beside the persistence baseline (numpy only).
+"""Forecast quality in price units, always beside the naive baselines (numpy only).
 
-Persistence ("the next price equals the last observed one") is the honest yardstick for minute
-prices: a model that does not beat it has learned nothing useful.
+Two baselines, both "the next minute's average is what we last saw":
+- persistence: the last minute's average price (what the seed compared against, a weak rule);
+- last price: the last minute's close, the latest traded price, a much stronger rule (the average
+  of the next minute starts where the last trade left off). Six-column files have no close, so
+  only persistence can be computed for them (its figures are NaN then, and `best_baseline` says
+  "persistence").
+The verdict is always against the better of the two on the windows evaluated.
 
 Direction accuracy: the share of windows where the predicted change from the last observed price
 has the same sign as the actual change. Windows whose actual change is exactly zero have no
 direction to get right and are left out; a predicted change of exactly zero against a real move
 counts as wrong (it called no direction). So persistence, which always predicts zero change, scores
 0 by this definition, and the figure is NaN when no window moved.
+
+Intervals: coverage is the share of actual prices inside [lo, hi] (both ends included); width is
+the mean of hi - lo; the interval (Winkler) score adds to the width 2/alpha times how far the
+actual price fell outside the band (alpha = 1 - nominal coverage), so a narrow band that misses
+is punished; lower is better, in price units.
 """
 
 from __future__ import annotations
@@ -16,6 +26,20 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+PERSISTENCE = "persistence"
+LAST_PRICE = "last price"
+
+
+@dataclass(frozen=True)
+class IntervalStats:
+    nominal: float  # e.g. 0.8
+    coverage: float  # share in [0, 1]
+    width: float  # mean hi - lo, price units
+    score: float  # mean interval (Winkler) score, price units; lower is better
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {k: _plain(v) for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -26,14 +50,60 @@ class Metrics:
     baseline_mape: float
     skill: float  # 1 - mae / baseline_mae: > 0 beats persistence
     direction_accuracy: float  # share in [0, 1]; see the module docstring for zero changes
+    # The last-price baseline (NaN without a close column) and the skill against it.
+    last_price_mae: float = math.nan
+    last_price_mape: float = math.nan
+    skill_vs_last_price: float = math.nan
+    # The model's interval on the same windows (NaN when there is none).
+    interval: float = math.nan
+    coverage: float = math.nan
+    width: float = math.nan
+    interval_score: float = math.nan
 
-    def to_dict(self) -> dict[str, float | None]:
-        """Plain floats, NaN as None, so the dict is valid JSON."""
-        return {k: (None if math.isnan(v) else float(v)) for k, v in asdict(self).items()}
+    def to_dict(self) -> dict[str, float | str | None]:
+        """Plain floats, NaN as None, so the dict is valid JSON; plus `best_baseline`."""
+        values: dict[str, float | str | None] = {k: _plain(v) for k, v in asdict(self).items()}
+        values["best_baseline"] = self.best_baseline
+        return values
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, object]) -> Metrics:
+        """Back from `to_dict` (None -> NaN); fields an older file lacks are NaN. KeyError when
+        one of the six original figures is missing, TypeError/ValueError on a non-number."""
+        values = {}
+        for name in cls.__dataclass_fields__:
+            if name not in saved and name in _ORIGINAL:
+                raise KeyError(name)
+            value = saved.get(name)
+            values[name] = math.nan if value is None else float(value)  # type: ignore[arg-type]
+        return cls(**values)
 
     @property
     def beats_persistence(self) -> bool:
         return self.skill > 0
+
+    @property
+    def best_baseline(self) -> str:
+        """The baseline with the lower MAE: last price when it is known and at least as good."""
+        if not math.isnan(self.last_price_mae) and not self.last_price_mae > self.baseline_mae:
+            return LAST_PRICE
+        return PERSISTENCE
+
+    @property
+    def best_baseline_mae(self) -> float:
+        return self.last_price_mae if self.best_baseline == LAST_PRICE else self.baseline_mae
+
+    @property
+    def best_skill(self) -> float:
+        """Skill against the best baseline: > 0 means the model beats every naive rule."""
+        return self.skill_vs_last_price if self.best_baseline == LAST_PRICE else self.skill
+
+
+_ORIGINAL = ("mae", "mape", "baseline_mae", "baseline_mape", "skill", "direction_accuracy")
+
+
+def _plain(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
 
 
 def mae(predicted: np.ndarray, actual: np.ndarray) -> float:
@@ -67,10 +137,46 @@ def direction_accuracy(predicted: np.ndarray, actual: np.ndarray, last: np.ndarr
     return float(np.mean(np.sign(predicted - last)[moved] == actual_sign[moved]))
 
 
-def evaluate(predicted: np.ndarray, actual: np.ndarray, last: np.ndarray) -> Metrics:
-    """Model vs persistence on the same windows: `last` is each window's last observed price."""
+def interval_stats(
+    lo: np.ndarray, hi: np.ndarray, actual: np.ndarray, nominal: float
+) -> IntervalStats:
+    """Coverage, mean width and mean interval (Winkler) score of the bands [lo, hi]."""
+    if not 0 < nominal < 1:
+        raise ValueError(f"nominal coverage must be between 0 and 1, got {nominal}")
+    lo, actual = _pair(lo, actual)
+    hi, _ = _pair(hi, actual)
+    if not len(actual):
+        return IntervalStats(nominal, math.nan, math.nan, math.nan)
+    alpha = 1.0 - nominal
+    below = np.maximum(lo - actual, 0.0)
+    above = np.maximum(actual - hi, 0.0)
+    width = hi - lo
+    inside = (actual >= lo) & (actual <= hi)
+    return IntervalStats(
+        nominal=nominal,
+        coverage=float(np.mean(inside)),
+        width=float(np.mean(width)),
+        score=float(np.mean(width + (2.0 / alpha) * (below + above))),
+    )
+
+
+def evaluate(
+    predicted: np.ndarray,
+    actual: np.ndarray,
+    last: np.ndarray,
+    last_close: np.ndarray | None = None,
+    band: tuple[np.ndarray, np.ndarray, float] | None = None,
+) -> Metrics:
+    """Model vs the baselines on the same windows: `last` is each window's last average price
+    (persistence), `last_close` its last traded price (None for files without a close);
+    `band` = (lo, hi, nominal coverage) of the model's interval, if it has one."""
     model_mae = mae(predicted, actual)
     baseline_mae = mae(last, actual)
+    close_mae = close_mape = math.nan
+    if last_close is not None:
+        close_mae = mae(last_close, actual)
+        close_mape = mape(last_close, actual)
+    stats = interval_stats(*band[:2], actual, band[2]) if band is not None else None
     return Metrics(
         mae=model_mae,
         mape=mape(predicted, actual),
@@ -78,6 +184,13 @@ def evaluate(predicted: np.ndarray, actual: np.ndarray, last: np.ndarray) -> Met
         baseline_mape=mape(last, actual),
         skill=skill(model_mae, baseline_mae),
         direction_accuracy=direction_accuracy(predicted, actual, last),
+        last_price_mae=close_mae,
+        last_price_mape=close_mape,
+        skill_vs_last_price=skill(model_mae, close_mae),
+        interval=math.nan if stats is None else stats.nominal,
+        coverage=math.nan if stats is None else stats.coverage,
+        width=math.nan if stats is None else stats.width,
+        interval_score=math.nan if stats is None else stats.score,
     )
 
 

@@ -2,13 +2,16 @@
 
 TensorFlow/Keras are imported only inside functions (`import_keras`), never at module import, so
 the CLI and the UI start fast. The model is saved as `.keras` (no pickle) next to a JSON file with
-everything needed to use it again: window, horizon, scaling scheme, target kind, layer sizes...
+everything needed to use it again: window, horizon, scaling scheme, target kind, layer sizes,
+interval and its calibration... and next to an `.npz` of the bare weights, which the live
+predictor runs in NumPy (`lstm_numpy`) so that an app which only predicts never loads TensorFlow.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import sys
@@ -18,31 +21,48 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from btc_tui.errors import UsageError
-from btc_tui.forecast.dataset import BUFFER, FEATURE_KINDS, SCALING_SCHEME, TARGET_KINDS
+import numpy as np
 
-METADATA_FORMAT = "btc-tui-lstm/1"
+from btc_tui.errors import UsageError
+from btc_tui.forecast.dataset import (
+    BUFFER,
+    FEATURE_KINDS,
+    SCALING_SCHEME,
+    TARGET_KINDS,
+    VOL_LOOKBACK,
+)
+
+# /2: quantile heads (interval), the correction target, NumPy weights. /1 files had none of these.
+METADATA_FORMAT = "btc-tui-lstm/2"
+OLDER_FORMATS = ("btc-tui-lstm/1",)
+
+
+def quantile_levels(interval: float) -> tuple[float, float, float]:
+    """The network's three outputs: the band's lower end, the median (the point forecast: it
+    minimises the mean absolute error we report), the band's upper end."""
+    if not 0 < interval < 1:
+        raise ValueError(f"interval must be between 0 and 1, got {interval}")
+    return ((1.0 - interval) / 2.0, 0.5, (1.0 + interval) / 2.0)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """The network and how its inputs/outputs relate to prices.
 
-    The defaults keep the seed's network, LSTM(64) -> LSTM(32) -> Dense(1) with Adam and MSE, and
-    change what it is asked (benchmarks/train_quality.py, 20 days of real minutes): it predicts the
-    change from the last price (in the window's scaled units) rather than the level, from scaled
-    levels, minute-to-minute changes and each minute's close/high/low relative to its avg_price,
-    with batch 256, learning rate 2e-3 and early stopping after 3 epochs without progress
-    (skill +0.28 against the seed setup's +0.14, in about a third of its time). An LSTM(32, 16)
-    reached the same validation loss faster still; we kept the seed's sizes as the documented default.
-    Files without close/high/low (the seed's six columns) train on ("level", "change").
+    The defaults keep the seed's network, LSTM(64) -> LSTM(32), with Adam, and change what it is
+    asked (benchmarks/train_quality.py, 20 days of real minutes): three outputs, the lower end,
+    median and upper end of the next average's interval, fitted with the pinball (quantile) loss,
+    as a correction to the last traded price in units of recent volatility (`dataset.target_frame`),
+    from scaled levels, minute-to-minute changes and each minute's close/high/low relative to its
+    avg_price, with batch 256, learning rate 2e-3 and early stopping after 3 epochs without
+    progress. Files without close/high/low (the seed's six columns) train on ("level", "change"),
+    anchored on the last average (no close).
     """
 
     units: tuple[int, ...] = (64, 32)
-    target_kind: str = "change"
+    target_kind: str = "correction"
     features: tuple[str, ...] = ("level", "change", "close", "high", "low")
     learning_rate: float = 2e-3
-    loss: str = "mse"  # the seed's; "mae" was measured too (no better, slower to converge)
     patience: int = 3  # epochs without a better validation loss before stopping
     jit_compile: bool = False  # measured slower for this LSTM on CPU
 
@@ -51,8 +71,6 @@ class ModelSpec:
             raise ValueError(f"target_kind must be one of {TARGET_KINDS}, not {self.target_kind!r}")
         if not self.features or any(f not in FEATURE_KINDS for f in self.features):
             raise ValueError(f"features must be taken from {FEATURE_KINDS}, not {self.features!r}")
-        if self.loss not in ("mse", "mae"):
-            raise ValueError(f"loss must be 'mse' or 'mae', not {self.loss!r}")
         if not self.units or any(u < 1 for u in self.units):
             raise ValueError(f"units must be positive, not {self.units!r}")
 
@@ -94,20 +112,56 @@ def import_keras() -> Any:
     return keras
 
 
-def build_model(spec: ModelSpec, window: int) -> Any:
+def pinball_loss(levels: tuple[float, ...]) -> Any:
+    """The quantile (pinball) loss of each output against its level, averaged over the outputs."""
+    keras = import_keras()
+    taus = np.asarray(levels, dtype=np.float32)
+
+    def pinball(y_true: Any, y_pred: Any) -> Any:
+        error = keras.ops.reshape(y_true, (-1, 1)) - y_pred
+        return keras.ops.mean(keras.ops.maximum(taus * error, (taus - 1.0) * error), axis=-1)
+
+    return pinball
+
+
+def build_model(spec: ModelSpec, window: int, interval: float = 0.8) -> Any:
     keras = import_keras()
     layers = [keras.Input(shape=(window, len(spec.features)))]
     for i, units in enumerate(spec.units):
         # Every LSTM but the last passes its whole sequence on to the next one.
         layers.append(keras.layers.LSTM(units, return_sequences=i < len(spec.units) - 1))
-    layers.append(keras.layers.Dense(1))
+    levels = quantile_levels(interval)
+    layers.append(keras.layers.Dense(len(levels)))
     model = keras.Sequential(layers, name="btc_lstm")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=spec.learning_rate),
-        loss=spec.loss,
+        loss=pinball_loss(levels),
         jit_compile=spec.jit_compile,
     )
     return model
+
+
+def export_weights(model: Any) -> dict[str, np.ndarray]:
+    """The bare weights `lstm_numpy.forward` needs: per LSTM layer kernel, recurrent kernel and
+    bias (Keras's gate order i, f, c, o), then the dense layer's kernel and bias."""
+    keras = import_keras()
+    arrays: dict[str, np.ndarray] = {}
+    lstm = 0
+    for layer in model.layers:
+        weights = [np.asarray(w) for w in layer.get_weights()]
+        if isinstance(layer, keras.layers.LSTM):
+            if layer.activation.__name__ != "tanh" or (
+                layer.recurrent_activation.__name__ != "sigmoid"
+            ):
+                raise ValueError(f"{layer.name}: only tanh/sigmoid LSTMs can be exported")
+            for name, value in zip(("kernel", "recurrent", "bias"), weights, strict=True):
+                arrays[f"lstm{lstm}_{name}"] = value
+            lstm += 1
+        elif isinstance(layer, keras.layers.Dense):
+            arrays["dense_kernel"], arrays["dense_bias"] = weights
+        else:
+            raise ValueError(f"cannot export layer {layer.name} ({type(layer).__name__})")
+    return arrays
 
 
 def library_versions() -> dict[str, str]:
@@ -152,6 +206,17 @@ class ModelMetadata:
     format: str = METADATA_FORMAT
     model_sha256: str = ""  # of the .keras file, so a half-replaced pair is detected
     training: dict[str, Any] = field(default_factory=dict)  # loss, optimizer, best epoch...
+    # The interval: nominal coverage, the outputs' quantile levels, and the conformal margin
+    # (in output units) added on both sides, fitted on the validation windows.
+    interval: float = 0.8
+    quantiles: list[float] = field(default_factory=list)
+    calibration: float = 0.0
+    anchor: str = "close"  # what output 0 stands for: "close" (last price) or "avg_price"
+    vol_lookback: int = VOL_LOOKBACK
+    weights_file: str = ""  # the .npz beside the model (name only)
+    weights_sha256: str = ""
+    # Test figures of the two reference bands (static, rolling volatility): name -> stats.
+    bands: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -171,6 +236,13 @@ _REQUIRED = {
     "units": list,
     "buffer": float,
     "format": str,
+    "interval": float,
+    "quantiles": list,
+    "calibration": float,
+    "anchor": str,
+    "vol_lookback": int,
+    "weights_file": str,
+    "weights_sha256": str,
 }
 
 
@@ -183,6 +255,11 @@ def parse_metadata(text: str, path: Path) -> ModelMetadata:
         raise UsageError(f"{path} is not valid JSON ({exc}); {retrain}") from None
     if not isinstance(raw, dict):
         raise UsageError(f"{path} does not hold a JSON object; {retrain}")
+    if raw.get("format") in OLDER_FORMATS:
+        raise UsageError(
+            f"{path} was saved by an older btc-tui (format {raw['format']!r}: no interval head, "
+            f"other inputs and outputs); it cannot be used: {retrain}"
+        )
     if raw.get("format") != METADATA_FORMAT:
         raise UsageError(
             f"{path} has format {raw.get('format')!r}, expected {METADATA_FORMAT!r}; {retrain}"
@@ -203,6 +280,18 @@ def parse_metadata(text: str, path: Path) -> ModelMetadata:
         raise UsageError(f"{path} does not describe a usable model ({exc}); {retrain}") from None
     if metadata.buffer != BUFFER:
         raise UsageError(f"{path}: scaling buffer {metadata.buffer} is not {BUFFER}; {retrain}")
+    try:
+        levels = quantile_levels(metadata.interval)
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}; {retrain}") from None
+    if len(metadata.quantiles) != 3 or any(
+        abs(a - b) > 1e-12 for a, b in zip(metadata.quantiles, levels, strict=False)
+    ):
+        raise UsageError(f"{path}: quantiles {metadata.quantiles} do not match {levels}; {retrain}")
+    if metadata.anchor not in ("close", "avg_price") or metadata.vol_lookback < 1:
+        raise UsageError(f"{path}: anchor {metadata.anchor!r} is not understood; {retrain}")
+    if not metadata.weights_file or Path(metadata.weights_file).name != metadata.weights_file:
+        raise UsageError(f"{path}: field 'weights_file' must name a file beside it; {retrain}")
     return metadata
 
 
@@ -217,29 +306,52 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def save_model(model: Any, metadata: ModelMetadata, model_path: Path, metadata_path: Path) -> None:
-    """Write both files to temp files, then rename them into place.
+def weights_path_for(model_path: Path) -> Path:
+    """The NumPy weights live beside the .keras file: models/btc_lstm.npz."""
+    return model_path.with_suffix(".npz")
 
-    A failure before the renames leaves an existing model untouched; the checksum in the JSON
-    catches the unlikely crash between the two renames.
+
+def save_model(model: Any, metadata: ModelMetadata, model_path: Path, metadata_path: Path) -> None:
+    """Write the .keras, the .npz weights and the JSON to temp files, then rename them into place
+    (the JSON last).
+
+    A failure before the renames leaves an existing model untouched; the checksums in the JSON
+    catch the unlikely crash between the renames.
     """
     model_path.parent.mkdir(parents=True, exist_ok=True)
     metadata_path.parent.mkdir(parents=True, exist_ok=True)
+    weights_path = weights_path_for(model_path)
     model_tmp = _atomic_target(model_path, ".keras")  # keras insists on the .keras suffix
+    weights_tmp = _atomic_target(weights_path, ".npz")
     json_tmp = _atomic_target(metadata_path, ".json")
     try:
         model.save(model_tmp)
-        with_sum = ModelMetadata(**{**asdict(metadata), "model_sha256": _sha256(model_tmp)})
-        with open(json_tmp, "w", encoding="utf-8") as f:
-            f.write(with_sum.to_json())
-            f.flush()
-            os.fsync(f.fileno())
+        buffer = io.BytesIO()
+        np.savez(buffer, **export_weights(model))
+        _write_synced(weights_tmp, buffer.getvalue())
+        with_sum = ModelMetadata(
+            **{
+                **asdict(metadata),
+                "model_sha256": _sha256(model_tmp),
+                "weights_file": weights_path.name,
+                "weights_sha256": _sha256(weights_tmp),
+            }
+        )
+        _write_synced(json_tmp, with_sum.to_json().encode("utf-8"))
         os.replace(model_tmp, model_path)
+        os.replace(weights_tmp, weights_path)
         os.replace(json_tmp, metadata_path)
     finally:
-        for tmp in (model_tmp, json_tmp):
+        for tmp in (model_tmp, weights_tmp, json_tmp):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def read_metadata(metadata_path: Path, model_path: Path) -> ModelMetadata:
@@ -259,6 +371,45 @@ def read_metadata(metadata_path: Path, model_path: Path) -> ModelMetadata:
             f"{model_path} does not match {metadata_path} (checksum differs); {retrain}"
         )
     return metadata
+
+
+def read_weights(
+    metadata: ModelMetadata, model_path: Path, metadata_path: Path
+) -> dict[str, np.ndarray]:
+    """The .npz the JSON names (beside the .keras file), checked against its checksum and the layer sizes it describes.
+    Plain arrays only (allow_pickle=False): nothing in the file can run code."""
+    retrain = "train again with `btc-tui train`"
+    path = model_path.parent / metadata.weights_file
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the model weights {path}: {exc.strerror}; {retrain}"
+        ) from None
+    if hashlib.sha256(data).hexdigest() != metadata.weights_sha256:
+        raise UsageError(f"{path} does not match {metadata_path} (checksum differs); {retrain}")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the model weights {path}: {exc}; {retrain}") from None
+    inputs = len(metadata.features)
+    expected = {}
+    for i, units in enumerate(metadata.units):
+        expected |= {
+            f"lstm{i}_kernel": (inputs, 4 * units),
+            f"lstm{i}_recurrent": (units, 4 * units),
+            f"lstm{i}_bias": (4 * units,),
+        }
+        inputs = units
+    expected |= {"dense_kernel": (inputs, 3), "dense_bias": (3,)}
+    shapes = {name: tuple(value.shape) for name, value in arrays.items()}
+    if shapes != expected:
+        raise UsageError(
+            f"{path} holds weights of shapes {shapes}, but {metadata_path} describes {expected}; "
+            f"{retrain}"
+        )
+    return arrays
 
 
 def load_model(model_path: Path) -> Any:

@@ -1,53 +1,70 @@
-"""The saved model applied to the latest minutes: the live prediction the TUI shows."""
+"""The saved model applied to the latest minutes: the live prediction the TUI shows.
+
+It runs the LSTM's forward pass in NumPy from the weights saved beside the model
+(`lstm_numpy`), so a process that loads a model and predicts never imports TensorFlow: the app
+stays small while it watches and predicts, and TensorFlow loads only to train.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from btc_tui.config import Settings
 from btc_tui.errors import UsageError
+from btc_tui.forecast.bands import apply_margin
 from btc_tui.forecast.dataset import (
     MINUTE_MS,
-    decode_targets,
     encode_features,
     missing_columns,
     required_columns,
     series_from_frame,
+    target_frame,
     window_scaling,
 )
-from btc_tui.forecast.model import ModelMetadata, load_model, read_metadata
+from btc_tui.forecast.lstm_numpy import NumpyLSTM
+from btc_tui.forecast.model import ModelMetadata, read_metadata, read_weights
 
 
 @dataclass(frozen=True)
 class Prediction:
     target_minute: int  # ms start of the predicted minute
-    price: float
+    price: float  # the predicted average price of that minute (the median of the interval)
     last_minute: int  # ms start of the last observed minute
-    last_price: float
+    last_price: float  # the last minute's average: the persistence baseline
+    # The interval: [lo, hi] should hold the minute's average `interval` of the time (e.g. 0.8).
+    lo: float = math.nan
+    hi: float = math.nan
+    interval: float = math.nan
+    # The last minute's close: the last-price baseline (NaN when the minutes have no close).
+    last_close: float = math.nan
 
 
 class Predictor:
-    def __init__(self, model: Any, metadata: ModelMetadata) -> None:
-        self.model = model
+    def __init__(self, weights: Mapping[str, np.ndarray], metadata: ModelMetadata) -> None:
         self.metadata = metadata
         self._spec = metadata.spec
         self.columns = required_columns(self._spec.features)  # CSV columns besides avg_price
-        self._forward = _compiled_forward(model, metadata.window, len(metadata.features))
+        if metadata.anchor == "close" and "close" not in self.columns:
+            self.columns = (*self.columns, "close")
+        self._forward = NumpyLSTM(weights)
 
     @classmethod
     def load(cls, settings: Settings) -> Predictor:
-        """The saved model, refused with a clear reason when missing or not for these settings."""
+        """The saved model, refused with a clear reason when missing, from an older version or
+        not for these settings. Reads the JSON and the .npz weights only: no TensorFlow."""
         metadata = read_metadata(settings.metadata_path, settings.model_path)
+        interval = settings.interval
         mismatches = [
             f"{name} {saved} (settings say {wanted})"
             for name, saved, wanted in (
                 ("window", metadata.window, settings.window),
                 ("horizon", metadata.horizon, settings.horizon),
+                ("interval", metadata.interval, interval),
             )
             if saved != wanted
         ]
@@ -57,15 +74,8 @@ class Predictor:
                 + " and ".join(mismatches)
                 + "; train again with these settings or pass the model's values"
             )
-        model = load_model(settings.model_path)
-        expected = (None, metadata.window, len(metadata.features))
-        shape = tuple(model.input_shape)
-        if shape != expected:
-            raise UsageError(
-                f"{settings.model_path} expects inputs {shape}, but {settings.metadata_path} "
-                f"describes {expected}; train again with `btc-tui train`"
-            )
-        return cls(model, metadata)
+        weights = read_weights(metadata, settings.model_path, settings.metadata_path)
+        return cls(weights, metadata)
 
     @property
     def window(self) -> int:
@@ -74,6 +84,10 @@ class Predictor:
     @property
     def horizon(self) -> int:
         return self.metadata.horizon
+
+    @property
+    def interval(self) -> float:
+        return self.metadata.interval
 
     def predict(self, frame: pd.DataFrame) -> Prediction | None:
         """The price `horizon` minutes after the frame's last row, or None without `window`
@@ -117,26 +131,18 @@ class Predictor:
             for name in self.columns
         }
         x = encode_features(inputs, scaling, self._spec.features, rows)
-        output = np.asarray(self._forward(x))
-        last_price = float(inputs[0, -1])
-        price = decode_targets(output, inputs[:, -1], scaling, self._spec.target_kind)[0]
+        lo, median, hi = apply_margin(self._forward(x), self.metadata.calibration)
+        last_close = rows["close"][:, -1] if "close" in rows else None
+        anchor_close = last_close if self.metadata.anchor == "close" else None
+        anchor, unit = target_frame(self._spec.target_kind, inputs, scaling, anchor_close)
+        price, low, high = (float(anchor[0] + v[0] * unit[0]) for v in (median, lo, hi))
         return Prediction(
             target_minute=last_minute + self.horizon * MINUTE_MS,
-            price=float(price),
+            price=price,
             last_minute=last_minute,
-            last_price=last_price,
+            last_price=float(inputs[0, -1]),
+            lo=low,
+            hi=high,
+            interval=self.metadata.interval,
+            last_close=math.nan if last_close is None else float(last_close[0]),
         )
-
-
-def _compiled_forward(model: Any, window: int, features: int) -> Any:
-    """The model as one traced graph for a single window.
-
-    model.predict builds a data pipeline per call, and an eager call runs the LSTM step by step
-    in Python: measured ~300 ms per prediction for 60 minutes, against ~3 ms traced.
-    """
-    import tensorflow as tf
-
-    return tf.function(
-        lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec((1, window, features), tf.float32)],
-    )

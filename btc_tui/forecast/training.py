@@ -20,18 +20,20 @@ import numpy as np
 
 from btc_tui.config import Settings
 from btc_tui.errors import UsageError
+from btc_tui.forecast import bands
 from btc_tui.forecast import metrics as metrics_mod
 from btc_tui.forecast.dataset import (
     VALIDATION_FRACTION,
+    VOL_LOOKBACK,
     Encoded,
     Split,
     Windows,
     build_windows,
     chronological_split,
-    decode_targets,
     encode,
     missing_columns,
     price_only,
+    recent_volatility,
     required_columns,
     series_from_frame,
 )
@@ -41,6 +43,7 @@ from btc_tui.forecast.model import (
     build_model,
     import_keras,
     library_versions,
+    quantile_levels,
     save_model,
 )
 
@@ -92,6 +95,14 @@ class TrainResult:
     history_val_loss: list[float] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     validation_windows: int = 0
+    # The model's interval on the test windows (price units), its nominal coverage, and the
+    # last-price baseline (each test window's last close; None for files without a close).
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+    interval: float = 0.8
+    last_price: np.ndarray | None = None
+    # The reference bands on the same test windows: bands.STATIC / bands.ROLLING -> figures.
+    bands: dict[str, metrics_mod.IntervalStats] = field(default_factory=dict)
 
 
 class TrainingCancelled(Exception):
@@ -221,6 +232,7 @@ def train(
 ) -> TrainResult:
     """Fit, evaluate on the held-out test windows, and save the model (unless stopped)."""
     started = time.monotonic()
+    interval = settings.interval
     spec = spec or ModelSpec()
     stop = stop or threading.Event()
     stage = on_stage or (lambda _text: None)
@@ -240,7 +252,7 @@ def train(
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    model = build_model(spec, settings.window)
+    model = build_model(spec, settings.window, interval)
     _check_stop(stop)
 
     encoded, split = prepared.encoded, prepared.split
@@ -265,13 +277,19 @@ def train(
     val_losses = [float(v) for v in history.history.get("val_loss", [])]
 
     stage("evaluating")
-    test = encoded.windows.subset(split.test)
-    outputs = model.predict(encoded.x[split.test], batch_size=PREDICT_BATCH, verbose=0)
-    test_scaling = encoded.scaling.subset(split.test)
-    last = test.last_prices
-    predicted = decode_targets(outputs, last, test_scaling, spec.target_kind)
-    actual = test.targets
-    result_metrics = metrics_mod.evaluate(predicted, actual, last)
+    # The interval's margin comes from the validation windows only, never the test windows.
+    val_out = model.predict(encoded.x[split.validation], batch_size=PREDICT_BATCH, verbose=0)
+    margin = bands.conformal_margin(
+        val_out[:, 0], val_out[:, 2], encoded.y[split.validation], interval
+    )
+    evaluation = evaluate_outputs(
+        encoded,
+        split,
+        model.predict(encoded.x[split.test], batch_size=PREDICT_BATCH, verbose=0),
+        margin,
+        interval,
+    )
+    result_metrics = evaluation.metrics
     _check_stop(stop)
 
     stage("saving")
@@ -298,10 +316,16 @@ def train(
             "dropped": encoded.windows.dropped,
         },
         metrics=result_metrics.to_dict(),
+        interval=interval,
+        quantiles=list(quantile_levels(interval)),
+        calibration=margin,
+        anchor="close" if _anchor_column(encoded, spec.target_kind) else "avg_price",
+        vol_lookback=VOL_LOOKBACK,
+        bands={name: stats.to_dict() for name, stats in evaluation.bands.items()},
         versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         training={
-            "loss": spec.loss,
+            "loss": "pinball",
             "optimizer": "adam",
             "learning_rate": spec.learning_rate,
             "early_stopping_patience": spec.patience,
@@ -314,11 +338,12 @@ def train(
         },
     )
     save_model(model, metadata, settings.model_path, settings.metadata_path)
+    test = encoded.windows.subset(split.test)
     return TrainResult(
         metrics=result_metrics,
-        predicted=predicted,
-        actual=actual,
-        baseline=last,
+        predicted=evaluation.predicted,
+        actual=test.targets,
+        baseline=test.last_prices,
         test_times=test.target_minutes,
         epochs_run=len(losses),
         seconds=time.monotonic() - started,
@@ -331,6 +356,74 @@ def train(
         history_val_loss=val_losses,
         warnings=prepared.warnings,
         validation_windows=n_val,
+        lo=evaluation.lo,
+        hi=evaluation.hi,
+        interval=interval,
+        last_price=evaluation.last_price,
+        bands=evaluation.bands,
+    )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: metrics_mod.Metrics
+    predicted: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    last_price: np.ndarray | None
+    bands: dict[str, metrics_mod.IntervalStats]
+
+
+def _anchor_column(encoded: Encoded, target_kind: str) -> bool:
+    return target_kind == "correction" and "close" in encoded.windows.series.columns
+
+
+def last_prices(windows: Windows) -> np.ndarray | None:
+    """Each window's last close (the last-price baseline); None when the minutes have none."""
+    if "close" not in windows.series.columns:
+        return None
+    return windows.series.columns["close"][windows.last_index]
+
+
+def evaluate_outputs(
+    encoded: Encoded, split: Split, outputs: np.ndarray, margin: float, interval: float
+) -> Evaluation:
+    """The test windows' (n, 3) network outputs -> prices, the model's band, the metrics beside
+    both baselines, and the two reference bands fitted on the training windows."""
+    windows = encoded.windows
+    test = windows.subset(split.test)
+    lo, median, hi = bands.apply_margin(outputs, margin)
+    predicted = encoded.decode(median, split.test)
+    lo_price = encoded.decode(lo, split.test)
+    hi_price = encoded.decode(hi, split.test)
+    actual = test.targets
+    close = last_prices(test)
+    result = metrics_mod.evaluate(
+        predicted, actual, test.last_prices, close, (lo_price, hi_price, interval)
+    )
+    # Reference bands around the last price (the last average without a close).
+    train = windows.subset(split.train)
+    train_close = last_prices(train)
+    train_anchor = train.last_prices if train_close is None else train_close
+    test_anchor = test.last_prices if close is None else close
+    train_vol = recent_volatility(train.inputs)
+    test_vol = recent_volatility(test.inputs)
+    references = {
+        bands.STATIC: bands.static_band(train.targets, train_anchor, test_anchor, interval),
+        bands.ROLLING: bands.rolling_band(
+            train.targets, train_anchor, train_vol, test_anchor, test_vol, interval
+        ),
+    }
+    return Evaluation(
+        metrics=result,
+        predicted=predicted,
+        lo=lo_price,
+        hi=hi_price,
+        last_price=close,
+        bands={
+            name: metrics_mod.interval_stats(band_lo, band_hi, actual, interval)
+            for name, (band_lo, band_hi) in references.items()
+        },
     )
 
 

@@ -88,7 +88,7 @@ def test_metadata_describes_the_saved_model(trained):
     meta = json.loads(settings.metadata_path.read_text())
     assert settings.model_path.stat().st_size > 0
     assert meta["window"] == WINDOW and meta["horizon"] == 1 and meta["buffer"] == 0.05
-    assert meta["target_kind"] == "change" and meta["units"] == list(ModelSpec().units)
+    assert meta["target_kind"] == "correction" and meta["units"] == list(ModelSpec().units)
     assert meta["features"] == list(FEATURES) == meta["training"]["features_requested"]
     assert result.warnings == []
     assert meta["epochs_run"] == result.epochs_run and meta["seed"] == 7
@@ -97,9 +97,16 @@ def test_metadata_describes_the_saved_model(trained):
     assert meta["windows"]["test"] == result.test_windows
     assert meta["metrics"] == pytest.approx(result.metrics.to_dict())
     assert {"tensorflow", "keras", "numpy", "python"} <= set(meta["versions"])
-    assert meta["training"]["loss"] == "mse" and meta["training"]["best_epoch"] in (1, 2)
+    assert meta["training"]["loss"] == "pinball" and meta["training"]["best_epoch"] in (1, 2)
+    assert meta["interval"] == 0.8 and meta["quantiles"] == pytest.approx([0.1, 0.5, 0.9])
+    assert meta["anchor"] == "close" and meta["weights_file"] == "btc_lstm.npz"
+    assert set(meta["bands"]) == {"static band", "rolling-volatility band"}
     # Nothing left behind by the atomic writes.
-    assert sorted(p.name for p in settings.models.iterdir()) == ["btc_lstm.json", "btc_lstm.keras"]
+    assert sorted(p.name for p in settings.models.iterdir()) == [
+        "btc_lstm.json",
+        "btc_lstm.keras",
+        "btc_lstm.npz",
+    ]
 
 
 def test_reloaded_model_predicts_the_same_prices(trained):
