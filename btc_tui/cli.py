@@ -1,4 +1,10 @@
-"""Command line: `btc-tui` (the TUI), `collect`, `train`, `simulate`.
+"""Command line: `btc-tui` (the TUI) and its subcommands.
+
+Every option that sets a `Settings` field is defined once, in a parent parser shared by the main
+parser and the subcommands, with `default=argparse.SUPPRESS`: an option given before the
+subcommand means the same as after it, and one left out never hides one given elsewhere. argparse
+only collects the text; `btc_tui.config.resolve` converts and validates it, the same way for flags,
+`BTC_TUI_*` variables and the config file.
 
 Each subcommand lives in `btc_tui.commands.<name>` and is imported only when chosen, so the headless
 commands never import textual and nothing here imports tensorflow.
@@ -8,10 +14,184 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from btc_tui.config import DEFAULT_URL, settings_from
-from btc_tui.errors import UsageError
+from btc_tui import __version__
+from btc_tui.config import CONFIG_ENV, OPTIONS, Settings, config_file_path, parse_duration, resolve
+from btc_tui.errors import EXIT_STORAGE, EXIT_USAGE, StorageError, UsageError
+
+SHARED = (
+    "data",
+    "models",
+    "symbol",
+    "url",
+    "rest_url",
+    "demo",
+    "history",
+    "theme",
+    "refresh",
+    "window",
+    "horizon",
+    "interval",
+)
+COLLECTOR = ("stale_after", "repair", "max_fill")
+TRAINING = ("epochs", "batch_size", "test_fraction", "seed")
+METAVARS = {
+    "data": "CSV",
+    "models": "DIR",
+    "symbol": "PAIR",
+    "url": "WS_BASE",
+    "rest_url": "REST_BASE",
+    "history": "DURATION",
+    "max_fill": "DURATION",
+    "theme": "NAME",
+    "refresh": "HZ",
+    "stale_after": "SECONDS",
+    "interval": "FRACTION",
+    "test_fraction": "FRACTION",
+}
+
+
+def _add_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    for name in names:
+        option = OPTIONS[name]
+        if name == "demo":
+            parser.add_argument(
+                "--demo", action="store_true", default=argparse.SUPPRESS, help=option.help
+            )
+        elif name == "repair":
+            parser.add_argument(
+                "--no-repair",
+                dest="repair",
+                action="store_false",
+                default=argparse.SUPPRESS,
+                help="do not fetch missed trades over REST; report the holes only",
+            )
+        else:
+            parser.add_argument(
+                option.flag_name,
+                dest=name,
+                default=argparse.SUPPRESS,
+                metavar=METAVARS.get(name, "N"),
+                help=option.help,
+            )
+
+
+def _parent(names: Sequence[str], *, config: bool = False) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    _add_options(parent, names)
+    if config:
+        parent.add_argument(
+            "--config",
+            default=argparse.SUPPRESS,
+            metavar="FILE",
+            help="config file (default $XDG_CONFIG_HOME/btc-tui/config.toml)",
+        )
+    return parent
+
+
+def _epilog() -> str:
+    lines = ["environment (flags win over these; these win over the config file):"]
+    lines += [f"  {o.env:<24} {o.flag_name}" for o in OPTIONS.values()]
+    lines.append(f"  {CONFIG_ENV:<24} --config")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    shared = _parent(SHARED, config=True)
+    collector = _parent(COLLECTOR)
+    training = _parent(TRAINING)
+
+    def sub_parser(name: str, help: str, parents: list[argparse.ArgumentParser]) -> Any:
+        return sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            parents=parents,
+            allow_abbrev=False,
+            epilog=_epilog(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    parser = argparse.ArgumentParser(
+        prog="btc-tui",
+        description="Live Binance minute bars, an LSTM forecaster, and a terminal UI joining them. "
+        "Without a command: the terminal UI.",
+        parents=[shared, collector, training],
+        allow_abbrev=False,
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"btc-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    collect = sub_parser(
+        "collect", "collect trades into the minute CSV, headless", [shared, collector]
+    )
+    collect.add_argument(
+        "--minutes", default=argparse.SUPPRESS, metavar="N", help=OPTIONS["minutes"].help
+    )
+
+    train = sub_parser("train", "train the LSTM on the minute CSV, headless", [shared, training])
+    train.add_argument(
+        "--json", action="store_true", help="print the results as one JSON object (last line)"
+    )
+    train.add_argument(
+        "--predictions",
+        metavar="FILE",
+        type=Path,
+        help="write one CSV row per test window (actual, predicted, interval, baselines)",
+    )
+
+    backfill = sub_parser(
+        "backfill", "fetch exact history over REST and merge it into the CSV", [shared]
+    )
+    when = backfill.add_mutually_exclusive_group(required=True)
+    when.add_argument("--since", metavar="DURATION", help="the last DURATION, e.g. 3d or 12h")
+    when.add_argument("--start", metavar="ISO", help="from this UTC time, e.g. 2024-08-08T23:55Z")
+    backfill.add_argument(
+        "--end", metavar="ISO", help="up to this UTC time, exclusive (default: now)"
+    )
+
+    import_ = sub_parser(
+        "import", "merge data.binance.vision aggTrades/trades dumps into the CSV", [shared]
+    )
+    import_.add_argument("files", nargs="+", type=Path, metavar="FILE", help="zip or csv dump")
+
+    check = sub_parser("check", "report holes, disorder and corrupt lines in the CSV", [shared])
+    check.add_argument(
+        "--repair", dest="check_repair", action="store_true", help="fill holes over REST"
+    )
+
+    simulate = sub.add_parser(
+        "simulate", help="serve a Binance-compatible stream and REST API locally"
+    )
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=9443)
+    simulate.add_argument("--symbol", default="btcusdt")
+    simulate.add_argument("--rate", type=_positive_float, default=20.0, help="trades per second")
+    simulate.add_argument("--seed", type=int, default=None)
+    simulate.add_argument("--start-price", type=_positive_float, default=60_000.0)
+    simulate.add_argument(
+        "--history-minutes",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="minutes of past trades served over REST (default: the simulator's)",
+    )
+
+    config = sub_parser(
+        "config",
+        "show the settings in effect and where each comes from",
+        [shared, collector, training],
+    )
+    config.add_argument(
+        "--init", action="store_true", help="write a commented config file with every option"
+    )
+    return parser
 
 
 def _positive_int(text: str) -> int:
@@ -28,123 +208,130 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
-def _add_data(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", help="minute CSV (default data/bitcoin_price_stream.csv)")
-
-
-def _add_stream(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--symbol", help="trading pair, lower case (default btcusdt)")
-    p.add_argument("--url", help=f"WebSocket base URL (default {DEFAULT_URL})")
-
-
-def _add_model(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", help="folder for the saved model (default models/)")
-    p.add_argument("--window", type=_positive_int, help="input minutes per window (default 60)")
-    p.add_argument("--horizon", type=_positive_int, help="minutes ahead to predict (default 1)")
-    p.add_argument("--epochs", type=_positive_int, help="training epochs (default 50)")
-    p.add_argument("--batch-size", type=_positive_int, help="training batch size (default 256)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="btc-tui",
-        description="Live BTCUSDT minute bars, an LSTM forecaster, and a terminal UI.",
-    )
-    _add_data(parser)
-    _add_stream(parser)
-    _add_model(parser)
-    parser.add_argument(
-        "--demo",
-        action="store_true",
-        default=None,
-        help="collect from the built-in simulator (data defaults to data/demo.csv)",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="{collect,train,simulate}")
-
-    collect = sub.add_parser("collect", help="collect trades into the minute CSV, headless")
-    _add_data(collect)
-    _add_stream(collect)
-    collect.add_argument(
-        "--stale-after",
-        type=_positive_float,
-        help="reconnect when nothing arrived for this many seconds (default 30)",
-    )
-    collect.add_argument("--minutes", type=_positive_int, help="exit after N minutes are written")
-
-    train = sub.add_parser("train", help="train the LSTM on the minute CSV, headless")
-    _add_data(train)
-    _add_model(train)
-    train.add_argument(
-        "--test-fraction", type=_fraction, help="last share of windows held out (default 0.2)"
-    )
-    train.add_argument("--seed", type=int, help="random seed for a repeatable run")
-    train.add_argument(
-        "--json", action="store_true", help="print the results as one JSON object (last line)"
-    )
-
-    simulate = sub.add_parser("simulate", help="serve a Binance-compatible trade stream locally")
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=9443)
-    simulate.add_argument("--symbol", default="btcusdt")
-    simulate.add_argument("--rate", type=_positive_float, default=20.0, help="trades per second")
-    simulate.add_argument("--seed", type=int, default=None)
-    simulate.add_argument("--start-price", type=_positive_float, default=60_000.0)
-    return parser
-
-
-_SETTING_NAMES = (
-    "data",
-    "models",
-    "symbol",
-    "url",
-    "demo",
-    "stale_after",
-    "minutes",
-    "window",
-    "horizon",
-    "epochs",
-    "batch_size",
-    "test_fraction",
-    "seed",
-)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def parse_time(text: str, flag: str) -> int:
+    """ISO 8601 in UTC ("2024-08-08T23:55:00Z", "2024-08-08 23:55", "2024-08-08") -> ms."""
     try:
-        if args.command == "simulate":
-            from btc_tui.commands import simulate
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"{flag} {text!r}: not an ISO time such as 2024-08-08T23:55:00Z (UTC)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # documented: times are UTC
+    return int(moment.timestamp() * 1000)
 
-            return simulate.run(args)
-        overrides = {name: getattr(args, name, None) for name in _SETTING_NAMES}
-        if args.command is None and args.symbol is not None:
-            overrides["symbol"] = args.symbol.lower()
-        settings = settings_from(overrides)
-        if args.command == "collect":
-            from btc_tui.commands import collect
 
-            return collect.run(settings)
-        if args.command == "train":
-            from btc_tui.commands import train
+def parse(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+) -> tuple[str, Settings, dict[str, Any]]:
+    """What a command line means: (command, Settings, the command's own arguments).
 
-            return train.run(settings, json_output=bool(args.json))
-        from btc_tui.ui.app import run as run_app
+    command is "tui" when none is given. `config_path` replaces the default config file's
+    location (tests). argparse errors exit 2 (SystemExit); bad values raise UsageError.
+    """
+    args = build_parser().parse_args(argv)
+    command = args.command or "tui"
+    if command == "simulate":
+        return command, Settings(), {"args": args}
 
-        return run_app(settings)
+    flags = {name: getattr(args, name) for name in OPTIONS if hasattr(args, name)}
+    if hasattr(args, "config"):
+        flags["config"] = args.config
+    extra: dict[str, Any] = {}
+    if command == "config" and args.init:
+        # the file to write need not exist (and is not read): only its path matters
+        path, _ = config_file_path(flags, environ, config_path)
+        settings = resolve(flags, environ, read_file=False).settings.with_changes(config=path)
+        return command, settings, {"init": True, "warnings": ()}
+
+    resolved = resolve(flags, environ, config_path)
+    extra["warnings"] = resolved.warnings
+    if command == "train":
+        extra.update(json_output=bool(args.json), predictions=args.predictions)
+    elif command == "backfill":
+        since = None
+        if args.since is not None:
+            try:
+                since = parse_duration(args.since)
+            except UsageError as exc:
+                raise UsageError(f"--since: {exc}") from None
+            if since <= 0:
+                raise UsageError(f"--since {args.since}: must be longer than 0")
+        start = parse_time(args.start, "--start") if args.start is not None else None
+        if args.end is not None and start is None:
+            raise UsageError("--end needs --start (with --since, the end is now)")
+        end = parse_time(args.end, "--end") if args.end is not None else None
+        if start is not None and end is not None and end <= start:
+            raise UsageError(f"--end {args.end} is not after --start {args.start}")
+        extra.update(since=since, start=start, end=end)
+    elif command == "import":
+        extra["files"] = list(args.files)
+    elif command == "check":
+        extra["repair"] = bool(args.check_repair)
+    elif command == "config":
+        extra.update(init=False, resolved=resolved)
+    return command, resolved.settings, extra
+
+
+def dispatch(command: str, settings: Settings, extra: dict[str, Any]) -> int:
+    if command == "simulate":
+        from btc_tui.commands import simulate
+
+        return simulate.run(extra["args"])
+    if command == "collect":
+        from btc_tui.commands import collect
+
+        return collect.run(settings)
+    if command == "train":
+        from btc_tui.commands import train
+
+        if extra["predictions"] is None:
+            return train.run(settings, json_output=extra["json_output"])
+        return train.run(  # type: ignore[call-arg]
+            settings, json_output=extra["json_output"], predictions=extra["predictions"]
+        )
+    if command == "backfill":
+        from btc_tui.commands import backfill  # type: ignore[attr-defined]
+
+        return backfill.run(settings, since=extra["since"], start=extra["start"], end=extra["end"])
+    if command == "import":
+        from btc_tui.commands import import_dumps  # type: ignore[attr-defined]
+
+        return import_dumps.run(settings, files=extra["files"])
+    if command == "check":
+        from btc_tui.commands import check  # type: ignore[attr-defined]
+
+        return check.run(settings, repair=extra["repair"])
+    if command == "config":
+        from btc_tui.commands import config
+
+        return config.run(settings, init=extra["init"], sources=extra.get("resolved"))
+    from btc_tui.ui.app import run as run_app
+
+    return run_app(settings)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+) -> int:
+    try:
+        command, settings, extra = parse(argv, environ, config_path)
+        for warning in extra.get("warnings", ()):
+            print(f"btc-tui: warning: {warning}", file=sys.stderr)
+        return dispatch(command, settings, extra)
     except UsageError as exc:
         print(f"btc-tui: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except StorageError as exc:
+        print(f"btc-tui: disk error: {exc}", file=sys.stderr)
+        return EXIT_STORAGE
     except KeyboardInterrupt:
-        # Only reached where a command has no Ctrl+C handling of its own (train): whatever it
-        # was writing goes to a temp file first, so nothing already saved has been touched.
+        # Only reached where a command has no Ctrl+C handling of its own: whatever it was
+        # writing goes to a temp file first, so nothing already saved has been touched.
         print("btc-tui: interrupted; nothing was saved", file=sys.stderr)
         return 130
 
