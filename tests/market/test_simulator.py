@@ -92,7 +92,7 @@ async def test_every_client_sees_the_same_trades(simulator: Simulator):
 
 async def test_unknown_paths_and_refusals_get_http_errors(simulator: Simulator):
     with pytest.raises(InvalidStatus) as not_found:
-        await connect(f"{simulator.url}/api/v3/klines")
+        await connect(f"{simulator.url}/nowhere")
     assert not_found.value.response.status_code == 404
     simulator.refuse_next(1)
     with pytest.raises(InvalidStatus) as refused:
