@@ -1,4 +1,5 @@
-"""`btc-tui simulate`: serve a Binance-compatible random-walk trade stream until Ctrl+C."""
+"""`btc-tui simulate`: serve a Binance-compatible random-walk trade stream and REST market data
+(aggTrades, time, klines over a simulated past plus everything streamed) until Ctrl+C."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ import sys
 from btc_tui.errors import UsageError
 from btc_tui.market.simulator import Simulator
 
+# Three days of past, the app's default --history, so a fresh collector against the simulator fills
+# the same span it would fill from Binance.
+DEFAULT_HISTORY_MINUTES = 3 * 24 * 60
+
 
 async def _serve(args: argparse.Namespace) -> None:
+    history_minutes = getattr(args, "history_minutes", None)
+    if history_minutes is None:
+        history_minutes = DEFAULT_HISTORY_MINUTES
     simulator = Simulator(
         host=args.host,
         port=args.port,
@@ -20,6 +28,7 @@ async def _serve(args: argparse.Namespace) -> None:
         rate=args.rate,
         seed=args.seed,
         start_price=args.start_price,
+        history_minutes=history_minutes,
     )
     try:
         await simulator.start()
@@ -34,7 +43,10 @@ async def _serve(args: argparse.Namespace) -> None:
     print(
         f"serving {simulator.symbol}@trade at {simulator.url}/ws/{simulator.stream_name} "
         f"({args.rate:g} trades/s)\n"
-        f"collect from it with:  btc-tui collect --url {simulator.url}\n"
+        f"REST at {simulator.rest_url}/api/v3/aggTrades "
+        f"({history_minutes:,} minutes of history before the stream)\n"
+        f"collect from it with:  btc-tui collect --url {simulator.url} "
+        f"--rest-url {simulator.rest_url}\n"
         "Ctrl+C stops",
         flush=True,
     )

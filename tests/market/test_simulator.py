@@ -19,6 +19,7 @@ from websockets.exceptions import InvalidStatus
 
 from btc_tui.market.bars import MINUTE_MS
 from btc_tui.market.binance import Trade, parse_message
+from btc_tui.market.rest import BinanceRest
 from btc_tui.market.simulator import Simulator, simulated_history
 from tests.market.conftest import BASE_MINUTE, minute_times
 
@@ -162,7 +163,7 @@ def test_simulated_history_gives_plausible_consecutive_minutes():
     assert simulated_history(0, end) == []
 
 
-async def test_simulate_command_prints_the_url_and_stops_on_ctrl_c():
+async def test_simulate_command_prints_the_urls_and_stops_on_ctrl_c():
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -175,6 +176,8 @@ async def test_simulate_command_prints_the_url_and_stops_on_ctrl_c():
         "50",
         "--seed",
         "1",
+        "--history-minutes",
+        "90",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=PROJECT_ROOT,
@@ -184,10 +187,24 @@ async def test_simulate_command_prints_the_url_and_stops_on_ctrl_c():
     try:
         first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         second = (await asyncio.wait_for(proc.stdout.readline(), 5)).decode()
-        match = re.search(r"btc-tui collect --url (ws://127\.0\.0\.1:\d+)", second)
-        assert match, second
+        third = (await asyncio.wait_for(proc.stdout.readline(), 5)).decode()
+        match = re.search(
+            r"btc-tui collect --url (ws://127\.0\.0\.1:\d+) --rest-url (http://127\.0\.0\.1:\d+)",
+            third,
+        )
+        assert match, third
+        assert f"REST at {match.group(2)}/api/v3/aggTrades (90 minutes" in second
         async with connect(f"{match.group(1)}/ws/btcusdt@trade") as ws:
             assert isinstance(parse_message(await asyncio.wait_for(ws.recv(), 5)), Trade)
+        async with BinanceRest(match.group(2), "btcusdt") as rest:
+            now = await rest.server_time()
+            aggs = [
+                a
+                async for page in rest.agg_trades_between(now - 100 * MINUTE_MS, now + 1)
+                for a in page
+            ]
+        minutes = {a.trade_time - a.trade_time % MINUTE_MS for a in aggs}
+        assert len(minutes) >= 90  # the past, then the live minutes
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(proc.communicate(), 20)
     finally:
