@@ -1,16 +1,25 @@
 """TradeStream: one symbol's raw `@trade` stream, kept alive for as long as it runs.
 
+Only websockets' public API is used (`connect`, `recv`, `close`, `state`): websockets parses the
+frames, checks UTF-8 and the protocol, answers pings and closes a connection that breaks the
+protocol (a text frame that is not UTF-8 ends it with 1007: we count it as bad and reconnect).
+
 What keeps it alive, and why:
-- reconnect forever with exponential backoff and full jitter (capped at 30 s, reset once a
-  connection proved healthy), so even a server that accepts and drops at once sees far fewer than
-  Binance's 300 attempts per 5 minutes;
-- a watchdog that reconnects when no bytes at all (trade or ping) arrived for `stale_after` seconds.
-  It watches `data_received` on the connection itself, so the server's pings count as life even when
-  no trade happens, and a half-open TCP connection that delivers nothing is noticed. We send no
-  pings of our own: a server that answers our pings while sending nothing else would look alive;
+- reconnect forever with exponential backoff and full jitter (capped at 30 s). The backoff resets
+  only after a connection proved healthy: it was still delivering messages `healthy_after` seconds
+  after it opened. A flapping link that accepts and drops at once keeps backing off, so even then we
+  stay far below Binance's 300 attempts per 5 minutes;
+- a watchdog: each message stamps the time (one clock read); a separate task checks the stamp and
+  reconnects after `stale_after` seconds without a message. No `wait_for` per message;
+- keepalive both ways: websockets answers the server's pings by itself (Binance drops a client
+  that has not ponged for a minute), and we send our own ping every `ping_interval` s and drop the
+  connection when no pong comes within `ping_timeout` s (see `TradeStream.__init__` for why);
 - `serverShutdown` reconnects at once, and we reconnect on our own before Binance's 24-hour limit;
-- trades are deduplicated by trade id across reconnects and id gaps are counted as missed trades;
+- trades are deduplicated by trade id across reconnects; a jump in ids is a hole, reported as a
+  `gap` event carrying the missing ids so the collector can fetch them over REST;
 - frames we don't understand are counted by kind and skipped: nothing a server sends can raise.
+  Exceptions raised by `on_trade` (a failing disk, a bug) are not the network's doing: they end
+  `run()`.
 """
 
 from __future__ import annotations
@@ -22,12 +31,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from websockets import State
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-from websockets.frames import DATA_OPCODES, OP_TEXT, Frame
-from websockets.protocol import Event, State
 from websockets.uri import parse_uri
 
 from btc_tui.market.binance import (
@@ -40,6 +47,10 @@ from btc_tui.market.binance import (
 )
 
 MAX_CONNECTION_AGE = 23 * 3600 + 50 * 60  # Binance closes connections at 24 h; leave on our terms
+
+# Close codes websockets sends when it fails a connection because of what the server sent:
+# counted as bad frames of that kind (the connection itself is then re-opened).
+_BAD_CLOSE_KINDS = {1002: "protocol", 1007: "utf8", 1009: "too_big"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +70,17 @@ class StreamStatus:
 
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
-    """Something a person watching the stream wants to know about (one human line in `text`)."""
+    """Something a person watching the stream wants to know about (one human line in `text`).
+
+    A "gap" event also carries the missing trade ids, inclusive, so they can be fetched over REST.
+    """
 
     kind: (
         str  # "connecting" | "connected" | "disconnected" | "backing_off" | "gap" | "bad" | "error"
     )
     text: str
+    first_missing: int | None = None
+    last_missing: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,130 +98,21 @@ class Backoff:
         return self.random() * min(self.cap, self.base * 2 ** min(attempt, 32))
 
 
-class _WatchedConnection(ClientConnection):
-    """A client connection that remembers when bytes last arrived (data, ping, anything), and
-    hands each trade frame straight to `sink`.
-
-    Why the fast path: with one trade per frame, websockets' generic frame parser and its
-    `recv()` queue cost more than parsing the trade itself (measured with
-    benchmarks/collector_throughput.py: ~5 us a frame, about half the per-trade time). Binance
-    sends each trade as one small, final, unmasked text frame, so after the handshake this class
-    splits the byte stream itself and passes those frames' payloads to the sink. Every other frame
-    (ping, close, binary, fragments, anything odd) is handed to websockets *whole*, so its parser
-    always sits at a frame boundary and keeps handling pongs, closing and protocol errors. Relies
-    on `data_received`/`process_event` of the pinned websockets 15.0.1 (tests cover both paths).
-    """
-
-    last_received: float = 0.0
-    cause: str | None = None  # why we closed it ourselves (watchdog, serverShutdown), if we did
-    planned = False  # closed on purpose: reconnect without waiting
-    failure: BaseException | None = None  # raised by the sink: re-raised by the receive loop
-    sink: Callable[[bytes], None] | None = None
-    opened = False  # counted and announced as connected
-    # False after a fragmented message: from then on every data frame queues behind it in
-    # websockets' assembler and reaches the sink through recv(), so trades stay in order.
-    direct = True
-    _head = b""  # the HTTP response so far, until its blank line
-    _handshaking = True
-    _splitting = False  # True: we split frames; False: websockets sees every byte
-    _pending = b""  # the start of a frame whose rest hasn't arrived yet
-
-    def connection_made(self, transport):  # type: ignore[no-untyped-def]
-        self.last_received = time.monotonic()
-        super().connection_made(transport)
-
-    def data_received(self, data: bytes) -> None:
-        self.last_received = time.monotonic()
-        if self._splitting:
-            self._split(data)
-        elif self._handshaking:
-            self._handshake_data(data)
-        else:
-            super().data_received(data)
-
-    def _handshake_data(self, data: bytes) -> None:
-        """Give websockets the HTTP response; keep the frames after a 101 for ourselves."""
-        self._head += data
-        end = self._head.find(b"\r\n\r\n")
-        if end < 0:
-            super().data_received(data)
-            return
-        self._handshaking = False
-        cut = len(data) - (len(self._head) - (end + 4))  # where the first frame starts in `data`
-        switching = self._head.startswith((b"HTTP/1.1 101 ", b"HTTP/1.0 101 "))
-        self._head = b""
-        super().data_received(data[:cut])
-        if switching and self.sink is not None and self.protocol.state is State.OPEN:
-            self._splitting = True
-            if cut < len(data):
-                self._split(data[cut:])
-        elif cut < len(data):
-            super().data_received(data[cut:])
-
-    def _split(self, data: bytes) -> None:
-        buf = self._pending + data if self._pending else data
-        size = len(buf)
-        sink = self.sink
-        i = 0
-        while size - i >= 2:
-            first = buf[i]
-            length = buf[i + 1]  # mask bit clear from a server; a set one is handed over below
-            if length < 126:
-                start = i + 2
-            elif length == 126:
-                if size - i < 4:
-                    break
-                length = (buf[i + 2] << 8) | buf[i + 3]
-                start = i + 4
-            else:
-                self._hand_over(buf[i:])  # 64-bit length (or a mask): not a trade; let it judge
-                return
-            end = start + length
-            if end > size:
-                break
-            if first == 0x81 and sink is not None:  # FIN + text, no extension bits
-                sink(buf[start:end])
-                sink = self.sink  # None once the sink gave up on the connection
-            else:
-                super().data_received(buf[i:end])  # one whole frame: ping, close, binary...
-                if self.protocol.state is not State.OPEN or sink is None or not self.direct:
-                    self._hand_over(buf[end:])
-                    return
-            i = end
-        self._pending = buf[i:]
-
-    def _hand_over(self, rest: bytes) -> None:
-        """From here on websockets sees every byte (closing, or something we don't split)."""
-        self._splitting = False
-        self._pending = b""
-        if rest:
-            super().data_received(rest)
-
-    def process_event(self, event: Event) -> None:
-        # Frames that arrived with the handshake reply come this way: same sink, same order.
-        sink = self.sink
-        if type(event) is Frame and not event.fin and event.opcode in DATA_OPCODES:
-            self.direct = False  # a fragmented message (Binance sends none): keep the order
-        if sink is not None and self.direct and type(event) is Frame and event.opcode is OP_TEXT:
-            sink(event.data)
-        else:
-            super().process_event(event)
-
-    def give_up(self, cause: str, planned: bool = False) -> None:
-        """Drop the connection now, remembering why; frames still buffered are not delivered."""
-        if self.cause is None:
-            self.cause = cause
-            self.planned = planned
-        self.sink = None
-        self.transport.abort()
-
-
 class StreamConfigError(ValueError):
     """The stream can never work as configured (e.g. not a ws:// or wss:// URL)."""
 
 
+def _ignore(event: StreamEvent) -> None:
+    pass
+
+
 class TradeStream:
-    """Connect to `{base_url}/ws/{symbol}@trade` and hand every new trade to `on_trade`, forever."""
+    """Connect to `{base_url}/ws/{symbol}@trade` and hand every new trade to `on_trade`, forever.
+
+    After a `gap` event, `last_trade_id` and `last_trade_time` still describe the trade before the
+    hole; the trade after it is the next one handed to `on_trade`. Both are None before the first
+    trade and may be seeded (e.g. from the CSV) so that the first live trade reports the hole since.
+    """
 
     def __init__(
         self,
@@ -219,6 +126,10 @@ class TradeStream:
         open_timeout: float = 10.0,
         close_timeout: float = 2.0,
         max_queue: int = 1024,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        clock: Callable[[], float] = time.monotonic,
+        check_interval: float | None = None,
     ) -> None:
         self.url = trade_stream_url(base_url, symbol)
         try:
@@ -232,11 +143,23 @@ class TradeStream:
         self.open_timeout = open_timeout
         self.close_timeout = close_timeout
         self.max_queue = max_queue
+        # Our own pings, on top of answering the server's: the message watchdog notices a half-open
+        # TCP connection only after `stale_after`, which a user watching a quiet symbol may set to
+        # minutes; keepalive notices it within ping_interval + ping_timeout whatever that is, and
+        # makes the kernel send something, so a dead peer becomes an error instead of silence.
+        # A pong is not counted as a message: a server that answers pings but has stopped sending
+        # trades is exactly what the watchdog is for. Cost: one tiny frame per 20 s, far below
+        # Binance's 5 incoming messages per second.
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self._clock = clock
+        self.check_interval = check_interval or min(1.0, stale_after / 10)
 
         self.state = "connecting"
         self.connections = 0
         self.attempt = 0  # consecutive attempts without a healthy connection
-        self.last_trade_id = -1
+        self._last_id = -1  # -1: no trade yet (an int keeps the per-trade comparison cheap)
+        self.last_trade_time: int | None = None  # `T` of the trade with id `last_trade_id`
         self.messages = 0
         self.trades = 0
         self.duplicates = 0
@@ -244,12 +167,19 @@ class TradeStream:
         self.bad_by_kind: Counter[str] = Counter()
         self.last_error: str | None = None
         self._retry_at: float | None = None
-        self._connection: _WatchedConnection | None = None
-        self._last_received: float | None = None  # of the previous connection, for the status
-        self._rate_sample = (time.monotonic(), 0)
+        self._last_message_at: float | None = None  # clock() at the last message, or at connect
+        self._rate_sample = (clock(), 0)
         self._rate = 0.0
 
     # -- status ------------------------------------------------------------------------------
+    @property
+    def last_trade_id(self) -> int | None:
+        return None if self._last_id < 0 else self._last_id
+
+    @last_trade_id.setter
+    def last_trade_id(self, value: int | None) -> None:
+        self._last_id = -1 if value is None else value
+
     @property
     def reconnects(self) -> int:
         return max(0, self.connections - 1)
@@ -259,12 +189,12 @@ class TradeStream:
         return sum(self.bad_by_kind.values())
 
     def status(self, late: int = 0) -> StreamStatus:
-        now = time.monotonic()
+        now = self._clock()
         sample_at, sample_count = self._rate_sample
         if now - sample_at >= 1.0:  # a rate over at least a second, however often we are asked
             self._rate = (self.messages - sample_count) / (now - sample_at)
             self._rate_sample = (now, self.messages)
-        last = self._connection.last_received if self._connection else self._last_received
+        last = self._last_message_at
         age = None if last is None else max(0.0, now - last)
         retry_in = None
         if self.state == "backing_off" and self._retry_at is not None:
@@ -291,18 +221,22 @@ class TradeStream:
     ) -> None:
         """Stream until cancelled. Exceptions raised by `on_trade` propagate (they are our bugs or
         a failing disk, not the network's doing); network trouble only ever causes a reconnect."""
-        emit = on_event or (lambda event: None)
+        emit = on_event or _ignore
         try:
             while True:
                 self.state = "connecting"
                 emit(StreamEvent("connecting", f"connecting to {self.url}"))
-                immediate = await self._connect_once(on_trade, emit)
-                if immediate and self.attempt == 0:
-                    continue
+                healthy, planned = await self._connect_once(on_trade, emit)
+                if healthy:
+                    self.attempt = 0  # it worked for a while: a new outage backs off afresh
+                    if planned:
+                        continue  # serverShutdown or the age limit: reconnect without waiting
+                # A planned close of a connection that never proved healthy still backs off: a
+                # server that says "shutdown" at every connect must not get a tight loop.
                 delay = self.backoff.delay(self.attempt)
                 self.attempt += 1
                 self.state = "backing_off"
-                self._retry_at = time.monotonic() + delay
+                self._retry_at = self._clock() + delay
                 emit(StreamEvent("backing_off", f"retrying in {delay:.1f}s"))
                 await asyncio.sleep(delay)
         finally:
@@ -311,175 +245,160 @@ class TradeStream:
 
     async def _connect_once(
         self, on_trade: Callable[[Trade], object], emit: Callable[[StreamEvent], object]
-    ) -> bool:
-        """One connection's life. True if we should reconnect without waiting."""
-
-        def make_connection(*args: Any, **kwargs: Any) -> _WatchedConnection:
-            # The sink is in place before the handshake ends, so even frames that arrive in the
-            # same packet as the handshake reply take the same path, in order.
-            connection = _WatchedConnection(*args, **kwargs)
-            connection.sink = self._sink(connection, on_trade, emit)
-            return connection
-
+    ) -> tuple[bool, bool]:
+        """One connection's life: (it proved healthy, it was closed on purpose)."""
         try:
             connection = await connect(
                 self.url,
                 compression=None,  # Binance's trade frames are tiny; inflating costs more than it saves
-                ping_interval=None,  # see the module docstring: the server pings, we answer
+                ping_interval=self.ping_interval,
+                ping_timeout=self.ping_timeout,
                 open_timeout=self.open_timeout,
                 close_timeout=self.close_timeout,
                 max_queue=self.max_queue,
-                create_connection=make_connection,  # type: ignore[arg-type]
             )
         except (OSError, TimeoutError, EOFError, InvalidHandshake, ConnectionClosed) as exc:
             self.last_error = f"cannot connect: {_describe(exc)}"
             emit(StreamEvent("disconnected", self.last_error))
-            return False
-        assert isinstance(connection, _WatchedConnection)
-        self._opened(connection, emit)
-        connected_at = time.monotonic()
-        watchdog = asyncio.create_task(self._watch(connection, connected_at))
+            return False, False
+
+        self.connections += 1
+        self.state = "connected"
+        verb = "reconnected" if self.connections > 1 else "connected"
+        emit(StreamEvent("connected", f"{verb} to {self.url}"))
+        connected_at = self._clock()
+        self._last_message_at = connected_at  # silence is measured from here until a message
+        messages_before = self.messages
+        closing = _Closing()
+        watchdog = asyncio.create_task(self._watch(connection, connected_at, closing))
         try:
-            await self._receive(connection, emit)
+            reason = await self._receive(connection, on_trade, emit, closing)
         except ConnectionClosed as exc:
-            if connection.failure is not None:
-                raise connection.failure from None  # our own failure (e.g. the disk): not network
-            reason = connection.cause or _describe(exc)
-            immediate = connection.planned
+            reason = closing.cause or self._describe_close(exc, emit)
         finally:
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
-            connection.sink = None
-            self._last_received = connection.last_received
-            self._connection = None
-            if connection.state is not State.CLOSED:
-                connection.transport.abort()  # never wait on a peer we have given up on
-        if time.monotonic() - connected_at >= self.healthy_after:
-            self.attempt = 0  # it worked for a while: the next outage starts the backoff afresh
+            # Bounded by close_timeout; nothing to wait for if the connection is already closed.
+            await connection.close()
+        last = self._last_message_at
+        healthy = (
+            self.messages > messages_before
+            and last is not None
+            and last - connected_at >= self.healthy_after
+        )
         self.last_error = reason
         emit(StreamEvent("disconnected", f"connection lost: {reason}; reconnecting"))
-        return immediate
+        return healthy, closing.planned
 
-    def _opened(
-        self, connection: _WatchedConnection, emit: Callable[[StreamEvent], object]
-    ) -> None:
-        """Count the connection and announce it, once: when connect() returns or, if sooner,
-        when its first frame arrives (frames can come in the packet that ends the handshake)."""
-        if connection.opened:
-            return
-        connection.opened = True
-        self.connections += 1
-        self._connection = connection
-        self.state = "connected"
-        verb = "reconnected" if self.connections > 1 else "connected"
-        emit(StreamEvent("connected", f"{verb} to {self.url}"))
-
-    def _sink(
+    async def _receive(
         self,
-        connection: _WatchedConnection,
+        connection: ClientConnection,
         on_trade: Callable[[Trade], object],
         emit: Callable[[StreamEvent], object],
-    ) -> Callable[[bytes], None]:
-        """The per-frame hot path: decode, parse, dedupe, hand over; a few comparisons a trade."""
+        closing: _Closing,
+    ) -> str:
+        """The per-message hot path: stamp, parse, dedupe, hand over; a few comparisons a trade.
+        Returns the reason when we leave on our own; raises ConnectionClosed otherwise."""
+        recv = connection.recv
+        clock = self._clock
         parse = parse_message
         trade_type = Trade
-
-        def sink(data: bytes) -> None:
-            if not connection.opened:
-                self._opened(connection, emit)
-            try:
-                message = parse(data.decode())
-                self.messages += 1
-                if type(message) is trade_type:
-                    trade_id = message.trade_id
-                    last = self.last_trade_id
-                    if trade_id <= last:
-                        self.duplicates += 1  # a replay after reconnect: already counted
-                        return
-                    if trade_id != last + 1 and last >= 0:
-                        self._gap(last, trade_id, emit)
-                    self.last_trade_id = trade_id
-                    self.trades += 1
-                    on_trade(message)
-                else:
-                    self._other(message, connection, emit)
-            except UnicodeDecodeError as exc:
-                self.messages += 1
-                self._other(BadMessage("utf8", str(exc)), connection, emit)
-            except Exception as exc:
-                # Raised by on_trade (a full disk, a bug): stop this connection and let the
-                # receive loop re-raise it, since exceptions can't leave a protocol callback.
-                connection.failure = exc
-                connection.give_up(f"{type(exc).__name__}: {exc}")
-
-        return sink
+        while True:
+            raw = await recv()  # str for a text frame (UTF-8 checked by websockets), else bytes
+            self._last_message_at = clock()
+            self.messages += 1
+            message = parse(raw)
+            if type(message) is trade_type:
+                trade_id = message.trade_id
+                last = self._last_id
+                if trade_id <= last:
+                    self.duplicates += 1  # a replay after reconnect: already handed over
+                    continue
+                if trade_id != last + 1 and last >= 0:
+                    self._gap(last, trade_id, emit)
+                self._last_id = trade_id
+                self.last_trade_time = message.trade_time
+                self.trades += 1
+                on_trade(message)
+            elif type(message) is ServerShutdown:
+                closing.close("the server announced a shutdown", planned=True)
+                return closing.cause  # type: ignore[return-value]
+            else:
+                self._other(message, emit)
 
     def _gap(self, last: int, trade_id: int, emit: Callable[[StreamEvent], object]) -> None:
-        gap = trade_id - last - 1
-        self.missed += gap
-        emit(StreamEvent("gap", f"missed {gap} trade(s): ids {last + 1}..{trade_id - 1}"))
+        first, final = last + 1, trade_id - 1
+        self.missed += final - first + 1
+        emit(
+            StreamEvent(
+                "gap",
+                f"missed {final - first + 1} trade(s): ids {first}..{final}",
+                first_missing=first,
+                last_missing=final,
+            )
+        )
 
-    def _other(
-        self,
-        message: object,
-        connection: _WatchedConnection,
-        emit: Callable[[StreamEvent], object],
-    ) -> None:
-        if isinstance(message, ServerShutdown):
-            connection.give_up("the server announced a shutdown", planned=True)
-        elif isinstance(message, BadMessage):
-            self.bad_by_kind[message.kind] += 1
-            if self.bad_by_kind[message.kind] == 1:  # say it once; the status keeps counting
-                emit(StreamEvent("bad", f"skipped a bad frame ({message.kind}): {message.detail}"))
+    def _other(self, message: object, emit: Callable[[StreamEvent], object]) -> None:
+        if isinstance(message, BadMessage):
+            self._count_bad(message.kind, message.detail, emit)
         elif isinstance(message, ErrorReply):
             self.bad_by_kind["error"] += 1
             emit(StreamEvent("error", f"server error {message.code}: {message.msg}"))
         # A ControlReply needs nothing: we send no requests, so a stray reply is harmless.
 
-    async def _receive(
-        self, connection: _WatchedConnection, emit: Callable[[StreamEvent], object]
-    ) -> None:
-        """Frames the sink doesn't take (binary, fragmented) arrive here; returns never, raises
-        ConnectionClosed when the connection ends."""
-        while True:
-            try:
-                raw = await connection.recv()
-            except UnicodeDecodeError as exc:  # a fragmented text message that isn't UTF-8
-                self.messages += 1
-                self._other(BadMessage("utf8", str(exc)), connection, emit)
-                continue
-            if isinstance(raw, str):
-                if connection.sink is not None:
-                    connection.sink(raw.encode())
-            else:
-                self.messages += 1
-                self._other(parse_message(raw), connection, emit)
+    def _count_bad(self, kind: str, detail: str, emit: Callable[[StreamEvent], object]) -> None:
+        self.bad_by_kind[kind] += 1
+        if self.bad_by_kind[kind] == 1:  # say it once; the status keeps counting
+            emit(StreamEvent("bad", f"skipped a bad frame ({kind}): {detail}"))
 
-    async def _watch(self, connection: _WatchedConnection, connected_at: float) -> None:
+    def _describe_close(self, exc: ConnectionClosed, emit: Callable[[StreamEvent], object]) -> str:
+        """Why the connection ended; a protocol failure caused by a bad frame is counted as one."""
+        sent = exc.sent
+        if sent is not None and exc.rcvd is None and sent.code in _BAD_CLOSE_KINDS:
+            # websockets failed the connection because of what the server sent (e.g. a text
+            # frame that is not UTF-8: 1007). That frame is lost with the connection.
+            self._count_bad(_BAD_CLOSE_KINDS[sent.code], sent.reason or str(sent.code), emit)
+        return _describe(exc)
+
+    async def _watch(
+        self, connection: ClientConnection, connected_at: float, closing: _Closing
+    ) -> None:
         """Close the connection when it went silent or is about to hit the 24-hour limit."""
-        period = min(1.0, self.stale_after / 5, self.close_timeout / 2)
-        closing_since: float | None = None
+        clock = self._clock
         while True:
-            await asyncio.sleep(period)
-            now = time.monotonic()
+            await asyncio.sleep(self.check_interval)
+            now = clock()
             if connection.state is State.CLOSING:
-                # The server sent a close frame but keeps the socket open; nobody else would
-                # ever end the wait, since we are not calling close() ourselves.
-                closing_since = closing_since or now
-                if now - closing_since >= self.close_timeout:
-                    connection.transport.abort()
-                    return
-            silent = now - connection.last_received
+                # The server sent a close frame but may never close the socket, and recv() would
+                # wait for that forever: close() gives up after close_timeout.
+                break
+            last = self._last_message_at
+            silent = now - (connected_at if last is None else last)
             if silent > self.stale_after:
-                # A silent peer won't answer a close handshake either: just drop it.
-                connection.give_up(f"no data for {silent:.1f}s (stale after {self.stale_after:g}s)")
-                return
+                closing.close(f"no data for {silent:.1f}s (stale after {self.stale_after:g}s)")
+                break
             if now - connected_at > self.max_connection_age:
-                connection.cause = "planned reconnect before the 24-hour connection limit"
-                connection.planned = True
-                await connection.close(1000, "reconnecting before the 24 h limit")
-                return
+                closing.close("planned reconnect before the 24-hour connection limit", planned=True)
+                break
+        # recv() then raises ConnectionClosed. A silent peer won't answer the close frame:
+        # close() gives up after close_timeout and drops the socket.
+        await connection.close(1000, "reconnecting")
+
+
+class _Closing:
+    """Why we closed a connection ourselves (watchdog, serverShutdown, age limit), if we did."""
+
+    __slots__ = ("cause", "planned")
+
+    def __init__(self) -> None:
+        self.cause: str | None = None
+        self.planned = False  # on purpose: reconnect without waiting (if it was healthy)
+
+    def close(self, cause: str, planned: bool = False) -> None:
+        if self.cause is None:
+            self.cause = cause
+            self.planned = planned
 
 
 def _describe(exc: BaseException) -> str:
