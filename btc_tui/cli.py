@@ -97,6 +97,7 @@ def _epilog() -> str:
     lines = ["environment (flags win over these; these win over the config file):"]
     lines += [f"  {o.env:<24} {o.flag_name}" for o in OPTIONS.values()]
     lines.append(f"  {CONFIG_ENV:<24} --config")
+    lines.append(f"  {'BTC_TUI_TOKEN':<24} serve --token")
     return "\n".join(lines)
 
 
@@ -181,6 +182,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="minutes of past trades served over REST (default: the simulator's)",
+    )
+
+    serve = sub_parser(
+        "serve",
+        "serve the app to browsers (needs the web extra: pip install 'btc-tui[web]')",
+        [shared, collector, training],
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    serve.add_argument(
+        "--token", default=None, help="required on the URL (default $BTC_TUI_TOKEN; none)"
+    )
+    serve.add_argument(
+        "--public", action="store_true", help="allow listening on a non-loopback address"
+    )
+    serve.add_argument(
+        "--max-sessions", type=_positive_int, default=4, metavar="N", help="browser sessions (4)"
     )
 
     config = sub_parser(
@@ -270,6 +288,14 @@ def parse(
         extra["files"] = list(args.files)
     elif command == "check":
         extra["repair"] = bool(args.check_repair)
+    elif command == "serve":
+        extra.update(
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            public=bool(args.public),
+            max_sessions=args.max_sessions,
+        )
     elif command == "config":
         extra.update(init=False, resolved=resolved)
     return command, resolved.settings, extra
@@ -308,6 +334,17 @@ def dispatch(command: str, settings: Settings, extra: dict[str, Any]) -> int:
         from btc_tui.commands import config
 
         return config.run(settings, init=extra["init"], sources=extra.get("resolved"))
+    if command == "serve":
+        from btc_tui.commands import serve  # type: ignore[attr-defined]
+
+        return serve.run(
+            settings,
+            host=extra["host"],
+            port=extra["port"],
+            token=extra["token"],
+            public=extra["public"],
+            max_sessions=extra["max_sessions"],
+        )
     from btc_tui.ui.app import run as run_app
 
     return run_app(settings)

@@ -384,6 +384,8 @@ OPTIONS: dict[str, Option] = {
     )
 }  # fmt: skip
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
+# BTC_TUI_* variables that are not settings but are read elsewhere (serve's token)
+OTHER_VARIABLES = frozenset({CONFIG_ENV, ENV_PREFIX + "TOKEN"})
 
 
 def _suggest(word: str, choices: object) -> str:
@@ -593,7 +595,7 @@ def resolve(
         for name, value in config_file.values.items():
             values[name], sources[name], where[name] = value, "file", config_file.where(name)
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+        if not name.startswith(ENV_PREFIX) or name in OTHER_VARIABLES:
             continue
         field_name = name[len(ENV_PREFIX) :].lower()
         option = OPTIONS.get(field_name)

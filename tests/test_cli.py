@@ -182,6 +182,25 @@ def test_import_check_and_simulate_arguments():
     assert (command, extra["args"].history_minutes, extra["args"].port) == ("simulate", 90, 0)
 
 
+def test_serve_arguments_and_app_options():
+    argv = ["--demo", "serve", "--port", "0", "--token", "t0k", "--public", "--window", "30"]
+    command, s, extra = parse(argv, environ={}, config_path=NO_FILE)
+    assert (command, s.demo, s.window, s.data) == ("serve", True, 30, Path("data/demo.csv"))
+    assert extra | {"warnings": ()} == {
+        "host": "127.0.0.1",
+        "port": 0,
+        "token": "t0k",
+        "public": True,
+        "max_sessions": 4,
+        "warnings": (),
+    }
+
+
+def test_serve_token_variable_is_not_called_unknown():
+    command, _, extra = parse(["serve"], environ={"BTC_TUI_TOKEN": "x"}, config_path=NO_FILE)
+    assert (command, extra["warnings"], extra["token"]) == ("serve", (), None)
+
+
 # --- validation and exit codes -----------------------------------------------------------------
 
 

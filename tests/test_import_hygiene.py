@@ -5,6 +5,7 @@ Each check runs in a fresh interpreter, so modules loaded by other tests can't h
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -35,8 +36,15 @@ def loaded_after_import(*modules: str) -> set[str]:
         "btc_tui.market.stream",
         "btc_tui.market.collector",
         "btc_tui.market.simulator",
+        "btc_tui.market.rest",
+        "btc_tui.market.history",
         "btc_tui.commands.collect",
         "btc_tui.commands.simulate",
+        "btc_tui.commands.backfill",
+        "btc_tui.commands.import_dumps",
+        "btc_tui.commands.check",
+        "btc_tui.commands.config",
+        "btc_tui.commands.serve",  # textual-serve (and with it textual) only once it serves
         # forecast never imports textual, and loads tensorflow only inside train/predict
         "btc_tui.forecast.dataset",
         "btc_tui.forecast.metrics",
@@ -47,6 +55,8 @@ def loaded_after_import(*modules: str) -> set[str]:
     ],
 )
 def test_entry_points_market_and_forecast_load_neither_textual_nor_tensorflow(module):
+    if importlib.util.find_spec(module) is None:  # a module another change has yet to add
+        pytest.skip(f"{module} does not exist yet")
     loaded = loaded_after_import(module)
     assert not loaded & {"tensorflow", "keras", "textual"}, f"{module} pulled in {loaded}"
 
