@@ -178,10 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--start-price", type=_positive_float, default=60_000.0)
     simulate.add_argument(
         "--history-minutes",
-        type=_positive_int,
+        type=_non_negative_int,
         default=None,
         metavar="N",
-        help="minutes of past trades served over REST (default: the simulator's)",
+        help="minutes of past trades served over REST (default: 4320 = 3 days)",
     )
 
     serve = sub_parser(
@@ -216,6 +216,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
