@@ -551,6 +551,44 @@ class MinuteStore:
         self._rewrite(b"\n".join(out) + b"\n")
         return len(todo)
 
+    def rebuild(self, bars: Iterable[MinuteBar]) -> tuple[int, Path | None]:
+        """`btc-tui check --repair`: rewrite the CSV atomically in time order, one row per minute,
+        `bars` replacing (or inserting) their minutes. Corrupt and duplicate lines are taken out and
+        appended to `<csv>.rejected` first, so nothing is thrown away. Returns (lines taken out,
+        where they went)."""
+        if self._fd is None:
+            raise RuntimeError("MinuteStore.rebuild() before open()")
+        self._check_identity()
+        data = os.pread(self._fd, self._size, 0)
+        lines = data.split(b"\n")
+        rows: dict[int, bytes] = {}
+        rejected: list[bytes] = []
+        for line in lines[1:]:
+            if not line.strip():
+                continue
+            minute = _row_minute(line.decode("utf-8", "replace"))
+            if minute is None or line.count(b",") != len(CSV_COLUMNS) - 1 or minute in rows:
+                rejected.append(line)
+            else:
+                rows[minute] = line
+        for bar in bars:
+            rows[bar.minute] = format_row(bar).encode().rstrip(b"\n")
+        saved = None
+        if rejected:
+            saved = self.path.with_name(self.path.name + ".rejected")
+            try:
+                with open(saved, "ab") as f:
+                    f.write(b"\n".join(rejected) + b"\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                raise StorageError(
+                    f"{saved}: cannot save the lines taken out: {_os_problem(exc)}"
+                ) from None
+        body = b"".join(rows[m] + b"\n" for m in sorted(rows))
+        self._rewrite(HEADER.encode() + body)
+        return len(rejected), saved
+
     def _rewrite(self, content: bytes) -> None:
         """Replace the CSV by `content`: temp file beside it, fsync, rename, fsync the folder.
 

@@ -1,0 +1,123 @@
+"""`btc-tui backfill (--since 3d | --start ISO [--end ISO])`: exact history over REST into the CSV.
+
+The end defaults to now by Binance's clock (`/api/v3/time`), never the local one. A progress bar on
+a terminal (rich, which Textual already brings), plain lines otherwise; one summary line at the end.
+Exit 2 with one line when the job can't be done (invalid symbol, unreachable REST, a CSV another
+process writes); the minutes merged before such an error stay, each exact and complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+
+from btc_tui.config import Settings
+from btc_tui.errors import EXIT_USAGE, UsageError
+from btc_tui.market.history import BackfillProgress, BackfillResult, backfill, minute_text
+
+
+def _to_ms(value: int | float | str | None, flag: str) -> int | None:
+    if value is None or isinstance(value, int | float):
+        return None if value is None else int(value)
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(
+            f"{flag} {value!r}: not an ISO time such as 2024-08-08T23:55:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+class _Progress:
+    """Rich's bar when stderr is a terminal; otherwise a plain line every 5% (or so)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self._bar = None
+        self._task = None
+        self._shown = -1
+
+    def __call__(self, progress: BackfillProgress) -> None:
+        if self.tty:
+            if self._bar is None:
+                from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+                self._bar = Progress(
+                    TextColumn("backfill"),
+                    BarColumn(),
+                    TextColumn("{task.completed:,}/{task.total:,} min"),
+                    TimeRemainingColumn(),
+                    transient=True,
+                )
+                self._bar.start()
+                self._task = self._bar.add_task("backfill", total=progress.total_minutes)
+            self._bar.update(self._task, completed=progress.done_minutes)
+            return
+        step = max(1, progress.total_minutes // 20)
+        if progress.done_minutes // step != self._shown or progress.done_minutes == (
+            progress.total_minutes
+        ):
+            if self._shown == progress.done_minutes // step and progress.done_minutes != (
+                progress.total_minutes
+            ):
+                return
+            self._shown = progress.done_minutes // step
+            print(
+                f"backfill: {progress.done_minutes:,}/{progress.total_minutes:,} minutes, "
+                f"{progress.written:,} written, {progress.requests:,} requests",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+async def _run(
+    settings: Settings, since: float | None, start: int | None, end: int | None, progress: _Progress
+) -> BackfillResult:
+    from btc_tui.market.rest import BinanceRest
+
+    async with BinanceRest(settings.rest_url, settings.symbol) as rest:
+        if end is None:
+            end = await rest.server_time()  # Binance's clock decides what "now" is
+        if start is None:
+            assert since is not None
+            start = end - int(since * 1000)
+        print(
+            f"backfill: {settings.symbol.upper()} {minute_text(start)} to {minute_text(end)} "
+            f"(end exclusive) into {settings.data}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return await backfill(settings, start, end, on_progress=progress, rest=rest)
+
+
+def run(
+    settings: Settings,
+    since: float | None = None,
+    start: int | str | None = None,
+    end: int | str | None = None,
+) -> int:
+    from btc_tui.market.rest import RestError
+
+    start_ms, end_ms = _to_ms(start, "--start"), _to_ms(end, "--end")
+    if start_ms is None and since is None:
+        raise UsageError("backfill: pass --since (e.g. 3d) or --start")
+    progress = _Progress()
+    try:
+        result = asyncio.run(_run(settings, since, start_ms, end_ms, progress))
+    except RestError as exc:
+        progress.close()
+        print(f"btc-tui: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        progress.close()
+    for warning in result.warnings:
+        print(f"btc-tui: warning: {warning}", file=sys.stderr)
+    print(result.summary(settings.data), flush=True)
+    return 0

@@ -1,0 +1,52 @@
+"""`btc-tui check [--repair]`: holes in the trade ids, minutes out of order or repeated, corrupt lines.
+
+Exit 0 when the CSV is consistent, 1 when it is not (each problem on its own line). `--repair`
+rebuilds the affected minutes wholly from REST, rewrites the CSV atomically in time order and saves
+the lines it takes out to `<csv>.rejected`; exit 0 once a re-check finds nothing, else 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from btc_tui.config import Settings
+from btc_tui.errors import EXIT_USAGE
+from btc_tui.market.history import check, minute_text, repair
+
+EXIT_PROBLEMS = 1
+
+
+def run(settings: Settings, repair: bool = False) -> int:
+    report = check(settings.data)
+    for line in report.lines():
+        print(line, flush=True)
+    note = (
+        f" ({report.without_ids:,} rows from before trade ids were recorded)"
+        if report.without_ids
+        else ""
+    )
+    print(f"{settings.data}: {report.rows:,} rows, {report.problems} problem(s){note}", flush=True)
+    if not repair or report.problems == 0:
+        return EXIT_PROBLEMS if report.problems else 0
+    return _repair(settings, report)
+
+
+def _repair(settings: Settings, report) -> int:
+    from btc_tui.market.rest import RestError
+
+    try:
+        result = asyncio.run(repair(settings, report))
+    except RestError as exc:
+        print(f"btc-tui: error: {exc}; the CSV is unchanged", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"repair: {result.rebuilt:,} minute(s) rebuilt from REST", flush=True)
+    if result.saved_to is not None:
+        print(f"repair: {result.removed_lines} line(s) taken out, kept in {result.saved_to}")
+    if result.unrepaired:
+        shown = ", ".join(minute_text(m) for m in result.unrepaired[:5])
+        print(f"repair: REST had no trades for {len(result.unrepaired)} minute(s): {shown}")
+    again = check(settings.data)
+    for line in again.lines():
+        print(f"still: {line}", flush=True)
+    return EXIT_PROBLEMS if again.problems else 0

@@ -1,0 +1,747 @@
+"""Exact history for the minute CSV: over REST (backfill), from Binance's dump files (import), and a
+consistency check of the CSV itself (check, with repair over REST).
+
+Every minute is built from aggregates (or trades) with `bars_from_runs`' rules, and only minutes that
+are provably complete are written: over REST a minute is complete once a later aggregate (or the end
+of the range) was seen; in a dump, a minute next to a break in the trade ids (a corrupt or missing
+row, the file's first or last minute unless it is the period's edge) is left out and reported.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import warnings as warnings_module
+import zipfile
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from btc_tui.errors import UsageError
+from btc_tui.market.bars import MINUTE_MS, MinuteBar, bars_from_runs, run_from_agg
+from btc_tui.market.binance import QTY_SCALE
+from btc_tui.market.store import CSV_COLUMNS, V2_COLUMNS, MinuteStore, _row_minute
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from btc_tui.config import Settings
+    from btc_tui.market.rest import BinanceRest
+
+# A backfill merges history before existing rows by an atomic rewrite of the whole CSV; rewriting per
+# page would be quadratic, so such minutes are buffered and merged a day at a time.
+MERGE_BATCH = 1440
+
+
+def floor_minute(ms: int) -> int:
+    return ms - ms % MINUTE_MS
+
+
+def ceil_minute(ms: int) -> int:
+    return floor_minute(ms + MINUTE_MS - 1)
+
+
+def minute_text(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- REST -----------------------------------------------------------------------------------------
+async def fetch_minutes(
+    rest: BinanceRest, start_ms: int, end_ms: int
+) -> AsyncIterator[list[MinuteBar]]:
+    """Exact complete minute bars for [start_ms, end_ms), in time order, a batch per page.
+
+    The range is narrowed to whole minutes (start rounded up, end down): a minute cut by the range
+    would be partial. A minute is yielded once an aggregate of a later minute arrived (pages are
+    oldest first, and one aggregate has one time), the last ones when the range is exhausted.
+    """
+    start, end = ceil_minute(start_ms), floor_minute(end_ms)
+    if end <= start:
+        return
+    pending: list = []
+    async for page in rest.agg_trades_between(start, end):
+        if not page:
+            continue
+        newest = floor_minute(page[-1].trade_time)
+        runs = pending + [run_from_agg(agg) for agg in page]
+        split = len(runs)
+        while split and floor_minute(runs[split - 1].trade_time) >= newest:
+            split -= 1
+        done, pending = runs[:split], runs[split:]
+        if done:
+            yield bars_from_runs(done)
+    if pending:
+        yield bars_from_runs(pending)
+
+
+@dataclass(frozen=True)
+class BackfillProgress:
+    done_minutes: int  # minutes of the requested range covered so far
+    total_minutes: int  # minutes that had to be fetched (missing from the CSV)
+    written: int
+    requests: int
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    start: int  # ms, the range actually covered: [start, end)
+    end: int
+    fetched: int  # minutes with trades that came over REST
+    written: int  # rows added to the CSV
+    present: int  # minutes of the range already in the CSV (never changed)
+    empty: int  # minutes of the fetched ranges without a single trade
+    requests: int
+    used_weight: int
+    rate_limited: int
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self, path: Path) -> str:
+        return (
+            f"{path}: {self.written:,} minutes written, {self.present:,} already there, "
+            f"{self.empty:,} without trades, {minute_text(self.start)} to {minute_text(self.end)} "
+            f"(end exclusive); {self.requests:,} requests in {self.seconds:.1f} s"
+        )
+
+
+def existing_minutes(path: Path) -> set[int]:
+    """The minutes that have a valid row in the CSV (a light parse of the time fields only)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return set()
+    minutes = set()
+    for line in data.decode("utf-8", "replace").split("\n")[1:]:
+        minute = _row_minute(line)
+        if minute is not None:
+            minutes.add(minute)
+    return minutes
+
+
+def missing_ranges(present: set[int], start: int, end: int) -> list[tuple[int, int]]:
+    """[a, b) ranges of the minutes in [start, end) that `present` lacks, oldest first."""
+    ranges: list[tuple[int, int]] = []
+    run_start = None
+    for minute in range(start, end, MINUTE_MS):
+        if minute in present:
+            if run_start is not None:
+                ranges.append((run_start, minute))
+                run_start = None
+        elif run_start is None:
+            run_start = minute
+    if run_start is not None:
+        ranges.append((run_start, end))
+    return ranges
+
+
+def open_rest(settings: Settings) -> BinanceRest:
+    from btc_tui.market.rest import BinanceRest
+
+    return BinanceRest(settings.rest_url, settings.symbol)
+
+
+async def backfill(
+    settings: Settings,
+    start_ms: int,
+    end_ms: int,
+    on_progress: Callable[[BackfillProgress], object] | None = None,
+    rest: BinanceRest | None = None,
+) -> BackfillResult:
+    """Merge exact history for [start_ms, end_ms) into settings.data; rows already there stay.
+
+    Only the minutes the CSV lacks are fetched, so running it twice fetches (almost) nothing and
+    changes nothing. The CSV is locked before any request; on a REST error the minutes merged so far
+    stay (each is exact and complete) and the error propagates.
+    """
+    began = time.monotonic()
+    start, end = ceil_minute(start_ms), floor_minute(end_ms)
+    if end <= start:
+        raise UsageError(
+            f"nothing to fetch: the range {minute_text(start)} to {minute_text(end)} holds no "
+            "whole minute"
+        )
+    store = MinuteStore(settings.data, settings.symbol)
+    store.open()  # locked before any request: another writer is named before we fetch anything
+    own_rest = rest is None
+    client = open_rest(settings) if rest is None else rest
+    written = fetched = 0
+    buffered: list[MinuteBar] = []
+    try:
+        present_before = existing_minutes(store.path)
+        present = sum(1 for m in present_before if start <= m < end)
+        ranges = missing_ranges(present_before, start, end)
+        total = sum((b - a) // MINUTE_MS for a, b in ranges)
+        done_before = 0
+
+        def flush() -> None:
+            nonlocal written
+            if buffered:
+                written += store.merge(buffered)
+                buffered.clear()
+
+        if own_rest:
+            await client.__aenter__()
+        try:
+            for a, b in ranges:
+                async for bars in fetch_minutes(client, a, b):
+                    fetched += len(bars)
+                    for bar in bars:
+                        if store.last_minute is None or bar.minute > store.last_minute:
+                            flush()  # keep time order: older buffered minutes go first
+                            written += store.append_many([bar])
+                        else:
+                            buffered.append(bar)
+                    if len(buffered) >= MERGE_BATCH:
+                        flush()
+                    if on_progress is not None and bars:
+                        done = done_before + (bars[-1].minute + MINUTE_MS - a) // MINUTE_MS
+                        on_progress(BackfillProgress(done, total, written, client.requests))
+                done_before += (b - a) // MINUTE_MS
+                if on_progress is not None:
+                    on_progress(BackfillProgress(done_before, total, written, client.requests))
+        finally:
+            flush()  # minutes already fetched are exact: keep them even if a later page failed
+            if own_rest:
+                await client.__aexit__(None, None, None)
+    finally:
+        store.close()
+    return BackfillResult(
+        start=start,
+        end=end,
+        fetched=fetched,
+        written=written,
+        present=present + fetched - written,
+        empty=total - fetched,
+        requests=client.requests,
+        used_weight=client.used_weight,
+        rate_limited=client.rate_limited,
+        seconds=time.monotonic() - began,
+        warnings=list(store.warnings),
+    )
+
+
+# -- dumps ----------------------------------------------------------------------------------------
+DUMP_NAME = re.compile(
+    r"^(?P<symbol>[A-Z0-9]+)-(?P<kind>aggTrades|trades)-(?P<year>\d{4})-(?P<month>\d{2})"
+    r"(?:-(?P<day>\d{2}))?\.(?:zip|csv)$"
+)
+AGG_FIELDS = 8  # agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,m,M
+TRADE_FIELDS = 7  # id,price,qty,quote_qty,time,is_buyer_maker,is_best_match
+US_THRESHOLD = 10**14  # ms timestamps are ~1.7e12 today; µs ones ~1.7e15
+# round(float(q) * 1e8) is the exact unit count while q * 1e8 < 2**51 (error < 0.5 unit): see
+# dump_minutes. Larger quantities are parsed from their text instead.
+EXACT_FLOAT_UNITS = 2**51
+
+
+@dataclass(frozen=True)
+class DumpMinutes:
+    path: Path
+    kind: str  # "aggTrades" | "trades"
+    rows: int  # aggregates (or trades) read
+    bars: list[MinuteBar]
+    bad_lines: list[int]
+    dropped: list[int]  # minutes left out because they may be incomplete
+    micro: bool  # timestamps were in µs
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    files: int
+    rows: int
+    minutes: int
+    written: int
+    present: int
+    dropped: int
+    bad_rows: int
+    seconds: float
+    warnings: list[str]
+
+    def summary(self, path: Path) -> str:
+        rate = self.rows / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{path}: {self.written:,} minutes written, {self.present:,} already there, "
+            f"{self.dropped:,} left out as incomplete; {self.rows:,} rows from {self.files} "
+            f"file(s), {self.bad_rows:,} corrupt row(s) skipped ({rate:,.0f} rows/s)"
+        )
+
+
+def check_dump_name(path: Path, symbol: str) -> re.Match[str]:
+    """The name's parts; UsageError for another symbol's dump or a name that is not a dump's."""
+    match = DUMP_NAME.match(path.name)
+    if match is None:
+        raise UsageError(
+            f"{path}: not a Binance dump file name (expected e.g. "
+            f"{symbol.upper()}-aggTrades-2024-08-08.zip or {symbol.upper()}-trades-2024-08.zip)"
+        )
+    if match["symbol"] != symbol.upper():
+        raise UsageError(
+            f"{path} is a {match['symbol']} dump; the CSV holds {symbol.upper()} minutes "
+            f"(pass --symbol {match['symbol'].lower()} and a --data file for it)"
+        )
+    return match
+
+
+def _period(match: re.Match[str]) -> tuple[int, int]:
+    """[first minute, end) of the day or month a dump's name says it covers, ms."""
+    year, month = int(match["year"]), int(match["month"])
+    if match["day"]:
+        start = datetime(year, month, int(match["day"]), tzinfo=UTC)
+        stop = start + timedelta(days=1)
+    else:
+        start = datetime(year, month, 1, tzinfo=UTC)
+        stop = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return int(start.timestamp() * 1000), int(stop.timestamp() * 1000)
+
+
+def _read_dump_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".zip":
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    members = [n for n in archive.namelist() if not n.endswith("/")]
+                    if len(members) != 1 or not members[0].endswith(".csv"):
+                        raise UsageError(
+                            f"{path}: not a Binance dump (a dump zip holds one .csv; this one "
+                            f"holds {len(members)} file(s))"
+                        )
+                    return archive.read(members[0])
+            except zipfile.BadZipFile as exc:
+                raise UsageError(f"{path}: not a readable zip file ({exc})") from None
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a folder, not a dump file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
+
+
+def _columns_for(kind: str) -> tuple[list[str], dict[str, str]]:
+    if kind == "aggTrades":
+        names = ["agg", "price", "qty", "first", "last", "time", "m", "best"]
+    else:
+        names = ["first", "price", "qty", "quote", "time", "m", "best"]
+    dtypes = {"price": "float64", "qty": "float64", "first": "int64", "time": "int64"}
+    if kind == "aggTrades":
+        dtypes.update({"agg": "int64", "last": "int64"})
+    return names, dtypes
+
+
+def _good_line(parts: list[str], kind: str) -> bool:
+    """The slow path's row check: the fields our parse needs are numbers of the right kind."""
+    if len(parts) != (AGG_FIELDS if kind == "aggTrades" else TRADE_FIELDS):
+        return False
+    try:
+        if kind == "aggTrades":
+            agg, first, last, t = int(parts[0]), int(parts[3]), int(parts[4]), int(parts[5])
+            ok = last >= first >= 0 and agg >= 0
+        else:
+            first, t = int(parts[0]), int(parts[4])
+            ok = first >= 0
+        price, qty = float(parts[1]), float(parts[2])
+    except ValueError:
+        return False
+    return ok and t > 0 and 0 < price < float("inf") and 0 <= qty < float("inf")
+
+
+def _parse_table(data: bytes, path: Path, kind: str) -> tuple[object, list[int]]:
+    """The dump as a DataFrame with the C parser, and the 1-based numbers of corrupt lines."""
+    import pandas as pd
+
+    names, dtypes = _columns_for(kind)
+    usecols = list(dtypes)
+    skip = 1 if data[:1].isalpha() else 0  # some newer dumps carry a header line
+
+    def parse(buffer: bytes) -> pd.DataFrame:
+        return pd.read_csv(
+            io.BytesIO(buffer),
+            header=None,
+            names=names,
+            usecols=usecols,
+            dtype=dtypes,
+            engine="c",
+            float_precision="round_trip",  # prices exactly as float(text), like the REST path
+            skiprows=skip,
+        )
+
+    try:
+        with warnings_module.catch_warnings():
+            warnings_module.simplefilter("error")  # any irregular line -> the careful path
+            frame = parse(data)
+        if len(frame) == data.count(b"\n") + (not data.endswith(b"\n")) - skip and not (
+            frame.isna().to_numpy().any()
+        ):
+            return frame, []
+    except (ValueError, pd.errors.ParserError, Warning):
+        pass
+    # The careful path (only for a file with corrupt lines): check each line, keep the good ones.
+    good: list[bytes] = []
+    bad: list[int] = []
+    width = AGG_FIELDS if kind == "aggTrades" else TRADE_FIELDS
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if number <= skip or not line.strip():
+            continue
+        text = line.decode("utf-8", "replace").strip()
+        parts = text.split(",")
+        if len(parts) == width and _good_line(parts, kind):
+            good.append(line)
+        else:
+            bad.append(number)
+    skip = 0
+    return parse(b"\n".join(good)) if good else pd.DataFrame(columns=usecols), bad
+
+
+def dump_minutes(path: Path | str, symbol: str) -> DumpMinutes:
+    """Exact complete minutes from one Binance dump file (aggTrades or trades; zip or csv).
+
+    Vectorised: rows are parsed by pandas' C parser and minutes built with numpy. Quantities are
+    read as float64 and turned into exact 1e-8 units by round(q * 1e8): a decimal q with at most 8
+    decimals parses to the nearest double (relative error <= 2**-53), and the product adds another
+    2**-53, so |q*1e8 - N| <= N * 2**-52 < 0.5 while N < 2**51 (q < 22.5 million), and rounding
+    gives N exactly. Each value is also checked to lie on the 1e-8 grid, so a quantity with more
+    decimals is refused instead of rounded. Larger quantities are parsed from their text.
+
+    Sums that are floats (avg_price, vwap) are added in trade-id order per minute (np.cumsum is
+    sequential) so each row equals `bars_from_runs` over the same aggregates bit for bit.
+    """
+    import numpy as np
+
+    path = Path(path)
+    match = check_dump_name(path, symbol)
+    kind = match["kind"]
+    data = _read_dump_bytes(path)
+    if b"\x00" in data[:4096]:
+        raise UsageError(f"{path}: not a Binance dump (the CSV inside is binary)")
+    first_line = data.split(b"\n", 2)[1 if data[:1].isalpha() else 0].decode("utf-8", "replace")
+    width = AGG_FIELDS if kind == "aggTrades" else TRADE_FIELDS
+    if data.strip() and not _good_line(first_line.strip().split(","), kind):
+        raise UsageError(
+            f"{path}: not a Binance {kind} dump: the first row {first_line[:60]!r} is not "
+            f"{width} fields of the dump's format"
+        )
+    frame, bad = _parse_table(data, path, kind)
+    file_warnings: list[str] = []
+    if bad:
+        shown = ", ".join(str(n) for n in bad[:10]) + (" ..." if len(bad) > 10 else "")
+        file_warnings.append(f"{path}: skipped {len(bad)} corrupt row(s) at line(s) {shown}")
+    if len(frame) == 0:
+        return DumpMinutes(path, kind, 0, [], bad, [], False, file_warnings)
+
+    first = frame["first"].to_numpy(np.int64)
+    last = frame["last"].to_numpy(np.int64) if kind == "aggTrades" else first
+    times = frame["time"].to_numpy(np.int64)
+    price = frame["price"].to_numpy(np.float64)
+    qty = frame["qty"].to_numpy(np.float64)
+    # µs from 2025-01-01 on: decided per file from the magnitude (a file never mixes them).
+    micro = bool(times.max() >= US_THRESHOLD)
+    if micro:
+        times = times // 1000
+    order = np.argsort(first, kind="stable")
+    if not (order == np.arange(len(order))).all():
+        first, last, times, price, qty = (a[order] for a in (first, last, times, price, qty))
+    units_f = np.rint(qty * QTY_SCALE)
+    off_grid = np.abs(qty * QTY_SCALE - units_f) > 1e-3
+    if (units_f >= EXACT_FLOAT_UNITS).any():
+        raise UsageError(f"{path}: quantities too large for an exact import")
+    if off_grid.any():
+        raise UsageError(f"{path}: not a Binance dump: quantities with more than 8 decimals")
+    units = units_f.astype(np.int64)
+    counts = last - first + 1
+
+    minutes = times - times % MINUTE_MS
+    # A minute is complete only if the ids run on without a break on both of its sides inside the
+    # file: a corrupt row, a missing row or the file's own edge is a break.
+    breaks = np.flatnonzero(first[1:] != last[:-1] + 1) + 1
+    doubtful = set(minutes[breaks - 1].tolist()) | set(minutes[breaks].tolist())
+    period_start, period_end = _period(match)
+    if int(minutes[0]) != period_start:
+        doubtful.add(int(minutes[0]))
+    if int(minutes[-1]) != period_end - MINUTE_MS:
+        doubtful.add(int(minutes[-1]))
+    if not (np.diff(minutes) >= 0).all():
+        raise UsageError(f"{path}: trade times go backwards as ids rise; not a Binance dump")
+
+    bars = _bars_from_arrays(first, last, price, units, counts, minutes, doubtful)
+    dropped = sorted(doubtful)
+    if dropped:
+        file_warnings.append(
+            f"{path}: left out {len(dropped)} minute(s) that may be incomplete (at a break in the "
+            f"trade ids or at the file's edge): {', '.join(minute_text(m) for m in dropped[:5])}"
+            + (" ..." if len(dropped) > 5 else "")
+        )
+    return DumpMinutes(path, kind, len(frame), bars, bad, dropped, micro, file_warnings)
+
+
+def _bars_from_arrays(
+    first: np.ndarray,
+    last: np.ndarray,
+    price: np.ndarray,
+    units: np.ndarray,
+    counts: np.ndarray,
+    minutes: np.ndarray,
+    skip: set[int],
+) -> list[MinuteBar]:
+    import numpy as np
+
+    starts = np.flatnonzero(np.r_[True, minutes[1:] != minutes[:-1]])
+    ends = np.r_[starts[1:], len(minutes)]
+    pn = price * counts
+    pu = price * units.astype(np.float64)
+    n_sum = np.add.reduceat(counts, starts)
+    u_sum = np.add.reduceat(units, starts)
+    highs = np.maximum.reduceat(price, starts)
+    lows = np.minimum.reduceat(price, starts)
+    bars = []
+    for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        minute = int(minutes[s])
+        if minute in skip:
+            continue
+        count = int(n_sum[i])
+        total_units = int(u_sum[i])
+        sum_pn = float(np.cumsum(pn[s:e])[-1])  # sequential, like bars_from_runs
+        sum_pu = float(np.cumsum(pu[s:e])[-1])
+        bars.append(
+            MinuteBar(
+                minute=minute,
+                avg_price=sum_pn / count,
+                open=float(price[s]),
+                high=float(highs[i]),
+                low=float(lows[i]),
+                close=float(price[e - 1]),
+                volume=total_units / QTY_SCALE,
+                vwap=sum_pu / total_units if total_units else sum_pn / count,
+                trades=count,
+                first_trade_id=int(first[s]),
+                last_trade_id=int(last[e - 1]),
+            )
+        )
+    return bars
+
+
+def import_dumps(settings: Settings, files: Iterable[Path]) -> ImportResult:
+    """Merge the complete minutes of dump files into settings.data; rows already there stay.
+
+    Every file is read and checked before the CSV is touched: one unusable file (another symbol,
+    not a dump) stops the import with nothing written.
+    """
+    began = time.monotonic()
+    files = [Path(f) for f in files]
+    if not files:
+        raise UsageError("import: name at least one dump file")
+    for path in files:
+        check_dump_name(path, settings.symbol)
+    store = MinuteStore(settings.data, settings.symbol)
+    store.open()  # the lock first: a CSV another process writes is refused before any work
+    try:
+        results = [dump_minutes(path, settings.symbol) for path in files]
+        bars: dict[int, MinuteBar] = {}
+        for result in results:
+            for bar in result.bars:
+                bars.setdefault(bar.minute, bar)
+        written = store.merge(bars[m] for m in sorted(bars))
+    finally:
+        store.close()
+    notes = [w for r in results for w in r.warnings] + list(store.warnings)
+    return ImportResult(
+        files=len(files),
+        rows=sum(r.rows for r in results),
+        minutes=len(bars),
+        written=written,
+        present=len(bars) - written,
+        dropped=sum(len(r.dropped) for r in results),
+        bad_rows=sum(len(r.bad_lines) for r in results),
+        seconds=time.monotonic() - began,
+        warnings=notes,
+    )
+
+
+# -- check ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Hole:
+    after_minute: int  # the row before the hole (its last id is `after_id`)
+    minute: int  # the row after it
+    after_id: int
+    first_id: int  # the row's first id; missing ids: after_id + 1 .. first_id - 1
+
+    def describe(self) -> str:
+        if self.first_id <= self.after_id:
+            return (
+                f"{minute_text(self.minute)}: trade ids overlap the previous row "
+                f"(it ends at {self.after_id}, this one starts at {self.first_id})"
+            )
+        missing = self.first_id - self.after_id - 1
+        return (
+            f"{minute_text(self.after_minute)} to {minute_text(self.minute)}: {missing:,} "
+            f"trade(s) missing (ids {self.after_id + 1}..{self.first_id - 1})"
+        )
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    path: Path
+    rows: int
+    holes: list[Hole]
+    short_minutes: list[tuple[int, int, int]]  # (minute, trades, last-first+1)
+    out_of_order: list[tuple[int, int]]  # (line, minute)
+    duplicates: list[tuple[int, int]]  # (line, minute)
+    corrupt: list[int]  # line numbers
+    without_ids: int  # rows from before trade ids were recorded (not checkable for holes)
+
+    @property
+    def problems(self) -> int:
+        return (
+            len(self.holes)
+            + len(self.short_minutes)
+            + len(self.out_of_order)
+            + len(self.duplicates)
+            + len(self.corrupt)
+        )
+
+    def affected_minutes(self) -> set[int]:
+        """Minutes a repair rebuilds from REST: both sides of each hole, and short minutes."""
+        minutes: set[int] = set()
+        for hole in self.holes:
+            minutes.update(range(hole.after_minute, hole.minute + MINUTE_MS, MINUTE_MS))
+        minutes.update(m for m, _, _ in self.short_minutes)
+        minutes.update(m for _, m in self.duplicates)
+        minutes.update(m for _, m in self.out_of_order)
+        return minutes
+
+    def lines(self) -> list[str]:
+        out = []
+        out += [f"hole: {h.describe()}" for h in self.holes]
+        out += [
+            f"short minute: {minute_text(m)} holds {n:,} trades but spans {span:,} ids"
+            for m, n, span in self.short_minutes
+        ]
+        out += [
+            f"out of order: line {line} ({minute_text(m)}) comes after a later minute"
+            for line, m in self.out_of_order
+        ]
+        out += [f"duplicate: line {line} repeats {minute_text(m)}" for line, m in self.duplicates]
+        if self.corrupt:
+            shown = ", ".join(str(n) for n in self.corrupt[:10])
+            more = f" and {len(self.corrupt) - 10} more" if len(self.corrupt) > 10 else ""
+            out.append(f"corrupt: {len(self.corrupt)} line(s): {shown}{more}")
+        return out
+
+
+def check(path: Path | str) -> CheckReport:
+    """Read the CSV line by line (in file order) and report every inconsistency."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a minute CSV")
+    text = path.read_bytes().decode("utf-8", "replace")
+    lines = text.split("\n")
+    header = lines[0].strip()
+    if header not in (",".join(CSV_COLUMNS), ",".join(V2_COLUMNS), ",".join(CSV_COLUMNS[:6])):
+        raise UsageError(f"{path} is not a minute CSV (line 1 is {header[:60]!r})")
+    holes: list[Hole] = []
+    short: list[tuple[int, int, int]] = []
+    out_of_order: list[tuple[int, int]] = []
+    duplicates: list[tuple[int, int]] = []
+    corrupt: list[int] = []
+    seen: set[int] = set()
+    rows = without_ids = 0
+    newest: int | None = None
+    previous: tuple[int, int] | None = None  # (minute, last id) of the previous row with ids
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        minute = _row_minute(line)
+        parts = line.split(",")
+        if minute is None or len(parts) != len(header.split(",")):
+            corrupt.append(number)
+            continue
+        if not _numbers(parts[5:13]):
+            corrupt.append(number)
+            continue
+        rows += 1
+        if minute in seen:
+            duplicates.append((number, minute))
+            continue
+        seen.add(minute)
+        if newest is not None and minute < newest:
+            out_of_order.append((number, minute))
+            continue
+        newest = minute
+        try:
+            trades = int(parts[12]) if len(parts) > 12 else None
+            first, last = (int(parts[13]), int(parts[14])) if len(parts) == 15 else (None, None)
+        except ValueError:
+            if len(parts) == 15 and parts[13] == parts[14] == "":
+                first = last = None
+            else:
+                corrupt.append(number)
+                continue
+        if first is None or last is None:
+            without_ids += 1
+            previous = None
+            continue
+        if trades is not None and trades != last - first + 1:
+            short.append((minute, trades, last - first + 1))
+        if previous is not None and first != previous[1] + 1:
+            holes.append(Hole(previous[0], minute, previous[1], first))
+        previous = (minute, last)
+    return CheckReport(path, rows, holes, short, out_of_order, duplicates, corrupt, without_ids)
+
+
+def _numbers(cells: list[str]) -> bool:
+    try:
+        values = [float(c) for c in cells]
+    except ValueError:
+        return False
+    return all(v == v for v in values)
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    rebuilt: int  # minutes replaced or inserted from REST
+    unrepaired: list[int]  # affected minutes REST had no trades for (their rows kept)
+    removed_lines: int  # corrupt or duplicate lines taken out (saved beside the CSV)
+    saved_to: Path | None
+
+
+async def repair(
+    settings: Settings, report: CheckReport, rest: BinanceRest | None = None
+) -> RepairResult:
+    """Rebuild the affected minutes wholly from REST and rewrite the CSV atomically, sorted, one
+    row per minute; corrupt lines go to `<csv>.rejected` so nothing is thrown away."""
+    affected = sorted(report.affected_minutes())
+    store = MinuteStore(settings.data, settings.symbol)
+    store.open()
+    own_rest = rest is None
+    client = open_rest(settings) if rest is None else rest
+    try:
+        fresh: dict[int, MinuteBar] = {}
+        if affected:
+            if own_rest:
+                await client.__aenter__()
+            try:
+                for a, b in _spans(affected):
+                    async for bars in fetch_minutes(client, a, b):
+                        fresh.update((bar.minute, bar) for bar in bars if bar.minute in affected)
+            finally:
+                if own_rest:
+                    await client.__aexit__(None, None, None)
+        removed, saved = store.rebuild(fresh.values())
+    finally:
+        store.close()
+    unrepaired = [m for m in affected if m not in fresh]
+    return RepairResult(len(fresh), unrepaired, removed, saved)
+
+
+def _spans(minutes: list[int]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for minute in minutes:
+        if spans and spans[-1][1] == minute:
+            spans[-1] = (spans[-1][0], minute + MINUTE_MS)
+        else:
+            spans.append((minute, minute + MINUTE_MS))
+    return spans
