@@ -88,16 +88,27 @@ def _parent(names: Sequence[str], *, config: bool = False) -> argparse.ArgumentP
             "--config",
             default=argparse.SUPPRESS,
             metavar="FILE",
-            help="config file (default $XDG_CONFIG_HOME/btc-tui/config.toml)",
+            help="config file (default ~/.config/btc-tui/config.toml; see below)",
         )
     return parent
 
 
 def _epilog() -> str:
+    def flag(name: str) -> str:
+        return {"demo": "--demo (1 or 0)", "repair": "0 = --no-repair"}.get(
+            name, OPTIONS[name].flag_name
+        )
+
     lines = ["environment (flags win over these; these win over the config file):"]
-    lines += [f"  {o.env:<24} {o.flag_name}" for o in OPTIONS.values()]
+    lines += [f"  {o.env:<24} {flag(o.name)}" for o in OPTIONS.values()]
     lines.append(f"  {CONFIG_ENV:<24} --config")
     lines.append(f"  {'BTC_TUI_TOKEN':<24} serve --token")
+    lines += [
+        "",
+        "config file: $XDG_CONFIG_HOME/btc-tui/config.toml (~/.config/...) or --config FILE;",
+        "keys are the long options' names (stale-after = 30, repair = false), plus a [keys]",
+        "table remapping the app's keys. `btc-tui config --init` writes one with every option.",
+    ]
     return "\n".join(lines)
 
 
