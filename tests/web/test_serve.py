@@ -1,0 +1,158 @@
+"""`serve` as a user and a stranger meet it: the token, the session cap, Ctrl+C.
+
+Each test runs the real `serve --demo` in a subprocess and talks HTTP and websockets to it like a
+browser does; an app process is a child of serve (nothing else is), so "no app started" is read
+from /proc, with a positive control in the same test so the check can fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from btc_tui.market.store import MinuteStore, read_lock_owner
+from tests.web.conftest import SERVE, Served, serve_env, serving, wait_for
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/task").exists(), reason="counts app processes through Linux's /proc"
+)
+
+TOKEN = "s3cret-token"
+
+
+async def open_session(
+    client: aiohttp.ClientSession, served: Served, **kw: object
+) -> aiohttp.ClientWebSocketResponse:
+    """The page's websocket; returns once the app process has drawn its first screen."""
+    ws = await client.ws_connect(f"{served.url}/ws?width=100&height=30", **kw)  # type: ignore[arg-type]
+    async with asyncio.timeout(60):
+        while True:
+            message = await ws.receive()
+            if message.type == aiohttp.WSMsgType.BINARY and len(message.data) > 10:
+                return ws
+            assert message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT), message
+
+
+async def refused_ws(client: aiohttp.ClientSession, url: str, **kw: object) -> int:
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await client.ws_connect(url, **kw)  # type: ignore[arg-type]
+    return caught.value.status
+
+
+async def test_wrong_or_missing_token_is_refused_before_any_app_starts(serve_root: Path) -> None:
+    with serving(serve_root, "--token", TOKEN) as served:
+        assert f"/?token={TOKEN}" in served.stdout()  # the address to open is printed
+        # unsafe=True: keep cookies from an IP address, as browsers do
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+            for path in ("/", "/?token=wrong", f"/?token={TOKEN}x", "/download/abc"):
+                async with client.get(served.url + path) as response:
+                    assert response.status == 403, path
+                    assert "token" in await response.text()
+            ws = f"{served.url}/ws?width=80&height=24"
+            assert await refused_ws(client, ws) == 403
+            assert await refused_ws(client, ws + f"&token={TOKEN}0") == 403
+            assert (
+                await refused_ws(client, ws, headers={"Cookie": f"btc_tui_token_{served.port}=x"})
+                == 403
+            )
+            assert served.children() == [], "an app process was started for a refused request"
+            assert "session 1 opened" not in served.stderr()
+
+            # Positive control: the right token opens the page, whose cookie opens a session.
+            async with client.get(f"{served.url}/?token={TOKEN}") as response:
+                assert response.status == 200
+            assert client.cookie_jar.filter_cookies(URL(served.url)).get(
+                f"btc_tui_token_{served.port}"
+            )
+            ws_ok = await open_session(client, served)
+            assert len(served.children()) == 1
+            await ws_ok.close()
+
+
+async def test_sessions_beyond_the_cap_get_a_clear_page_and_no_app(serve_root: Path) -> None:
+    with serving(serve_root, "--max-sessions", "1") as served:
+        async with aiohttp.ClientSession() as client:
+            first = await open_session(client, served)
+            assert len(served.children()) == 1
+            async with client.get(served.url + "/") as response:
+                assert response.status == 503
+                text = await response.text()
+                assert "All sessions are in use" in text and "allows 1 session" in text
+            assert await refused_ws(client, f"{served.url}/ws?width=80&height=24") == 503
+            assert len(served.children()) == 1
+            assert "1 sessions open (503)" in served.stderr()
+
+            await first.close()  # the tab closes: its app quits and its place is free again
+            await asyncio.to_thread(
+                wait_for, lambda: not served.children(), 30, "the first app process to end"
+            )
+            await asyncio.to_thread(
+                wait_for, lambda: "session 1 closed" in served.stderr(), 30, "the session to close"
+            )
+            async with client.get(served.url + "/") as response:
+                assert response.status == 200
+            second = await open_session(client, served)
+            await second.close()
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def minute_of(row: dict[str, str]) -> tuple[int, ...]:
+    return tuple(int(row[k]) for k in ("year", "month", "day", "hour", "minute"))
+
+
+async def test_ctrl_c_closes_every_session_writes_the_open_minute_and_releases_the_lock(
+    serve_root: Path,
+) -> None:
+    with serving(serve_root) as served:
+        # Trades flow into the collector's open minute from here on (20 a second).
+        await asyncio.to_thread(
+            wait_for, lambda: "connected to" in served.stderr(), 30, "the collector to connect"
+        )
+        async with aiohttp.ClientSession() as client:
+            sessions = [await open_session(client, served) for _ in range(2)]
+            apps = served.children()
+            assert len(apps) == 2
+            owner = read_lock_owner(served.data)
+            assert owner is not None and owner.pid == served.proc.pid and owner.alive
+            before = rows(served.data)
+            stopped_at = time.gmtime(time.time() - 1)
+            code = await asyncio.to_thread(served.stop, signal.SIGINT)
+            for ws in sessions:
+                await ws.close()
+    assert code == 0, served.stderr()
+    err = served.stderr()
+    assert "closing 2 session(s)" in err and "Traceback" not in err
+    for pid in apps:
+        assert not Path(f"/proc/{pid}").exists(), "an app process outlived serve"
+    after = rows(served.data)
+    assert len(after) > len(before), "the open minute was not written"
+    assert minute_of(after[-1]) >= tuple(stopped_at[:5])
+    assert read_lock_owner(served.data) is None or not read_lock_owner(served.data).alive
+    with MinuteStore(served.data) as store:  # the lock is free: another collector may take it
+        assert store.last_minute is not None
+
+
+def test_other_addresses_need_public(serve_root: Path) -> None:
+    done = subprocess.run(
+        [*SERVE, "--demo", "--host", "0.0.0.0", "--port", "1"],
+        cwd=serve_root,
+        env=serve_env(serve_root),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--public" in done.stderr and "Traceback" not in done.stderr
+    assert not (serve_root / "data").exists()  # nothing started, nothing written
