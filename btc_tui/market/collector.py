@@ -1,8 +1,17 @@
 """Collector: trade stream -> minute aggregator -> minute CSV, reporting through plain callables.
 
 The same Collector runs behind `btc-tui collect` and the TUI's collector worker. It stops by task
-cancellation (Ctrl+C, SIGTERM, quitting the app) and then writes the open minute, so a stop never
-loses the trades already received; or after `settings.minutes` bars, writing exactly that many.
+cancellation (Ctrl+C, SIGTERM, SIGHUP, quitting the app) and then writes the open minute, so a stop
+never loses the trades already received; or after `settings.minutes` bars, writing exactly that many.
+
+Binance never replays its stream, so whatever the socket missed comes over REST, in background
+tasks that never hold up the live stream:
+- a hole in the trade ids (reconnect, stall): the missing trades are fetched and folded into their
+  minutes, which are held back (at most `repair_timeout`) until then; a repair that fails is
+  reported with its trade count and ids, and the minutes are written with what we have;
+- a start: from the last stored trade to the first live one. The last stored minute (perhaps cut
+  short at shutdown) is rebuilt wholly from REST and replaces its row; an empty file gets the last
+  `settings.history` seconds. `settings.max_fill` bounds how far back, and what is left is said.
 """
 
 from __future__ import annotations
@@ -10,17 +19,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from btc_tui.config import Settings
 from btc_tui.errors import UsageError
 from btc_tui.market.bars import MINUTE_MS, MinuteAggregator, MinuteBar
-from btc_tui.market.binance import Trade
+from btc_tui.market.binance import AggTrade, Trade
+from btc_tui.market.repair import (
+    Hole,
+    MinuteHold,
+    SeenTrades,
+    Unrepairable,
+    complete_minutes,
+    fold,
+    minute_of,
+    missing_runs,
+)
 from btc_tui.market.store import MinuteStore
-from btc_tui.market.stream import Backoff, StreamConfigError, StreamEvent, StreamStatus, TradeStream
+from btc_tui.market.stream import Backoff, StreamConfigError, StreamEvent, TradeStream
+from btc_tui.market.stream import StreamStatus as _LinkStatus
 
-__all__ = ["BarWritten", "Collector", "CollectorLog", "StreamStatus", "Tick"]
+if TYPE_CHECKING:
+    from btc_tui.market.rest import BinanceRest
+
+__all__ = ["BarWritten", "Collector", "CollectorLog", "FillProgress", "StreamStatus", "Tick"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatus(_LinkStatus):
+    """The stream's status plus what REST did for it."""
+
+    repaired: int = 0  # trades recovered over REST (holes and fills)
+    unrepaired: int = 0  # trades in holes that could not be recovered
+    filling: bool = False  # a start's fill is running
+
+
+@dataclass(frozen=True, slots=True)
+class FillProgress:
+    start: int  # ms, first minute filled
+    end: int  # ms, the first live minute (exclusive for whole minutes)
+    done_minutes: int
+    total_minutes: int
+    finished: bool
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +87,8 @@ class BarWritten:
 @dataclass(frozen=True, slots=True)
 class CollectorLog:
     text: str
-    # "connection" | "gap" | "bad" | "store" | "minute": lets `collect` keep minute lines on
-    # stdout without repeating them on stderr, and the UI colour lines by kind.
+    # "connection" | "gap" | "fill" | "bad" | "store" | "minute": lets `collect` keep minute lines
+    # on stdout without repeating them on stderr, and the UI colour lines by kind.
     kind: str = "info"
 
 
@@ -58,11 +102,23 @@ _LOG_KINDS = {
 }
 
 
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class _FillPlan:
+    start: int | None  # first minute to fill; None: `history` before the first live trade
+    history_ms: int = 0
+    rebuild: bool = False  # the stored last minute is rebuilt from REST and replaced
+
+
 class Collector:
-    """Run `TradeStream` -> `MinuteAggregator` -> `MinuteStore` until cancelled.
+    """Run `TradeStream` -> `MinuteAggregator` -> `MinuteStore` until cancelled, with gap repair.
 
     The keyword-only arguments exist for tests and benchmarks: `grace`/`clock` go to the
-    aggregator, `backoff`/`healthy_after` to the stream.
+    aggregator, `backoff`/`healthy_after` to the stream, `repair_timeout` bounds how long minutes
+    wait for a repair, `rest` replaces the REST client made from `settings.rest_url`.
     """
 
     def __init__(
@@ -72,6 +128,7 @@ class Collector:
         on_bar: Callable[[BarWritten], object] | None = None,
         on_status: Callable[[StreamStatus], object] | None = None,
         on_log: Callable[[CollectorLog], object] | None = None,
+        on_fill: Callable[[FillProgress], object] | None = None,
         *,
         grace: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
@@ -79,16 +136,22 @@ class Collector:
         healthy_after: float = 10.0,
         poll_interval: float = 0.25,
         status_interval: float = 1.0,
+        repair_timeout: float = 20.0,
+        rest: BinanceRest | None = None,
     ) -> None:
         self.settings = settings
         self._on_tick = on_tick
         self._on_bar = on_bar
         self._on_status = on_status
         self._on_log = on_log
+        self._on_fill = on_fill
         self._grace = grace
         self._clock = clock
         self._poll_interval = poll_interval
         self._status_interval = status_interval
+        self._repair_timeout = repair_timeout
+        self._repair_on = bool(getattr(settings, "repair", True))
+        self.rest = rest
         try:
             self.stream = TradeStream(
                 settings.url,
@@ -100,54 +163,121 @@ class Collector:
         except StreamConfigError as exc:
             raise UsageError(f"--url: {exc}") from None
         self.aggregator: MinuteAggregator | None = None
+        self.seen = SeenTrades()
         self.bars_written = 0
+        self.repaired = 0
+        self.unrepaired = 0
+        self.holes: list[Hole] = []  # holes that could not be repaired, for the status and tests
+        self.filling = False
         self._store: MinuteStore | None = None
+        self._hold = MinuteHold()
+        self._last_bar: MinuteBar | None = None  # the last row written, as a bar (for folding)
+        self._replace_ok: set[int] = set()  # minutes whose stored row a rebuilt bar may replace
+        self._plan: _FillPlan | None = None
+        self._first_live: asyncio.Future[Trade] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._failure: asyncio.Future[None] | None = None
         self._done = asyncio.Event()
 
     @property
     def status(self) -> StreamStatus:
         late = self.aggregator.late if self.aggregator else 0
-        return self.stream.status(late)
+        link = self.stream.status(late)
+        return StreamStatus(
+            **{f.name: getattr(link, f.name) for f in fields(link)},
+            repaired=self.repaired,
+            unrepaired=self.unrepaired,
+            filling=self.filling,
+        )
 
     async def run(self) -> None:
-        store = MinuteStore(self.settings.data)
+        store = MinuteStore(self.settings.data, self.settings.symbol)
         store.open()  # UsageError (locked, not a CSV...) propagates before any network traffic
         self._store = store
         for warning in store.warnings:
             self._log(warning, "store")
-        # Minutes up to the last stored one are never written again: a restart can't duplicate.
+        self._plan = self._fill_plan(store)
+        after = store.last_minute
+        if self._plan is not None and self._plan.rebuild and after is not None:
+            # The last stored minute is rebuilt: live trades of it are welcome, and its row is
+            # replaced by REST's trades before the first live one plus the live ones.
+            after -= MINUTE_MS
+            self._replace_ok.add(store.last_minute)  # type: ignore[arg-type]
+        # Minutes before that are never written again: a restart can't duplicate a row.
         self.aggregator = MinuteAggregator(
             grace=self._grace,
             clock=self._clock,
-            after_minute=store.last_minute,
+            after_minute=after,
             # a poll reads the clock every poll_interval: a bigger move is a step or a pause
             max_clock_jump=max(2.0, 4 * self._poll_interval),
         )
+        loop = asyncio.get_running_loop()
+        self._failure = loop.create_future()
+        self._first_live = loop.create_future()
+        async with contextlib.AsyncExitStack() as stack:
+            if self._repair_on and self.rest is None:
+                from btc_tui.market.rest import BinanceRest
+
+                rest_url = getattr(settings := self.settings, "rest_url", "https://api.binance.com")
+                self.rest = await stack.enter_async_context(BinanceRest(rest_url, settings.symbol))
+            if self._plan is not None and self.rest is not None:
+                self._spawn(self._fill(self._plan))
+            await self._run_tasks(store)
+
+    def _fill_plan(self, store: MinuteStore) -> _FillPlan | None:
+        if not self._repair_on:
+            return None
+        if store.last_minute is None:
+            history = float(getattr(self.settings, "history", 0.0) or 0.0)
+            return _FillPlan(None, history_ms=int(history * 1000)) if history > 0 else None
+        if store.last_trade_id is None:  # a file without ids: we can't tell what its row holds
+            return _FillPlan(store.last_minute + MINUTE_MS)
+        return _FillPlan(store.last_minute, rebuild=True)
+
+    async def _run_tasks(self, store: MinuteStore) -> None:
+        assert self._failure is not None and self.aggregator is not None
         tasks = [
             asyncio.create_task(self.stream.run(self._on_trade_fn(), self._on_stream_event)),
             asyncio.create_task(self._poll_loop()),
             asyncio.create_task(self._status_loop()),
             asyncio.create_task(self._done.wait()),
+            asyncio.ensure_future(self._failure),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # re-raise a failure (e.g. the disk) instead of hiding it
         finally:
-            for task in tasks:
+            for task in [*tasks, *self._background]:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
+            for task in [*tasks, *self._background]:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             try:
                 if not self._done.is_set():
-                    # Stopped from outside: keep the trades of the open minute we already have.
+                    # Stopped from outside: keep the trades of the open minute we already have,
+                    # and the minutes held for repairs that did not finish.
                     bar = self.aggregator.flush()
                     if bar is not None:
-                        self._write([bar])
+                        self._hold.add_bar(bar)
+                    self._release(force=True)
             finally:
                 store.close()
+                self.filling = False
                 self._emit_status()
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and self._failure is not None and not self._failure.done():
+            self._failure.set_exception(exc)  # a disk error in a background write ends the run
 
     # -- the hot path ------------------------------------------------------------------------
     def _on_trade_fn(self) -> Callable[[Trade], None]:
@@ -155,25 +285,26 @@ class Collector:
         aggregator = self.aggregator
         assert aggregator is not None
         add = aggregator.add
-        write = self._write
+        closed = self._closed
+        slots = self.seen.slots
+        mask = self.seen.mask
         on_tick = self._on_tick
-        if on_tick is None:
-
-            def on_trade(trade: Trade) -> None:
-                bars = add(trade)
-                if bars:
-                    write(bars)
-
-            return on_trade
-
         symbol = self.settings.symbol
+        first = self._on_first_trade
+        started = [False]
 
-        def on_trade_with_tick(trade: Trade) -> None:
+        def on_trade(trade: Trade) -> None:
+            slots[trade.trade_id & mask] = trade  # remembered for holes cut inside an aggregate
+            if not started[0]:
+                started[0] = True
+                first(trade)
             bars = add(trade)
             if bars:
-                write(bars)
+                closed(bars)
+            if on_tick is None:
+                return
             minute = aggregator.open_minute
-            if minute is None:
+            if minute is None or minute.minute != trade.trade_time - trade.trade_time % MINUTE_MS:
                 # A late trade (its minute is already in the CSV, e.g. collecting restarted
                 # mid-minute): not written, but still the latest price a watcher wants to see.
                 t = trade.trade_time
@@ -190,19 +321,78 @@ class Collector:
                 )
             )
 
-        return on_trade_with_tick
+        return on_trade
 
-    def _write(self, bars: list[MinuteBar]) -> None:
+    def _on_first_trade(self, trade: Trade) -> None:
+        # Synchronously, before this trade can close a minute: nothing from the first live minute
+        # on is written until the fill has written what comes before it.
+        if self._plan is not None and self.rest is not None:
+            self._hold.hold("fill", minute_of(trade.trade_time))
+        if self._first_live is not None and not self._first_live.done():
+            self._first_live.set_result(trade)
+
+    def _closed(self, bars: list[MinuteBar]) -> None:
+        hold = self._hold
+        if not hold:
+            self._write(bars)  # nothing waits for a repair: the usual case
+            return
+        for bar in bars:
+            hold.add_bar(bar)
+        self._release()
+
+    def _release(self, force: bool = False) -> None:
+        """Write what the hold lets go, in order; fold repaired trades of minutes already
+        written into the last row, or report them."""
+        store = self._store
+        assert store is not None
+        if store.last_minute is not None:
+            for minute, runs in sorted(
+                self._hold.take_runs_at_or_before(store.last_minute, self._replace_ok).items()
+            ):
+                last = self._last_bar
+                if last is not None and last.minute == minute == store.last_minute:
+                    bar = fold(last, runs)
+                    store.replace_last(bar)
+                    self._last_bar = bar
+                    self._log(
+                        f"rewrote {bar.start:%Y-%m-%d %H:%M} UTC with its repaired trades: "
+                        f"{bar.trades} trades",
+                        "gap",
+                    )
+                else:
+                    count = sum(r.last_id - r.first_id + 1 for r in runs)
+                    self._unrepaired(
+                        Hole(min(r.first_id for r in runs), max(r.last_id for r in runs)),
+                        f"its minute {_utc(minute)} was already written",
+                        count=count,
+                    )
+        bars = self._hold.ready(force)
+        if bars:
+            self._write(bars)
+
+    def _write(self, bars: list[MinuteBar], live: bool = True) -> None:
         store = self._store
         assert store is not None
         limit = self.settings.minutes
         for bar in bars:
             if self._done.is_set():
                 return
-            if not store.append(bar):
+            if bar.minute == store.last_minute and bar.minute in self._replace_ok:
+                # The stored minute rebuilt at start (it was cut short when collecting stopped).
+                self._replace_ok.discard(bar.minute)
+                store.replace_last(bar)
+                self._log(
+                    f"completed {bar.start:%Y-%m-%d %H:%M} UTC, cut short when collecting "
+                    f"stopped: {bar.trades} trades",
+                    "fill",
+                )
+            elif not store.append(bar):
                 self._log(
                     f"not writing {bar.start:%Y-%m-%d %H:%M} UTC again: already stored", "store"
                 )
+                continue
+            self._last_bar = bar
+            if not live:
                 continue
             self.bars_written += 1
             event = BarWritten(bar, store.rows, self.stream.reconnects)
@@ -215,6 +405,151 @@ class Collector:
             if limit is not None and self.bars_written >= limit:
                 self._done.set()
 
+    # -- holes -------------------------------------------------------------------------------
+    def _on_gap(self, event: StreamEvent) -> None:
+        first = getattr(event, "first_missing", None)
+        last = getattr(event, "last_missing", None)
+        if first is None or last is None:
+            return  # a stream without ids in its gap events: counted in `missed` only
+        hole = Hole(first, last)
+        if not self._repair_on or self.rest is None:
+            self._unrepaired(hole, "repair is off (--no-repair)")
+            return
+        before = self.seen.get(first - 1)
+        if before is None:
+            self._unrepaired(hole, "the trade before it is unknown")
+            return
+        key = ("hole", first)
+        self._hold.hold(key, minute_of(before.trade_time))  # now, before another minute closes
+        self._spawn(self._repair(key, hole, before))
+
+    async def _repair(self, key: object, hole: Hole, before: Trade) -> None:
+        assert self.rest is not None
+        try:
+            async with asyncio.timeout(self._repair_timeout):
+                after = await self._wait_seen(hole.last + 1)
+                aggs = await _collect(
+                    self.rest.agg_trades_between(before.trade_time, after.trade_time + 1),
+                    hole.first,
+                    hole.last,
+                )
+                await self._wait_boundary(aggs, hole.last)
+                runs = missing_runs(aggs, hole.last, self.seen.units, hole.first)
+        except TimeoutError:
+            self._unrepaired(hole, f"REST did not answer within {self._repair_timeout:g}s")
+        except Unrepairable as exc:
+            self._unrepaired(hole, str(exc))
+        except Exception as exc:  # RestError and its kinds: the network's doing, not ours
+            if not _is_rest_error(exc):
+                raise
+            self._unrepaired(hole, str(exc))
+        else:
+            self._hold.add_runs(runs, final_before=minute_of(after.trade_time))
+            self.repaired += hole.count
+            self._log(f"repaired a hole over REST: {hole.describe()}", "gap")
+        finally:
+            self._hold.release(key)
+            self._release()
+
+    async def _wait_seen(self, trade_id: int) -> Trade:
+        """The live trade with this id, once the stream has delivered it."""
+        while True:
+            trade = self.seen.get(trade_id)
+            if trade is not None:
+                return trade
+            last = self.stream.last_trade_id
+            if last is not None and last >= trade_id:
+                raise Unrepairable(f"trade {trade_id} was lost too (another hole)")
+            await asyncio.sleep(0.005)
+
+    async def _wait_boundary(self, aggs: list[AggTrade], last_missing: int) -> None:
+        """If the hole ends inside an aggregate, wait for the stream to deliver the rest of it:
+        its quantity is needed to tell what the lost part held."""
+        for agg in aggs:
+            if agg.first_id <= last_missing < agg.last_id:
+                await self._wait_seen(agg.last_id)
+
+    def _unrepaired(self, hole: Hole, why: str, count: int | None = None) -> None:
+        self.unrepaired += hole.count if count is None else count
+        self.holes.append(hole)
+        self._log(f"hole not repaired: {hole.describe()}: {why}", "gap")
+
+    # -- the start's fill ---------------------------------------------------------------------
+    async def _fill(self, plan: _FillPlan) -> None:
+        assert self._first_live is not None and self.rest is not None and self._store is not None
+        first = await self._first_live
+        live_minute = minute_of(first.trade_time)
+        start = plan.start
+        if start is None:
+            start = minute_of(first.trade_time - plan.history_ms)
+        max_fill = float(getattr(self.settings, "max_fill", 259200.0))
+        earliest = minute_of(first.trade_time - int(max_fill * 1000))
+        if start < earliest:
+            self._log(
+                f"not filling {_utc(start)} .. {_utc(earliest)} (more than --max-fill "
+                f"{max_fill:g}s before the first live trade); to fill it: btc-tui backfill "
+                f"--start {_utc(start)} --end {_utc(earliest)}",
+                "fill",
+            )
+            self._replace_ok.discard(start)
+            start = earliest
+        total = max(0, (live_minute - start) // MINUTE_MS)
+        done = 0
+        self.filling = True
+        self._progress(FillProgress(start, live_minute, 0, total, False))
+        store = self._store
+        # Trades already in the CSV (the stored part of a rebuilt minute) are not "repaired".
+        known = store.last_trade_id if store.last_trade_id is not None else -1
+
+        def gained(first_id: int, last_id: int) -> int:
+            return max(0, last_id - max(first_id, known + 1) + 1)
+
+        try:
+            if start < live_minute:
+                pages = self.rest.agg_trades_between(start, live_minute)
+                async for bars in complete_minutes(pages, live_minute):
+                    self.repaired += sum(gained(b.first_trade_id, b.last_trade_id) for b in bars)
+                    if bars[0].minute == store.last_minute and bars[0].minute in self._replace_ok:
+                        self._write(bars[:1], live=False)
+                        bars = bars[1:]
+                    if bars:
+                        store.append_many(bars)
+                        self._last_bar = bars[-1]
+                        done = (bars[-1].minute - start) // MINUTE_MS + 1
+                    self._progress(FillProgress(start, live_minute, done, total, False))
+            # The first live minute's trades before the first live one.
+            aggs = await _collect(
+                self.rest.agg_trades_between(max(start, live_minute), first.trade_time + 1),
+                None,
+                first.trade_id - 1,
+            )
+            if aggs:
+                await self._wait_boundary(aggs, first.trade_id - 1)
+                runs = missing_runs(aggs, first.trade_id - 1, self.seen.units)
+                self._hold.add_runs(runs, final_before=live_minute)
+                self.repaired += sum(gained(r.first_id, r.last_id) for r in runs)
+        except Exception as exc:
+            if not (_is_rest_error(exc) or isinstance(exc, Unrepairable)):
+                raise
+            self._replace_ok.clear()
+            self._log(
+                f"could not fill {_utc(start)} .. {_utc(first.trade_time)}: {exc}; to fill it "
+                f"later: btc-tui backfill --start {_utc(start)} --end {_utc(live_minute)}",
+                "fill",
+            )
+            self._progress(FillProgress(start, live_minute, done, total, True, str(exc)))
+        else:
+            self._log(f"filled {done} minute(s) from {_utc(start)} over REST", "fill")
+            self._progress(FillProgress(start, live_minute, total, total, True))
+        finally:
+            self.filling = False
+            self._hold.release("fill")
+            self._release()
+
+    def _progress(self, progress: FillProgress) -> None:
+        if self._on_fill is not None:
+            self._on_fill(progress)
+
     # -- periodic work -----------------------------------------------------------------------
     async def _poll_loop(self) -> None:
         """Close quiet minutes once the exchange clock passes their end plus the grace period."""
@@ -223,7 +558,7 @@ class Collector:
             await asyncio.sleep(self._poll_interval)
             bars = self.aggregator.poll()
             if bars:
-                self._write(bars)
+                self._closed(bars)
 
     async def _status_loop(self) -> None:
         while True:
@@ -235,6 +570,8 @@ class Collector:
             self.aggregator.reset_clock()  # the new path may have a different delay
         if event.kind in _LOG_KINDS:
             self._log(event.text, _LOG_KINDS[event.kind])
+        if event.kind == "gap":
+            self._on_gap(event)
         if event.kind in ("connecting", "connected", "disconnected", "backing_off"):
             self._emit_status()
 
@@ -248,3 +585,21 @@ class Collector:
     def _log(self, text: str, kind: str) -> None:
         if self._on_log is not None:
             self._on_log(CollectorLog(text, kind))
+
+
+async def _collect(
+    pages: AsyncIterator[list[AggTrade]], first_id: int | None, last_id: int
+) -> list[AggTrade]:
+    """The aggregates of `pages` that hold any of the trades first_id..last_id."""
+    out: list[AggTrade] = []
+    async for page in pages:
+        for agg in page:
+            if agg.first_id <= last_id and (first_id is None or agg.last_id >= first_id):
+                out.append(agg)
+    return out
+
+
+def _is_rest_error(exc: BaseException) -> bool:
+    from btc_tui.market.rest import RestError
+
+    return isinstance(exc, RestError)

@@ -14,7 +14,14 @@ import pytest
 
 from btc_tui.config import Settings
 from btc_tui.errors import UsageError
-from btc_tui.market.collector import BarWritten, Collector, CollectorLog, StreamStatus, Tick
+from btc_tui.market.collector import (
+    BarWritten,
+    Collector,
+    CollectorLog,
+    FillProgress,
+    StreamStatus,
+    Tick,
+)
 from btc_tui.market.simulator import Simulator
 from tests.conftest import fixture_path
 from tests.market.conftest import (
@@ -35,12 +42,21 @@ class Seen:
     statuses: list[StreamStatus] = field(default_factory=list)
     logs: list[CollectorLog] = field(default_factory=list)
     ticks: list[Tick] = field(default_factory=list)
+    fills: list[FillProgress] = field(default_factory=list)
 
 
 def make_collector(
     sim: Simulator, data: Path, seen: Seen, *, ticks: bool = False, **kw: object
 ) -> Collector:
-    settings = Settings(data=data, url=sim.url, stale_after=kw.pop("stale_after", 30.0))  # type: ignore[arg-type]
+    settings = Settings(
+        data=data,
+        url=sim.url,
+        rest_url=sim.rest_url,  # never the real Binance: REST comes from the simulator too
+        stale_after=kw.pop("stale_after", 30.0),  # type: ignore[arg-type]
+        repair=kw.pop("repair", True),  # type: ignore[arg-type]
+        history=kw.pop("history", 0.0),  # type: ignore[arg-type]
+        max_fill=kw.pop("max_fill", 259200.0),  # type: ignore[arg-type]
+    )
     if "minutes" in kw:
         settings = settings.with_changes(minutes=kw.pop("minutes"))
     options: dict[str, object] = {
@@ -56,6 +72,7 @@ def make_collector(
         on_bar=seen.bars.append,
         on_status=seen.statuses.append,
         on_log=seen.logs.append,
+        on_fill=seen.fills.append,
         **options,  # type: ignore[arg-type]
     )
 
@@ -112,7 +129,9 @@ async def test_every_trade_lands_in_exactly_one_minute_through_faults(
     assert seen.statuses[-1].state == "stopped"
 
 
-async def test_a_restart_never_writes_a_stored_minute_again(simulator: Simulator, tmp_path: Path):
+async def test_a_restart_completes_the_minute_cut_short_and_fills_the_gap(
+    simulator: Simulator, tmp_path: Path
+):
     data = tmp_path / "minutes.csv"
     first = make_collector(simulator, data, Seen())
     async with collecting(first):
@@ -120,25 +139,65 @@ async def test_a_restart_never_writes_a_stored_minute_again(simulator: Simulator
         simulator.publish(minute_times(0, 10))
         simulator.publish(minute_times(1, 10))
         await eventually(lambda: first.stream.trades == 20)
-    assert len(read_rows(data)) == 2  # minute 1 was written on stop
+    assert [int(r["trades"]) for r in read_rows(data)] == [10, 10]  # minute 1 cut short on stop
+
+    # While nobody collects, minute 1 goes on and minutes 2 and 3 happen: only REST has them.
+    simulator.publish(minute_times(1, 8, start_ms=20_000))
+    simulator.publish(minute_times(2, 30))
+    simulator.publish(minute_times(3, 12))
 
     seen = Seen()
     second = make_collector(simulator, data, seen, ticks=True)
     async with collecting(second):
         await simulator.wait_for_connections(2)
-        late = simulator.publish(minute_times(1, 5, start_ms=5000))  # minute 1 is already stored
-        fresh = simulator.publish(minute_times(2, 7))
+        simulator.publish(minute_times(3, 5, start_ms=30_000))  # live again in minute 3
+        simulator.publish(minute_times(4, 7))
         await eventually(lambda: second.stream.trades == 12)
-    assert second.status.late == 5
-    # late trades are not written, but the watcher still sees their prices, marked as not counted
-    late_ticks = [t for t in seen.ticks if t.minute_trades == 0]
-    assert [t.price for t in late_ticks] == [float(t.price) for t in late]
+        await eventually(lambda: seen.fills and seen.fills[-1].finished)
+        await eventually(lambda: len(read_rows(data)) == 4)  # minute 3 closed by minute 4
+    # Every trade the exchange made is in exactly one row: minute 1 was completed (its row
+    # replaced), 2 came from REST, 3 joins REST's first 12 trades with the 5 live ones.
+    rows = assert_csv_matches(data, simulator.sent)
+    assert [int(r["trades"]) for r in rows] == [10, 18, 30, 17, 7]
+    assert [int(r["first_trade_id"]) for r in rows] == [1, 11, 29, 59, 76]
+    assert second.status.late == 0
+    assert second.status.repaired == 8 + 30 + 12  # trades the CSV did not have
+    assert second.status.unrepaired == 0
+    fill = seen.fills[-1]
+    assert (fill.start, fill.end, fill.total_minutes, fill.error) == (
+        BASE_MINUTE + MINUTE_MS,
+        BASE_MINUTE + 3 * MINUTE_MS,
+        2,
+        None,
+    )
+    assert [b.bar.minute for b in seen.bars] == [
+        BASE_MINUTE + 3 * MINUTE_MS,
+        BASE_MINUTE + 4 * MINUTE_MS,
+    ]
 
-    rows = read_rows(data)
-    assert [int(r["trades"]) for r in rows] == [10, 10, 7]
-    stored = [t for t in simulator.sent if t not in late]
-    assert_csv_matches(data, stored)
-    assert fresh[0] in stored
+
+async def test_a_restart_in_the_same_minute_replaces_that_row(simulator: Simulator, tmp_path: Path):
+    data = tmp_path / "minutes.csv"
+    first = make_collector(simulator, data, Seen())
+    async with collecting(first):
+        await simulator.wait_for_connections(1)
+        simulator.publish(minute_times(0, 10))
+        simulator.publish(minute_times(1, 10))
+        await eventually(lambda: first.stream.trades == 20)
+    simulator.publish(minute_times(1, 4, start_ms=10_000))  # missed while restarting
+
+    seen = Seen()
+    second = make_collector(simulator, data, seen)
+    async with collecting(second):
+        await simulator.wait_for_connections(2)
+        simulator.publish(minute_times(1, 5, start_ms=20_000))  # minute 1 is still going on
+        await eventually(lambda: seen.fills and seen.fills[-1].finished)
+        simulator.publish(minute_times(2, 7))
+        await eventually(lambda: second.stream.trades == 12)
+        await eventually(lambda: len(seen.bars) == 1)
+    rows = assert_csv_matches(data, simulator.sent)
+    assert [int(r["trades"]) for r in rows] == [10, 19, 7]
+    assert second.status.late == 0
 
 
 async def test_minutes_limit_stops_after_exactly_that_many(simulator: Simulator, tmp_path: Path):
