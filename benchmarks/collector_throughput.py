@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import csv
+import hashlib
 import multiprocessing
 import sys
 import tempfile
@@ -49,36 +51,89 @@ def make_payloads(trades: int, minutes: int) -> tuple[list[str], Decimal]:
     return payloads, Decimal(units) / 100_000
 
 
-def serve(port_queue: multiprocessing.Queue, trades: int, minutes: int) -> None:
-    """The blasting server (runs in its own process)."""
-    from websockets.asyncio.server import serve as ws_serve
-    from websockets.frames import OP_TEXT, Frame
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked server text frame, as Binance sends each trade (RFC 6455 section 5.2)."""
+    size = len(payload)
+    if size < 126:
+        return bytes([0x81, size]) + payload
+    return bytes([0x81, 126]) + size.to_bytes(2, "big") + payload
 
+
+def accept_key(key: bytes) -> bytes:
+    guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+    return base64.b64encode(hashlib.sha1(key + guid).digest())
+
+
+def serve(port_queue: multiprocessing.Queue, trades: int, minutes: int) -> None:
+    """The blasting server (runs in its own process).
+
+    A bare asyncio server that does the handshake by hand and writes pre-encoded frames, so the
+    server costs almost nothing and the figure measures the collector, not the load generator. It
+    answers the client's keepalive pings (frames are written in whole-frame chunks, so a pong never
+    lands inside a trade frame) and ignores everything else the client sends.
+    """
     payloads, _ = make_payloads(trades, minutes)
-    # Pre-encode the frames exactly as websockets would send them, so the server process costs
-    # almost nothing and the figure measures the collector, not the load generator.
-    blob = b"".join(Frame(OP_TEXT, p.encode()).serialize(mask=False) for p in payloads)
+    chunks: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 0
+    for p in payloads:
+        chunk.append(text_frame(p.encode()))
+        size += len(chunk[-1])
+        if size >= 1 << 20:
+            chunks.append(b"".join(chunk))
+            chunk, size = [], 0
+    if chunk:
+        chunks.append(b"".join(chunk))
     del payloads
 
-    async def handler(connection) -> None:  # type: ignore[no-untyped-def]
-        transport = connection.transport
-        chunk = 1 << 20
-        for start in range(0, len(blob), chunk):
-            transport.write(blob[start : start + chunk])
-            while transport.get_write_buffer_size() > 8 << 20:
-                await asyncio.sleep(0.001)
-        await connection.wait_closed()
+    async def answer_pings(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await reader.readexactly(2)
+            size = head[1] & 0x7F
+            if size == 126:
+                size = int.from_bytes(await reader.readexactly(2), "big")
+            elif size == 127:
+                size = int.from_bytes(await reader.readexactly(8), "big")
+            mask = await reader.readexactly(4) if head[1] & 0x80 else b"\0\0\0\0"
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(await reader.readexactly(size)))
+            if head[0] & 0x0F == 0x9:  # ping -> pong with the same data
+                writer.write(bytes([0x8A, len(data)]) + data)
+            elif head[0] & 0x0F == 0x8:  # close: we are done
+                writer.close()
+                return
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept_key(key) + b"\r\n\r\n"
+        )
+        writer.transport.set_write_buffer_limits(high=8 << 20)  # fewer wake-ups per megabyte
+        pings = asyncio.create_task(answer_pings(reader, writer))
+        with contextlib.suppress(ConnectionError):
+            for data in chunks:
+                writer.write(data)
+                await writer.drain()
+            with contextlib.suppress(asyncio.IncompleteReadError):
+                await pings
 
     async def main() -> None:
-        async with ws_serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None) as srv:
-            port_queue.put(srv.sockets[0].getsockname()[1])
-            await asyncio.Future()
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port_queue.put(server.sockets[0].getsockname()[1])
+        await asyncio.Future()
 
     asyncio.run(main())
 
 
 async def end_to_end(url: str, trades: int, data: Path) -> tuple[float, Collector]:
-    collector = Collector(Settings(data=data, url=url, stale_after=30.0))
+    # No REST: the blast has no holes, and nothing here may reach the internet.
+    settings = Settings(data=data, url=url, stale_after=30.0, repair=False, history=0.0)
+    collector = Collector(settings)
     task = asyncio.create_task(collector.run())
     stream = collector.stream
     while stream.trades == 0:

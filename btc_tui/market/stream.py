@@ -347,10 +347,16 @@ class TradeStream:
             emit(StreamEvent("error", f"server error {message.code}: {message.msg}"))
         # A ControlReply needs nothing: we send no requests, so a stray reply is harmless.
 
-    def _count_bad(self, kind: str, detail: str, emit: Callable[[StreamEvent], object]) -> None:
+    def _count_bad(
+        self,
+        kind: str,
+        detail: str,
+        emit: Callable[[StreamEvent], object],
+        verb: str = "skipped",
+    ) -> None:
         self.bad_by_kind[kind] += 1
         if self.bad_by_kind[kind] == 1:  # say it once; the status keeps counting
-            emit(StreamEvent("bad", f"skipped a bad frame ({kind}): {detail}"))
+            emit(StreamEvent("bad", f"{verb} a bad frame ({kind}): {detail}"))
 
     def _describe_close(self, exc: ConnectionClosed, emit: Callable[[StreamEvent], object]) -> str:
         """Why the connection ended; a protocol failure caused by a bad frame is counted as one."""
@@ -358,7 +364,8 @@ class TradeStream:
         if sent is not None and exc.rcvd is None and sent.code in _BAD_CLOSE_KINDS:
             # websockets failed the connection because of what the server sent (e.g. a text
             # frame that is not UTF-8: 1007). That frame is lost with the connection.
-            self._count_bad(_BAD_CLOSE_KINDS[sent.code], sent.reason or str(sent.code), emit)
+            kind = _BAD_CLOSE_KINDS[sent.code]
+            self._count_bad(kind, sent.reason or str(sent.code), emit, "dropped the connection at")
         return _describe(exc)
 
     async def _watch(

@@ -364,11 +364,19 @@ async def test_garbage_and_binary_frames_are_counted_and_skipped(simulator: Simu
     assert len(got.texts("bad")) == 4  # said once per kind
 
 
-async def test_invalid_utf8_closes_the_connection_is_counted_and_reconnects(
-    raw_server: RawFrameServer,
+@pytest.mark.parametrize(
+    ("bad_frame", "kind", "code"),
+    [
+        (frame(TEXT, b'{"e":"trade"\xff\xfe}'), "utf8", "1007"),  # text that is not UTF-8
+        (bytes([0xC1, 2]) + b"{}", "protocol", "1002"),  # a reserved bit set, no extension
+    ],
+    ids=["invalid-utf8", "reserved-bit"],
+)
+async def test_a_frame_that_breaks_the_protocol_is_counted_and_we_reconnect(
+    raw_server: RawFrameServer, bad_frame: bytes, kind: str, code: str
 ):
     async def first(writer: asyncio.StreamWriter, reply: bytes) -> None:
-        writer.write(reply + text(1) + frame(TEXT, b'{"e":"trade"\xff\xfe}') + text(2))
+        writer.write(reply + text(1) + bad_frame + text(2))
         await writer.drain()
 
     async def second(writer: asyncio.StreamWriter, reply: bytes) -> None:
@@ -381,15 +389,15 @@ async def test_invalid_utf8_closes_the_connection_is_counted_and_reconnects(
     async with running(stream) as got:
         await eventually(lambda: len(got.trades) == 2)
 
-    # Per the protocol the connection ends at the bad frame: trade 2 is lost with it, and the
-    # hole is reported like any other so it can be fetched over REST.
+    # websockets ends the connection at the bad frame, as the protocol says: trade 2 is lost with
+    # it, and the hole is reported like any other so it can be fetched over REST.
     assert got.ids == [1, 3]
-    assert dict(stream.bad_by_kind) == {"utf8": 1}
-    assert len(got.texts("bad")) == 1 and "utf8" in got.texts("bad")[0]
+    assert dict(stream.bad_by_kind) == {kind: 1}
+    assert len(got.texts("bad")) == 1 and kind in got.texts("bad")[0]
     assert [(e.first_missing, e.last_missing) for e in got.of("gap")] == [(2, 2)]
-    assert "1007" in got.texts("disconnected")[0]
+    assert code in got.texts("disconnected")[0]
     assert stream.reconnects == 1
-    assert b"\x88" in raw_server.received  # we sent a close frame (1007), as the protocol says
+    assert b"\x88" in raw_server.received  # we sent a close frame, as the protocol says
 
 
 async def test_a_close_frame_without_a_closed_socket_does_not_hang(raw_server: RawFrameServer):
