@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from btc_tui.config import Settings
 from btc_tui.errors import EXIT_USAGE, UsageError
-from btc_tui.market.history import BackfillProgress, BackfillResult, backfill, minute_text
+from btc_tui.market.history import BackfillProgress, backfill
 
 
 def _to_ms(value: int | float | str | None, flag: str) -> int | None:
@@ -77,26 +77,6 @@ class _Progress:
             self._bar.stop()
 
 
-async def _run(
-    settings: Settings, since: float | None, start: int | None, end: int | None, progress: _Progress
-) -> BackfillResult:
-    from btc_tui.market.rest import BinanceRest
-
-    async with BinanceRest(settings.rest_url, settings.symbol) as rest:
-        if end is None:
-            end = await rest.server_time()  # Binance's clock decides what "now" is
-        if start is None:
-            assert since is not None
-            start = end - int(since * 1000)
-        print(
-            f"backfill: {settings.symbol.upper()} {minute_text(start)} to {minute_text(end)} "
-            f"(end exclusive) into {settings.data}",
-            file=sys.stderr,
-            flush=True,
-        )
-        return await backfill(settings, start, end, on_progress=progress, rest=rest)
-
-
 def run(
     settings: Settings,
     since: float | None = None,
@@ -110,7 +90,9 @@ def run(
         raise UsageError("backfill: pass --since (e.g. 3d) or --start")
     progress = _Progress()
     try:
-        result = asyncio.run(_run(settings, since, start_ms, end_ms, progress))
+        result = asyncio.run(
+            backfill(settings, start_ms, end_ms, on_progress=progress, since=since)
+        )
     except RestError as exc:
         progress.close()
         print(f"btc-tui: error: {exc}", file=sys.stderr)

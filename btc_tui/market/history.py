@@ -9,6 +9,7 @@ row, the file's first or last minute unless it is the period's edge) is left out
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import time
@@ -145,10 +146,11 @@ def open_rest(settings: Settings) -> BinanceRest:
 
 async def backfill(
     settings: Settings,
-    start_ms: int,
-    end_ms: int,
+    start_ms: int | None,
+    end_ms: int | None,
     on_progress: Callable[[BackfillProgress], object] | None = None,
     rest: BinanceRest | None = None,
+    since: float | None = None,
 ) -> BackfillResult:
     """Merge exact history for [start_ms, end_ms) into settings.data; rows already there stay.
 
@@ -157,19 +159,30 @@ async def backfill(
     stay (each is exact and complete) and the error propagates.
     """
     began = time.monotonic()
-    start, end = ceil_minute(start_ms), floor_minute(end_ms)
-    if end <= start:
-        raise UsageError(
-            f"nothing to fetch: the range {minute_text(start)} to {minute_text(end)} holds no "
-            "whole minute"
-        )
+    if start_ms is None and since is None:
+        raise UsageError("backfill needs a start time or a duration (--since)")
+    created = not Path(settings.data).exists()
     store = MinuteStore(settings.data, settings.symbol)
     store.open()  # locked before any request: another writer is named before we fetch anything
     own_rest = rest is None
     client = open_rest(settings) if rest is None else rest
     written = fetched = 0
     buffered: list[MinuteBar] = []
+    start = end = 0
     try:
+        if own_rest:
+            await client.__aenter__()
+        if end_ms is None:
+            end_ms = await client.server_time()  # "now" is Binance's clock, never ours
+        if start_ms is None:
+            assert since is not None
+            start_ms = end_ms - int(since * 1000)
+        start, end = ceil_minute(start_ms), floor_minute(end_ms)
+        if end <= start:
+            raise UsageError(
+                f"nothing to fetch: {minute_text(start_ms)} to {minute_text(end_ms)} holds no "
+                "whole minute"
+            )
         present_before = existing_minutes(store.path)
         present = sum(1 for m in present_before if start <= m < end)
         ranges = missing_ranges(present_before, start, end)
@@ -182,8 +195,6 @@ async def backfill(
                 written += store.merge(buffered)
                 buffered.clear()
 
-        if own_rest:
-            await client.__aenter__()
         try:
             for a, b in ranges:
                 async for bars in fetch_minutes(client, a, b):
@@ -204,9 +215,13 @@ async def backfill(
                     on_progress(BackfillProgress(done_before, total, written, client.requests))
         finally:
             flush()  # minutes already fetched are exact: keep them even if a later page failed
-            if own_rest:
-                await client.__aexit__(None, None, None)
+    except BaseException:
+        if created and written == 0:
+            _remove_new_file(store)  # a failed first run leaves no empty CSV behind
+        raise
     finally:
+        if own_rest:
+            await client.__aexit__(None, None, None)
         store.close()
     return BackfillResult(
         start=start,
@@ -221,6 +236,15 @@ async def backfill(
         seconds=time.monotonic() - began,
         warnings=list(store.warnings),
     )
+
+
+def _remove_new_file(store: MinuteStore) -> None:
+    """Take away the header-only CSV (and its symbol record) this run created, under its lock."""
+    from btc_tui.market.store import meta_path
+
+    for path in (store.path, meta_path(store.path)):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 # -- dumps ----------------------------------------------------------------------------------------
