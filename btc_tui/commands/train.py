@@ -1,6 +1,8 @@
 """`btc-tui train`: train, evaluate and save the LSTM headless, with progress in the terminal.
 
 With --json the last line of stdout is one JSON object (progress goes to stderr), for scripts.
+With --predictions FILE the test windows' predictions are written as a CSV, so anyone can check
+the figures (see `forecast.export`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,19 @@ import textwrap
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TextIO
 
 from btc_tui.config import Settings
-from btc_tui.forecast.report import batch_line, chart, epoch_line, metrics_table, verdict
+from btc_tui.forecast.export import check_predictions_path, write_predictions
+from btc_tui.forecast.report import (
+    bands_table,
+    batch_line,
+    chart,
+    epoch_line,
+    metrics_table,
+    verdict,
+)
 from btc_tui.forecast.training import (
     BatchProgress,
     EpochEnd,
@@ -27,7 +38,10 @@ from btc_tui.forecast.training import (
 from btc_tui.market.store import load_minutes
 
 
-def run(settings: Settings, json_output: bool) -> int:
+def run(settings: Settings, json_output: bool, predictions: Path | None = None) -> int:
+    if predictions is not None:
+        # Before minutes of training: a file that can't be written is known now.
+        check_predictions_path(predictions)
     # Progress must not mix with the JSON a script reads from stdout.
     progress: TextIO = sys.stderr if json_output else sys.stdout
     live = progress.isatty()
@@ -69,6 +83,9 @@ def run(settings: Settings, json_output: bool) -> int:
     for warning in result.warnings:
         if warning not in data.warnings:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
+    if predictions is not None:
+        rows = write_predictions(result, predictions)
+        print(f"wrote {rows} test predictions to {predictions}", file=progress, flush=True)
 
     if json_output:
         print(json.dumps(summary(result)), flush=True)
@@ -98,6 +115,8 @@ def _stop_on_signals(stop: threading.Event, received: list[int], out: TextIO) ->
 def summary(result: TrainResult) -> dict[str, object]:
     return {
         **result.metrics.to_dict(),
+        "verdict": verdict(result.metrics),
+        "bands": {name: stats.to_dict() for name, stats in result.bands.items()},
         "train_windows": result.train_windows,
         "validation_windows": result.validation_windows,
         "test_windows": result.test_windows,
@@ -121,6 +140,8 @@ def _text_report(result: TrainResult, color: bool) -> str:
             + (f", {result.dropped_windows} dropped (gaps)" if result.dropped_windows else ""),
             "",
             metrics_table(result.metrics),
+            "",
+            bands_table(result),
             "",
             textwrap.fill(verdict(result.metrics), width=max(40, min(columns, 100))),
             "",

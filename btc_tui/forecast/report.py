@@ -1,4 +1,8 @@
-"""Plain-text training reports for a terminal: epoch lines, model-vs-persistence table, chart."""
+"""Plain-text training reports: epoch lines, the model beside both baselines, the verdict, chart.
+
+The verdict's words come from here only: the CLI prints `verdict`, the app's forecast pane
+`short_verdict`, so the two never disagree.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import re
 
 import numpy as np
 
-from btc_tui.forecast.metrics import Metrics
+from btc_tui.forecast.metrics import LAST_PRICE, Metrics
 from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult
 
 
@@ -28,43 +32,120 @@ def _number(value: float, digits: int) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
+def _signed(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:+.3f}"
+
+
 def metrics_table(m: Metrics) -> str:
-    """Model beside the persistence baseline ("next price = last price")."""
+    """Model beside both baselines, then its interval's coverage, width and score."""
+    header = ("", "MAE (USDT)", "MAPE (%)", "skill vs persistence", "skill vs last price")
     rows = [
-        ("", "MAE (USDT)", "MAPE (%)", "skill", "direction"),
+        header,
         (
             "LSTM model",
             _number(m.mae, 3),
             _number(m.mape, 4),
-            "n/a" if math.isnan(m.skill) else f"{m.skill:+.3f}",
-            "n/a" if math.isnan(m.direction_accuracy) else f"{m.direction_accuracy:.1%}",
+            _signed(m.skill),
+            _signed(m.skill_vs_last_price),
         ),
-        ("persistence", _number(m.baseline_mae, 3), _number(m.baseline_mape, 4), "+0.000", "—"),
+        ("persistence", _number(m.baseline_mae, 3), _number(m.baseline_mape, 4), "+0.000", ""),
     ]
+    if not math.isnan(m.last_price_mae):
+        rows.append(
+            (
+                "last price",
+                _number(m.last_price_mae, 3),
+                _number(m.last_price_mape, 4),
+                "",
+                "+0.000",
+            )
+        )
+    lines = _columns(rows)
+    direction = "n/a" if math.isnan(m.direction_accuracy) else f"{m.direction_accuracy:.1%}"
+    lines.append(f"direction right: {direction} of the test minutes that moved")
+    if not math.isnan(m.last_price_mae):
+        lines.append("(persistence = last minute's average; last price = last minute's close)")
+    else:
+        lines.append(
+            "(persistence = last minute's average; no close in this file, so no last-price "
+            "baseline)"
+        )
+    if not math.isnan(m.coverage):
+        lines.append(
+            f"{m.interval:.0%} interval: covers {m.coverage:.1%} of the test minutes, mean width "
+            f"{m.width:,.2f}, interval score {m.interval_score:,.2f} (lower is better)"
+        )
+    return "\n".join(lines)
+
+
+def bands_table(result: TrainResult) -> str:
+    """The model's interval beside the two reference bands, on the same test windows."""
+    m = result.metrics
+    if math.isnan(m.coverage):
+        return ""
+    rows = [("", "coverage", "mean width", "interval score")]
+    stats = {"LSTM model": (m.coverage, m.width, m.interval_score)}
+    stats |= {name: (b.coverage, b.width, b.score) for name, b in result.bands.items()}
+    for name, (coverage, width, score) in stats.items():
+        rows.append((name, f"{coverage:.1%}", f"{width:,.2f}", f"{score:,.2f}"))
+    title = f"{m.interval:.0%} intervals on the test minutes (score: lower is better)"
+    return "\n".join([title, *_columns(rows)])
+
+
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(
             cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        )
+        ).rstrip()
         for row in rows
     ]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    return lines
+
+
+# Skill whose size rounds to 0.0% is called a tie: the figures can't tell the two apart.
+TIE = 0.0005
+
+
+def _baseline_words(m: Metrics) -> str:
+    if m.best_baseline == LAST_PRICE:
+        return "repeating the last price"
+    return "repeating the last average price (persistence)"
 
 
 def verdict(m: Metrics) -> str:
-    if math.isnan(m.skill):
-        return "Skill is undefined: the test prices never moved, so persistence is exact."
-    if m.skill > 0:
-        return (
-            f"The model beats persistence: its MAE is {m.skill:.1%} lower than "
-            f"repeating the last price."
+    """One plain sentence against the best baseline, e.g. "The model is 0.5% worse than repeating
+    the last price." (the CLI's report and, shortened by `short_verdict`, the app's)."""
+    best = m.best_skill
+    if math.isnan(best):
+        return "Skill is undefined: the test prices never moved, so the baselines are exact."
+    words = _baseline_words(m)
+    if abs(best) < TIE:
+        text = f"The model ties {words} (MAE within 0.05%): it adds nothing over it yet."
+    elif best > 0:
+        text = f"The model is {best:.1%} better than {words} (lower MAE on the test minutes)."
+    else:
+        text = (
+            f"The model is {-best:.1%} worse than {words}: that rule is the better forecast. "
+            f"Collect more minutes or train longer before trusting its predictions."
         )
-    return (
-        f"The model does NOT beat persistence (skill {m.skill:+.3f}): simply repeating the last "
-        f"price is {'as good' if m.skill == 0 else 'better'}. Collect more minutes or train longer "
-        f"before trusting its predictions."
-    )
+    if math.isnan(m.last_price_mae):
+        text += " This file has no close column, so persistence is the only baseline."
+    return text
+
+
+def short_verdict(m: Metrics) -> str:
+    """The verdict in a few words for a narrow pane: "✓ 1.2% better than the last price"."""
+    best = m.best_skill
+    if math.isnan(best):
+        return "? skill unknown"
+    name = "the last price" if m.best_baseline == LAST_PRICE else "persistence"
+    if abs(best) < TIE:
+        return f"= ties {name}"
+    if best > 0:
+        return f"✓ {best:.1%} better than {name}"
+    return f"✗ {-best:.1%} worse than {name}"
 
 
 def chart(result: TrainResult, width: int = 100, height: int = 20, color: bool = True) -> str:

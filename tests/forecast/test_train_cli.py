@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -10,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.forecast.conftest import HEADER, minute_rows, random_walk, write_minutes
+from btc_tui.cli import main
+from tests.forecast.conftest import (
+    HEADER,
+    bar_columns,
+    minute_rows,
+    random_walk,
+    write_minutes,
+)
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -120,7 +128,12 @@ def test_text_report_shows_progress_table_verdict_and_chart(tmp_path):
     out = done.stdout
     assert "epoch 1/1" in out and "val_loss" in out
     assert "LSTM model" in out and "persistence" in out and "MAE" in out and "skill" in out
-    assert "beats persistence" in out or "does NOT beat persistence" in out
+    # minute_rows' closes equal the averages: the last price is persistence, and the verdict
+    # names the better baseline in plain words.
+    assert "last price" in out and "coverage" in out and "static band" in out
+    assert re.search(
+        r"The model (is \d+\.\d% (better|worse) than|ties) repeating the last price", out
+    )
     assert "predicted vs actual" in out
     assert "saved" in out and (tmp_path / "models" / "btc_lstm.keras").exists()
 
@@ -163,4 +176,59 @@ def test_a_signal_stops_training_cleanly_and_keeps_the_old_model(
     assert proc.returncode == 128 + sig, err
     assert "cancelled: nothing saved" in err
     assert "Traceback" not in err
+    assert snapshot(models_with_old_model) == before
+
+
+def test_json_and_predictions_file_let_anyone_check_the_figures(tmp_path):
+    import pandas as pd
+
+    prices = random_walk(260, seed=5)
+    data = write_minutes(tmp_path / "minutes.csv", prices, bars=bar_columns(prices, seed=5))
+    predictions = tmp_path / "predictions.csv"
+    done = run_train(
+        "--data", data, "--models", tmp_path / "models", "--window", "10", "--epochs", "2",
+        "--seed", "3", "--json", "--predictions", predictions,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    required = {
+        "last_price_mae", "last_price_mape", "skill_vs_last_price", "best_baseline",
+        "interval", "coverage", "width", "interval_score", "verdict", "bands",
+    }  # fmt: skip
+    assert required <= set(result)
+    assert result["best_baseline"] in ("last price", "persistence")
+    assert set(result["bands"]) == {"static band", "rolling-volatility band"}
+    rows = pd.read_csv(predictions)
+    assert list(rows.columns) == [
+        "minute", "actual", "predicted", "lo", "hi", "last_price", "persistence",
+    ]  # fmt: skip
+    assert len(rows) == result["test_windows"]
+    # The README's recipe: every figure again from the file alone.
+    err = (rows.predicted - rows.actual).abs()
+    assert err.mean() == pytest.approx(result["mae"], rel=1e-12)
+    assert (rows.last_price - rows.actual).abs().mean() == pytest.approx(
+        result["last_price_mae"], rel=1e-12
+    )
+    assert (rows.persistence - rows.actual).abs().mean() == pytest.approx(
+        result["baseline_mae"], rel=1e-12
+    )
+    inside = (rows.lo <= rows.actual) & (rows.actual <= rows.hi)
+    assert inside.mean() == pytest.approx(result["coverage"])
+    assert pd.to_datetime(rows.minute).iloc[-1] == pd.Timestamp("2024-01-01 04:19", tz="UTC")
+
+
+def test_an_interval_outside_0_1_or_an_unwritable_predictions_file_exit_2(
+    tmp_path, models_with_old_model, capsys
+):
+    data = write_minutes(tmp_path / "minutes.csv", random_walk(200, seed=8))
+    before = snapshot(models_with_old_model)
+    for interval in ("1.5", "0", "1"):
+        code = main(["train", "--data", str(data), "--models", str(models_with_old_model),
+                     "--interval", interval])  # fmt: skip
+        assert code == 2
+        assert "interval" in capsys.readouterr().err
+    code = main(["train", "--data", str(data), "--models", str(models_with_old_model),
+                 "--predictions", str(tmp_path / "no-such-folder" / "p.csv")])  # fmt: skip
+    assert code == 2
+    assert "no-such-folder" in capsys.readouterr().err
     assert snapshot(models_with_old_model) == before

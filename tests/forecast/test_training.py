@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -305,3 +307,134 @@ def test_the_same_seed_repeats_the_same_run(trained, tmp_path):
     assert again.history_loss == result.history_loss
     np.testing.assert_array_equal(again.predicted, result.predicted)
     assert again.metrics == result.metrics
+
+
+def _csv_columns(path: Path) -> dict[str, np.ndarray]:
+    """The CSV read with the csv module, not our loader: an independent view of the minutes."""
+    import csv
+
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {name: np.array([float(r[name]) for r in rows]) for name in ("avg_price", "close")}
+
+
+def test_last_price_baseline_and_interval_figures_are_what_they_say(trained):
+    settings, result, _epochs, _stages, _prices = trained
+    columns = _csv_columns(settings.data)
+    n = result.test_windows
+    # Test targets are the last n minutes; each window's last price is the close a minute earlier.
+    actual = columns["avg_price"][-n:]
+    last_close = columns["close"][-n - 1 : -1]
+    m = result.metrics
+    assert m.last_price_mae == pytest.approx(np.mean(np.abs(last_close - actual)), rel=1e-12)
+    assert m.skill_vs_last_price == pytest.approx(1 - m.mae / m.last_price_mae)
+    np.testing.assert_array_equal(result.last_price, last_close)
+    assert m.best_baseline == (
+        "last price" if m.last_price_mae <= m.baseline_mae else "persistence"
+    )
+    # The interval: every band holds its median prediction; coverage counted by hand.
+    assert np.all(result.lo <= result.predicted) and np.all(result.predicted <= result.hi)
+    inside = sum(lo <= a <= hi for lo, a, hi in zip(result.lo, actual, result.hi, strict=True))
+    assert m.coverage == pytest.approx(inside / n)
+    assert m.width == pytest.approx(np.mean(result.hi - result.lo))
+    assert m.interval == 0.8 and m.interval_score >= m.width
+    assert set(result.bands) == {"static band", "rolling-volatility band"}
+
+
+def test_numpy_forward_pass_equals_keras(trained):
+    from btc_tui.forecast.lstm_numpy import NumpyLSTM
+    from btc_tui.forecast.model import load_model, read_metadata, read_weights
+    from btc_tui.forecast.training import prepare
+
+    settings, _result, *_ = trained
+    encoded = prepare(settings, load_minutes(settings.data), ModelSpec()).encoded
+    model = load_model(settings.model_path)
+    keras_out = np.asarray(model.predict(encoded.x, verbose=0), dtype=np.float64)
+    metadata = read_metadata(settings.metadata_path, settings.model_path)
+    numpy_out = NumpyLSTM(read_weights(metadata, settings.model_path, settings.metadata_path))(
+        encoded.x
+    )
+    assert numpy_out.shape == keras_out.shape == (len(encoded), 3)
+    # Keras computes in float32; in prices (what users see) the two agree to far below 1e-6.
+    np.testing.assert_allclose(numpy_out, keras_out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(encoded.decode(numpy_out), encoded.decode(keras_out), rtol=1e-6)
+
+
+def test_an_older_or_incomplete_model_is_refused_with_train_again(trained, tmp_path):
+    settings, *_ = trained
+    old = tmp_path / "old"
+    shutil.copytree(settings.models, old)
+    meta = json.loads((old / "btc_lstm.json").read_text())
+    for name in ("interval", "quantiles", "calibration", "anchor", "weights_file"):
+        del meta[name]
+    (old / "btc_lstm.json").write_text(json.dumps({**meta, "format": "btc-tui-lstm/1"}))
+    with pytest.raises(UsageError, match=r"older btc-tui .*no interval head.*train again"):
+        Predictor.load(settings.with_changes(models=old))
+    no_weights = tmp_path / "no-weights"
+    shutil.copytree(settings.models, no_weights)
+    (no_weights / "btc_lstm.npz").unlink()
+    with pytest.raises(UsageError, match=r"cannot read the model weights .*train again"):
+        Predictor.load(settings.with_changes(models=no_weights))
+    swapped = tmp_path / "swapped"
+    shutil.copytree(settings.models, swapped)
+    (swapped / "btc_lstm.npz").write_bytes(b"PK not the weights")
+    with pytest.raises(UsageError, match=r"btc_lstm\.npz does not match .*checksum differs"):
+        Predictor.load(settings.with_changes(models=swapped))
+    with pytest.raises(UsageError, match=r"interval 0\.8 \(settings say 0\.9\)"):
+        Predictor.load(settings.with_changes(interval=0.9))
+
+
+def test_a_saved_model_predicts_without_tensorflow_in_the_process(trained):
+    settings, *_ = trained
+    predictor = Predictor.load(settings)
+    expected = predictor.predict(load_minutes(settings.data).frame)
+    code = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from btc_tui.config import Settings\n"
+        "from btc_tui.forecast.predictor import Predictor\n"
+        "from btc_tui.market.store import load_minutes\n"
+        f"s = Settings(data=Path({str(settings.data)!r}), models=Path({str(settings.models)!r}),"
+        f" window={WINDOW})\n"
+        "p = Predictor.load(s).predict(load_minutes(s.data).frame)\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
+        "print(json.dumps({'price': p.price, 'lo': p.lo, 'hi': p.hi, 'heavy': heavy}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["heavy"] == []
+    assert seen["price"] == pytest.approx(expected.price, rel=1e-12)
+    assert (seen["lo"], seen["hi"]) == pytest.approx((expected.lo, expected.hi), rel=1e-12)
+    assert expected.lo < expected.price < expected.hi and expected.interval == 0.8
+
+
+def test_intervals_never_see_the_test_windows(trained, tmp_path):
+    """Plant a wild market in the test split only: the model, its conformal margin (validation
+    windows) and the reference bands (training windows) come out exactly the same; only the
+    test figures change, the static band's coverage collapsing."""
+    settings, result, *_ = trained
+    prices = random_walk(ROWS, seed=11)
+    close, high, low = bar_columns(prices, seed=11)
+    first_test_target = ROWS - result.test_windows
+    wild = prices.copy()
+    tail = slice(first_test_target, None)
+    wild[tail] = prices[first_test_target - 1] + 8 * (prices[tail] - prices[first_test_target - 1])
+    shift = wild - prices
+    planted = write_minutes(
+        tmp_path / "planted.csv", wild, bars=(close + shift, high + shift, low + shift)
+    )
+    again = train(settings.with_changes(data=planted, models=tmp_path / "planted"))
+    saved = json.loads(settings.metadata_path.read_text())
+    planted_meta = json.loads((tmp_path / "planted" / "btc_lstm.json").read_text())
+    assert planted_meta["calibration"] == saved["calibration"]
+    assert planted_meta["weights_sha256"] == saved["weights_sha256"]
+    assert again.metrics.coverage != result.metrics.coverage or again.metrics.width != (
+        result.metrics.width
+    )
+    static = "static band"
+    assert again.bands[static].coverage < result.bands[static].coverage
+    # The test windows before the shift reached their inputs: the same bands as before.
+    np.testing.assert_array_equal(again.lo[:1], result.lo[:1])
+    np.testing.assert_array_equal(again.hi[:1], result.hi[:1])

@@ -1,4 +1,5 @@
-"""Forecast pane: predicted vs actual on the test set, with the metrics and the baseline beside it."""
+"""Forecast pane: actual, predicted and the interval on the test set, with the metrics beside
+both baselines (persistence and the last price) and a verdict against the better one."""
 
 from __future__ import annotations
 
@@ -9,42 +10,102 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
+from textual_plotext.plot import Plot
 
-from btc_tui.ui.widgets.charts import ForecastChart
+from btc_tui.forecast.report import short_verdict
+from btc_tui.ui.widgets.charts import (
+    DOTS,
+    LEGEND_MIN_HEIGHT,
+    LINE,
+    ForecastChart,
+    downsample,
+    tick_room,
+    whole_ticks,
+)
 
 if TYPE_CHECKING:
     from btc_tui.forecast.metrics import Metrics
 
+BAND = "·"  # the interval's edges: a third marker, lighter than the two series
+
+
+def _cell(value: float, width: int, digits: int = 2, suffix: str = "") -> str:
+    text = "n/a" if math.isnan(value) else f"{value:,.{digits}f}{suffix}"
+    return text.rjust(width)
+
 
 def metrics_text(m: Metrics) -> str:
-    """Model beside persistence (copy the last price), and a plain verdict."""
+    """Model beside persistence (last average) and the last price (last close), its interval's
+    coverage, width and score, and a plain verdict against the better baseline (22 columns)."""
     # NaN when no test window moved (see forecast.metrics); say so rather than print "nan%".
     direction = "n/a" if math.isnan(m.direction_accuracy) else f"{100 * m.direction_accuracy:.1f}%"
-    # One plain line (it must fit 22 columns); the skill line above gives the size.
-    if m.skill > 0:
-        verdict = "✓ beats persistence"
-    elif m.skill < 0:
-        verdict = "✗ loses to persistence"
-    elif m.skill == 0:
-        verdict = "= ties persistence"
-    else:
-        verdict = "? skill unknown"
-    return (
-        f"{'':5}{'model':>8}{'persist':>9}\n"
-        f"{'MAE':5}{m.mae:>8,.2f}{m.baseline_mae:>9,.2f}\n"
-        f"{'MAPE':5}{m.mape:>7.4f}%{m.baseline_mape:>8.4f}%\n"
-        f"skill {m.skill:+.3f}\n"
-        f"direction {direction}\n"
-        f"{verdict}"
-    )
+    lines = [
+        f"{'':8}{'MAE':>6}{'MAPE%':>8}",
+        f"{'model':8}{_cell(m.mae, 6)}{_cell(m.mape, 8, 4)}",
+    ]
+    if not math.isnan(m.last_price_mae):
+        lines.append(f"{'last pr.':8}{_cell(m.last_price_mae, 6)}{_cell(m.last_price_mape, 8, 4)}")
+    lines.append(f"{'persist.':8}{_cell(m.baseline_mae, 6)}{_cell(m.baseline_mape, 8, 4)}")
+    skill = m.best_skill
+    if not math.isnan(skill):
+        against = "last price" if not math.isnan(m.last_price_mae) else "persist."
+        lines.append(f"skill {skill:+.3f} vs {against}")
+    if not math.isnan(m.coverage):
+        lines.append(f"{m.interval:.0%} band in {m.coverage:.1%}")
+        lines.append(f"width {m.width:,.2f}")
+        lines.append(f"int. score {m.interval_score:,.2f}")
+    lines.append(f"direction {direction}")
+    if math.isnan(m.last_price_mae):
+        lines.append("no close: pers. only")
+    lines.append(short_verdict(m))
+    return "\n".join(lines)
+
+
+class BandChart(ForecastChart):
+    """The forecast chart with the model's interval drawn around the predicted line."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.lo: Sequence[float] = []
+        self.hi: Sequence[float] = []
+
+    def show(
+        self,
+        actual: Sequence[float],
+        predicted: Sequence[float],
+        lo: Sequence[float] | None = None,
+        hi: Sequence[float] | None = None,
+    ) -> None:
+        self.lo = [] if lo is None else lo
+        self.hi = [] if hi is None else hi
+        super().show(actual, predicted)
+
+    def draw(self, plt: Plot) -> None:
+        plt.xlabel("test minute")
+        if not len(self.actual):
+            plt.xticks([])
+            return
+        points = max(10, self.size.width - 10)
+        xs, actual = downsample(self.actual, points)
+        _, predicted = downsample(self.predicted, points)
+        legend = self.size.height >= LEGEND_MIN_HEIGHT
+        if len(self.lo) == len(self.actual) and len(self.hi) == len(self.actual):
+            _, lo = downsample(self.lo, points)
+            _, hi = downsample(self.hi, points)
+            plt.plot(xs, lo, label="interval" if legend else None, marker=BAND)
+            plt.plot(xs, hi, marker=BAND)
+        plt.plot(xs, predicted, label="predicted" if legend else None, marker=DOTS)
+        plt.plot(xs, actual, label="actual" if legend else None, marker=LINE)
+        last = len(self.actual) - 1
+        plt.xticks(whole_ticks(0, last, most=tick_room(self.size.width, len(str(last)))))
 
 
 class ForecastPane(Horizontal):
     def on_mount(self) -> None:
-        self.border_subtitle = "⠤ actual · • predicted"
+        self.border_subtitle = "⠤ actual · • predicted · ·· interval"
 
     def compose(self) -> ComposeResult:
-        yield ForecastChart(id="forecast-chart")
+        yield BandChart(id="forecast-chart")
         yield Static("no forecast yet: press t to train", id="forecast-metrics")
 
     def show_saved(self, metrics: Metrics, created: str) -> None:
@@ -54,10 +115,19 @@ class ForecastPane(Horizontal):
         self.query_one("#forecast-metrics", Static).update(
             f"saved {created[:16].replace('T', ' ')}\n" + metrics_text(metrics)
         )
-        self.set_class(not metrics.skill > 0, "-no-skill")
+        self.set_class(not metrics.best_skill >= 0, "-no-skill")
 
-    def show(self, actual: Sequence[float], predicted: Sequence[float], metrics: Metrics) -> None:
-        self.query_one(ForecastChart).show(actual, predicted)
+    def show(
+        self,
+        actual: Sequence[float],
+        predicted: Sequence[float],
+        metrics: Metrics,
+        lo: Sequence[float] | None = None,
+        hi: Sequence[float] | None = None,
+    ) -> None:
+        """The test set: actual and predicted prices, and the interval when `lo`/`hi` are given
+        (TrainResult.lo / .hi)."""
+        self.query_one(BandChart).show(actual, predicted, lo, hi)
         self.query_one("#forecast-metrics", Static).update(metrics_text(metrics))
-        self.set_class(not metrics.skill > 0, "-no-skill")
+        self.set_class(not metrics.best_skill >= 0, "-no-skill")
         self.add_class("-trained-here")
