@@ -77,11 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data")
     parser.add_argument("--models")
     parser.add_argument("--symbol")
+    parser.add_argument("--url")
     parser.add_argument("--demo", action="store_true", default=None)
     args = parser.parse_args(argv)
     try:
         settings = settings_from(
-            {"data": args.data, "models": args.models, "symbol": args.symbol, "demo": args.demo}
+            {
+                "data": args.data,
+                "models": args.models,
+                "symbol": args.symbol,
+                "demo": args.demo,
+                "url": args.url,
+            }
         )
         return run(
             settings,

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from btc_tui.config import Settings
+from btc_tui.errors import UsageError
 from btc_tui.market.collector import BarWritten, Collector, CollectorLog
 
 LOCK_WAIT = 15.0  # seconds for the collector to take the CSV's lock at start
@@ -38,7 +39,25 @@ class Backend:
         return self.settings
 
     async def start(self, on_failure: Callable[[BaseException], None]) -> None:
-        """Start collecting; returns once the CSV's lock is ours (UsageError if it can't be)."""
+        """Start collecting; returns once the CSV's lock is ours (UsageError if it can't be).
+
+        When a `btc-tui collect` (or another serve) already writes the CSV, there is nothing to
+        start: the sessions attach to that one, as an app opened in a terminal would.
+        """
+        from btc_tui.market.store import read_lock_owner
+
+        owner = read_lock_owner(self.settings.data)
+        if owner is not None and owner.alive and owner.pid != os.getpid():
+            if self.settings.demo:  # its simulator's address is not ours to know
+                raise UsageError(
+                    f"{self.settings.data} is being written by {owner.describe()}: stop it, "
+                    "or give serve --demo another --data"
+                )
+            self._log(
+                f"{self.settings.data} is being written by {owner.describe()}: "
+                "every session attaches to it"
+            )
+            return
         if self.settings.demo:
             await self._start_demo()
         collector = Collector(self.settings, on_bar=self._on_bar, on_log=self._on_log)

@@ -72,6 +72,9 @@ class AppServer(Server):
         # One plain line per event on stderr (journald- and pipe-friendly), no request log.
         logging.basicConfig(level=logging.WARNING, format="serve: %(message)s", stream=sys.stderr)
         logging.getLogger("textual-serve").setLevel(logging.INFO)
+        # The demo simulator runs in this process: a session that quits while its ticker
+        # connects leaves a half-open handshake there, which websockets logs with a traceback.
+        logging.getLogger("websockets.server").setLevel(logging.CRITICAL)
 
     def request_exit(self) -> None:
         """Ctrl+C, SIGTERM, SIGHUP: the first one stops; more only say that it is stopping (a

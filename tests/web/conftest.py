@@ -91,13 +91,13 @@ def serve_env(root: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def serving(root: Path, *args: str, wait: bool = True) -> Iterator[Served]:
+def serving(root: Path, *args: str, demo: bool = True) -> Iterator[Served]:
     port = free_port()
     data = root / "demo.csv"
     out_path, err_path = root / "serve.out", root / "serve.err"
     command = [
         *SERVE,
-        "--demo",
+        *(["--demo"] if demo else []),
         "--port",
         str(port),
         "--data",
@@ -110,14 +110,13 @@ def serving(root: Path, *args: str, wait: bool = True) -> Iterator[Served]:
         proc = subprocess.Popen(command, cwd=root, env=serve_env(root), stdout=out, stderr=err)
     served = Served(proc, port, root, data, out_path, err_path)
     try:
-        if wait:
 
-            def ready() -> bool:
-                if proc.poll() is not None:
-                    raise AssertionError(f"serve exited {proc.returncode}:\n{served.stderr()}")
-                return "serving btc-tui on" in served.stdout()
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"serve exited {proc.returncode}:\n{served.stderr()}")
+            return "serving btc-tui on" in served.stdout()
 
-            wait_for(ready, START_TIMEOUT, "serve to listen")
+        wait_for(ready, START_TIMEOUT, "serve to listen")
         yield served
     finally:
         if proc.poll() is None:

@@ -112,8 +112,9 @@ def minute_of(row: dict[str, str]) -> tuple[int, ...]:
     return tuple(int(row[k]) for k in ("year", "month", "day", "hour", "minute"))
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 async def test_ctrl_c_closes_every_session_writes_the_open_minute_and_releases_the_lock(
-    serve_root: Path,
+    serve_root: Path, sig: signal.Signals
 ) -> None:
     with serving(serve_root) as served:
         # Trades flow into the collector's open minute from here on (20 a second).
@@ -128,7 +129,9 @@ async def test_ctrl_c_closes_every_session_writes_the_open_minute_and_releases_t
             assert owner is not None and owner.pid == served.proc.pid and owner.alive
             before = rows(served.data)
             stopped_at = time.gmtime(time.time() - 1)
-            code = await asyncio.to_thread(served.stop, signal.SIGINT)
+            if sig == signal.SIGINT:  # an impatient second Ctrl+C must not cut the stop short
+                served.proc.send_signal(sig)
+            code = await asyncio.to_thread(served.stop, sig)
             for ws in sessions:
                 await ws.close()
     assert code == 0, served.stderr()
@@ -156,3 +159,29 @@ def test_other_addresses_need_public(serve_root: Path) -> None:
     assert done.returncode == 2
     assert "--public" in done.stderr and "Traceback" not in done.stderr
     assert not (serve_root / "data").exists()  # nothing started, nothing written
+
+
+def test_serve_attaches_its_sessions_to_a_collector_already_running(serve_root: Path) -> None:
+    data = serve_root / "demo.csv"
+    with MinuteStore(data):  # this test process plays a `btc-tui collect` that owns the CSV
+        with serving(serve_root, "--url", "ws://127.0.0.1:9", demo=False) as served:
+            assert "every session attaches to it" in served.stderr()
+            owner = read_lock_owner(data)
+            assert owner is not None and owner.pid != served.proc.pid  # serve started none
+            assert served.stop() == 0
+        assert "Traceback" not in served.stderr()
+
+
+def test_demo_refuses_a_csv_another_process_writes(serve_root: Path) -> None:
+    data = serve_root / "demo.csv"
+    with MinuteStore(data):
+        done = subprocess.run(
+            [*SERVE, "--demo", "--port", "1", "--data", str(data)],
+            cwd=serve_root,
+            env=serve_env(serve_root),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stderr
+    assert "is being written by" in done.stderr and "Traceback" not in done.stderr
