@@ -1,7 +1,13 @@
 """`btc-tui collect`: the Collector, headless. One stdout line per written minute, logs on stderr.
 
-Ctrl+C and SIGTERM cancel the collector task, which writes the open minute before the process
-exits 0; `--minutes N` exits 0 once N minutes are written.
+Ctrl+C, SIGTERM and SIGHUP (an SSH session that hung up, `systemctl stop`) cancel the collector
+task, which writes the open minute and releases the CSV's lock before the process exits 0;
+`--minutes N` exits 0 once N minutes are written. A terminal that disappears (EIO/EPIPE when
+printing) stops it the same way. A disk that refuses writes ends it with one line and exit 3
+(StorageError, mapped by the CLI).
+
+Output is plain text, one line per event and never colour: under systemd each line becomes one
+journald entry. On a terminal the start's fill also shows a progress line that rewrites itself.
 """
 
 from __future__ import annotations
@@ -10,9 +16,13 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Callable
+from typing import TextIO
 
 from btc_tui.config import Settings
-from btc_tui.market.collector import BarWritten, Collector, CollectorLog
+from btc_tui.market.collector import BarWritten, Collector, CollectorLog, FillProgress
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def format_bar_line(event: BarWritten) -> str:
@@ -25,28 +35,78 @@ def format_bar_line(event: BarWritten) -> str:
     )
 
 
-def _print_bar(event: BarWritten) -> None:
-    print(format_bar_line(event), flush=True)
+def format_fill_line(progress: FillProgress) -> str:
+    if progress.error is not None:
+        return f"fill stopped after {progress.done_minutes} minute(s): {progress.error}"
+    if progress.finished:
+        return f"fill done: {progress.done_minutes} minute(s)"
+    percent = 100 * progress.done_minutes / progress.total_minutes if progress.total_minutes else 0
+    return f"filling: {progress.done_minutes}/{progress.total_minutes} minutes ({percent:.0f}%)"
 
 
-def _print_log(log: CollectorLog) -> None:
-    if log.kind != "minute":  # minutes already have their own line on stdout
-        print(log.text, file=sys.stderr, flush=True)
+class Output:
+    """Prints lines; if the terminal is gone (EIO, EPIPE), stops printing and calls `lost`."""
+
+    def __init__(self, lost: Callable[[], object]) -> None:
+        self._lost = lost
+        self.gone = False
+        self._progress_shown = False
+
+    def line(self, text: str, stream: TextIO) -> None:
+        if self.gone:
+            return
+        try:
+            if self._progress_shown and stream is sys.stderr:
+                stream.write("\n")
+                self._progress_shown = False
+            print(text, file=stream, flush=True)
+        except OSError:
+            self.gone = True
+            self._lost()
+
+    def progress(self, text: str) -> None:
+        """A line that rewrites itself, on a terminal only (not in a journal or a pipe)."""
+        if self.gone or not sys.stderr.isatty():
+            return
+        try:
+            sys.stderr.write(f"\r{text}\x1b[K")
+            sys.stderr.flush()
+            self._progress_shown = True
+        except OSError:
+            self.gone = True
+            self._lost()
 
 
 async def _collect(settings: Settings) -> None:
-    collector = Collector(settings, on_bar=_print_bar, on_log=_print_log)
-    task = asyncio.create_task(collector.run())
     loop = asyncio.get_running_loop()
     stopping: list[str] = []
+    task: asyncio.Task[None] | None = None
 
     def stop(name: str) -> None:
         if not stopping:
-            print(f"{name}: writing the open minute and stopping", file=sys.stderr, flush=True)
+            out.line(f"{name}: writing the open minute and stopping", sys.stderr)
         stopping.append(name)
-        task.cancel()
+        if task is not None:
+            task.cancel()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    out = Output(lambda: loop.call_soon(stop, "terminal gone"))
+
+    def on_bar(event: BarWritten) -> None:
+        out.line(format_bar_line(event), sys.stdout)
+
+    def on_log(log: CollectorLog) -> None:
+        if log.kind != "minute":  # minutes already have their own line on stdout
+            out.line(log.text, sys.stderr)
+
+    def on_fill(progress: FillProgress) -> None:
+        if progress.finished:
+            out.line(format_fill_line(progress), sys.stderr)
+        else:
+            out.progress(format_fill_line(progress))
+
+    collector = Collector(settings, on_bar=on_bar, on_log=on_log, on_fill=on_fill)
+    task = asyncio.create_task(collector.run())
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop, sig.name)
     try:
         await task
@@ -54,17 +114,23 @@ async def _collect(settings: Settings) -> None:
         if not stopping:
             raise  # cancelled by something other than our signals: not a clean stop
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-    print(
-        f"stopped; {collector.bars_written} minute(s) written to {settings.data}", file=sys.stderr
+    status = collector.status
+    holes = f", {status.unrepaired} trade(s) in unrepaired holes" if status.unrepaired else ""
+    out.line(
+        f"stopped; {collector.bars_written} minute(s) written to {settings.data}; "
+        f"{status.repaired} trade(s) repaired over REST{holes}",
+        sys.stderr,
     )
 
 
 def run(settings: Settings) -> int:
+    repair = getattr(settings, "repair", True)
+    rest = f"; gaps repaired from {settings.rest_url}" if repair else "; gap repair off"
     print(
-        f"collecting {settings.symbol}@trade from {settings.url} into {settings.data}",
+        f"collecting {settings.symbol}@trade from {settings.url} into {settings.data}{rest}",
         file=sys.stderr,
         flush=True,
     )

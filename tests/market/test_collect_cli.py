@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from btc_tui.market.simulator import Simulator
+from btc_tui.market.store import MinuteStore
 from tests.market.conftest import assert_csv_matches, minute_times, read_rows
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -36,8 +37,12 @@ class CollectProcess:
         return self.proc.returncode, stdout, err.decode()
 
 
-async def start_collect(url: str, data: Path, *extra: str) -> CollectProcess:
+async def start_collect(
+    url: str, data: Path, *extra: str, rest_url: str = "http://127.0.0.1:9"
+) -> CollectProcess:
+    """`btc-tui collect` on loopback only: REST goes to the simulator (or to a closed port)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
+    env["XDG_CONFIG_HOME"] = str(data.parent / "no-config")  # never the user's config file
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -45,6 +50,10 @@ async def start_collect(url: str, data: Path, *extra: str) -> CollectProcess:
         "collect",
         "--url",
         url,
+        "--rest-url",
+        rest_url,
+        "--history",
+        "0",
         "--data",
         str(data),
         *extra,
@@ -56,12 +65,14 @@ async def start_collect(url: str, data: Path, *extra: str) -> CollectProcess:
     return CollectProcess(proc)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-async def test_a_signal_writes_the_open_minute_and_exits_0(
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"]
+)
+async def test_a_signal_writes_the_open_minute_releases_the_lock_and_exits_0(
     simulator: Simulator, tmp_path: Path, sig: signal.Signals
 ):
     data = tmp_path / "minutes.csv"
-    collect = await start_collect(simulator.url, data)
+    collect = await start_collect(simulator.url, data, rest_url=simulator.rest_url)
     await simulator.wait_for_connections(1, timeout=20)
     simulator.publish(minute_times(0, 12))
     simulator.publish(minute_times(1, 7))
@@ -75,9 +86,12 @@ async def test_a_signal_writes_the_open_minute_and_exits_0(
     lines = stdout.splitlines()
     assert len(lines) == 2
     assert lines[1].startswith("2024-01-01 00:01 UTC") and "trades 7 " in lines[1]
-    assert "writing the open minute" in stderr
+    assert f"{sig.name}: writing the open minute" in stderr
     assert "Traceback" not in stderr
+    assert "\x1b" not in stdout + stderr  # plain lines for journald: no colour, no cursor moves
     assert_csv_matches(data, simulator.sent)
+    with MinuteStore(data) as store:  # the lock was released: another collector can take it
+        assert store.rows == 2
 
 
 async def test_minute_line_shows_the_bar(simulator: Simulator, tmp_path: Path):
@@ -108,14 +122,14 @@ async def test_minutes_option_exits_0_after_that_many(simulator: Simulator, tmp_
     assert [int(r["trades"]) for r in read_rows(data)] == [3, 3, 3]
 
 
-async def test_kill_9_then_restart_repairs_the_file_and_duplicates_nothing(
+async def test_kill_9_then_restart_completes_the_file_and_duplicates_nothing(
     simulator: Simulator, tmp_path: Path
 ):
     data = tmp_path / "minutes.csv"
-    collect = await start_collect(simulator.url, data)
+    collect = await start_collect(simulator.url, data, rest_url=simulator.rest_url)
     await simulator.wait_for_connections(1, timeout=20)
-    stored = simulator.publish(minute_times(0, 9))
-    lost = simulator.publish(minute_times(1, 4))  # still in the open minute when we kill it
+    simulator.publish(minute_times(0, 9))
+    simulator.publish(minute_times(1, 4))  # still in the open minute when we kill it
     await collect.next_line()
     collect.proc.kill()  # SIGKILL: no handler runs, the open minute is lost with the process
     code, _, _ = await collect.finish()
@@ -125,21 +139,40 @@ async def test_kill_9_then_restart_repairs_the_file_and_duplicates_nothing(
     # A crash in the middle of a write leaves a partial line; make one deterministically.
     with data.open("a") as f:
         f.write("2024,1,1,0,1,42000.5,42000")
+    simulator.publish(minute_times(1, 3, start_ms=2000))  # nobody collects these
 
-    collect = await start_collect(simulator.url, data)
+    collect = await start_collect(simulator.url, data, rest_url=simulator.rest_url)
     await simulator.wait_for_connections(2, timeout=20)
-    replayed = simulator.publish(minute_times(0, 5, start_ms=3000))  # minute 0 is stored: late
-    stored += simulator.publish(minute_times(1, 6, start_ms=5000))
-    stored += simulator.publish(minute_times(2, 2))
-    await collect.next_line()  # minute 1
+    simulator.publish(minute_times(1, 6, start_ms=5000))
+    simulator.publish(minute_times(2, 2))
+    await collect.next_line()  # minute 1: the 7 trades nobody received, from REST, and 6 live
     collect.proc.send_signal(signal.SIGINT)
     code, _stdout, stderr = await collect.finish()
 
     assert code == 0, stderr
     assert "torn last line" in stderr
-    rows = assert_csv_matches(data, stored)
-    assert [int(r["trades"]) for r in rows] == [9, 6, 2]
-    assert not set(replayed) & set(stored) and lost  # the replay and the lost minute are not in it
+    rows = assert_csv_matches(data, simulator.sent)  # every trade, in exactly one row
+    assert [int(r["trades"]) for r in rows] == [9, 13, 2]
+    assert "7 trade(s) repaired over REST" in stderr
+
+
+async def test_rest_unreachable_collects_live_and_says_what_is_missing(
+    simulator: Simulator, tmp_path: Path
+):
+    data = tmp_path / "minutes.csv"
+    collect = await start_collect(simulator.url, data)  # REST: a closed port
+    await simulator.wait_for_connections(1, timeout=20)
+    simulator.publish(minute_times(0, 3))
+    lost = simulator.publish(minute_times(0, 2, start_ms=1000), send=False)
+    simulator.publish(minute_times(1, 1))
+    await collect.next_line()
+    collect.proc.send_signal(signal.SIGTERM)
+    code, _stdout, stderr = await collect.finish(timeout=60)
+    assert code == 0, stderr
+    assert "hole not repaired: 2 trade(s), ids 4..5" in stderr
+    assert "2 trade(s) in unrepaired holes" in stderr
+    assert [int(r["trades"]) for r in read_rows(data)] == [3, 1]
+    assert lost
 
 
 async def test_a_second_collector_on_the_same_file_exits_2(simulator: Simulator, tmp_path: Path):
@@ -150,7 +183,7 @@ async def test_a_second_collector_on_the_same_file_exits_2(simulator: Simulator,
     code, stdout, stderr = await second.finish()
     assert code == 2
     assert stdout == ""
-    assert "already being written by another btc-tui collector" in stderr
+    assert "is being written by btc-tui collect, pid" in stderr
     assert "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) <= 2
 
@@ -183,7 +216,7 @@ async def test_a_url_that_is_not_websocket_exits_2(tmp_path: Path):
     collect = await start_collect("http://127.0.0.1:9", tmp_path / "m.csv")
     code, _, stderr = await collect.finish()
     assert code == 2
-    assert "--url" in stderr and "ws://" in stderr
+    assert "--url" in stderr and "ws or wss URL" in stderr
 
 
 def _write(path: Path, text: str) -> Path:
