@@ -267,32 +267,6 @@ async def test_history_fills_an_empty_csv_with_the_simulators_klines(tmp_path: P
     assert seen.fills[-1].start == live_minute - 10 * MINUTE_MS
 
 
-async def test_max_fill_bounds_a_start_and_says_how_to_fill_the_rest(
-    simulator: Simulator, tmp_path: Path
-):
-    data = tmp_path / "m.csv"
-    first = make_collector(simulator, data, Seen())
-    async with collecting(first):
-        await simulator.wait_for_connections(1)
-        simulator.publish(minute_times(0, 3))
-        await eventually(lambda: first.stream.trades == 3)
-    for minute in range(1, 10):
-        simulator.publish(minute_times(minute, 2))  # nine minutes nobody collected
-
-    seen = Seen()
-    second = make_collector(simulator, data, seen, max_fill=180.0)
-    async with collecting(second):
-        await simulator.wait_for_connections(2)
-        simulator.publish(minute_times(10, 1, start_ms=500))
-        await eventually(lambda: bool(seen.fills) and seen.fills[-1].finished)
-    rows = read_rows(data)
-    from tests.market.conftest import row_minute
-
-    assert [(row_minute(r) - BASE_MINUTE) // MINUTE_MS for r in rows] == [0, 7, 8, 9, 10]
-    message = next(log.text for log in seen.logs if "not filling" in log.text)
-    assert "btc-tui backfill --start 2024-01-01T00:00:00Z --end 2024-01-01T00:07:00Z" in message
-
-
 def test_hole_text():
     assert Hole(5, 9).describe() == "5 trade(s), ids 5..9"
     assert Hole(5, 5).describe() == "1 trade(s), ids 5"
