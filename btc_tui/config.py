@@ -169,7 +169,10 @@ def format_duration(seconds: float) -> str:
         count = seconds / _UNIT_SECONDS[unit]
         if count == int(count):
             return f"{int(count)}{unit}"
-    return f"{seconds:g}s"
+    text = repr(float(seconds))
+    if "e" in text:  # parse_duration reads no exponent
+        text = f"{seconds:.6f}".rstrip("0").rstrip(".")
+    return f"{text}s"
 
 
 # --- one converter per option, used for flags, environment and file alike ----------------------

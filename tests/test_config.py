@@ -17,6 +17,7 @@ from btc_tui.config import (
     Settings,
     config_template,
     default_data,
+    format_duration,
     parse_duration,
     read_config,
     remember_theme,
@@ -87,6 +88,11 @@ def test_demo_flag_never_writes_into_a_real_file_named_less_explicitly(tmp_path)
 )  # fmt: skip
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("seconds", [0.0, 45.0, 45.5, 5400.0, 259200.0, 604800.0, 1e-7, 1e17])
+def test_format_duration_reads_back_exactly(seconds):
+    assert parse_duration(format_duration(seconds)) == pytest.approx(seconds, rel=0, abs=1e-6)
 
 
 @pytest.mark.parametrize("text", ["", "3x", "d", "-1d", "3 days", "1h 30", "1h30", "nan", "1.5.2h"])
