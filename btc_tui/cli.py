@@ -183,9 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=9443)
-    simulate.add_argument("--symbol", default="btcusdt")
+    # --symbol and --seed may also come before `simulate` (the main parser has them): SUPPRESS
+    # keeps this parser's defaults from overwriting them; parse() fills them in and checks them.
+    simulate.add_argument("--symbol", default=argparse.SUPPRESS, help="trading pair (btcusdt)")
     simulate.add_argument("--rate", type=_positive_float, default=20.0, help="trades per second")
-    simulate.add_argument("--seed", type=int, default=None)
+    simulate.add_argument("--seed", default=argparse.SUPPRESS, help="random seed")
     simulate.add_argument("--start-price", type=_positive_float, default=60_000.0)
     simulate.add_argument(
         "--history-minutes",
@@ -270,6 +272,12 @@ def parse(
     args = build_parser().parse_args(argv)
     command = args.command or "tui"
     if command == "simulate":
+        for name, default in (("symbol", "btcusdt"), ("seed", None)):
+            raw = getattr(args, name, None)
+            try:
+                setattr(args, name, default if raw is None else OPTIONS[name].convert(raw))
+            except ValueError as exc:
+                raise UsageError(f"--{name} {raw}: {exc}") from None
         return command, Settings(), {"args": args}
 
     flags = {name: getattr(args, name) for name in OPTIONS if hasattr(args, name)}

@@ -201,6 +201,25 @@ def test_serve_token_variable_is_not_called_unknown():
     assert (command, extra["warnings"], extra["token"]) == ("serve", (), None)
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--symbol", "ETHUSDT", "--seed", "5", "simulate"],
+        ["simulate", "--symbol", "ethusdt", "--seed", "5"],
+    ],
+)
+def test_simulate_symbol_and_seed_before_or_after(argv):
+    args = parse(argv, environ={})[2]["args"]
+    assert (args.symbol, args.seed) == ("ethusdt", 5)
+
+
+def test_simulate_defaults_and_validation(capsys):
+    args = parse(["simulate"], environ={})[2]["args"]
+    assert (args.symbol, args.seed, args.history_minutes) == ("btcusdt", None, None)
+    assert main(["simulate", "--symbol", "btc/usdt"], environ={}) == 2
+    assert "--symbol btc/usdt: must be a trading pair" in capsys.readouterr().err
+
+
 # --- validation and exit codes -----------------------------------------------------------------
 
 
