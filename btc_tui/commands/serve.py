@@ -38,7 +38,7 @@ def run(
         raise UsageError(
             "serve needs textual-serve: pip install 'btc-tui[web]' (make install-web)"
         ) from None
-    from btc_tui.web.access import Gate, check_bind
+    from btc_tui.web.access import Gate, check_bind, is_loopback
     from btc_tui.web.backend import Backend
     from btc_tui.web.server import AppServer, say
 
@@ -46,7 +46,7 @@ def run(
         token = getattr(settings, "token", None) or os.environ.get(TOKEN_ENV) or None
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, got {port}")
-    gate = Gate(token, max_sessions, port)
+    gate = Gate(token, max_sessions, port, loopback_only=is_loopback(host))
     warning = check_bind(host, public, gate.token)
     if warning:
         print(warning, file=sys.stderr, flush=True)

@@ -8,6 +8,11 @@ The token travels as `?token=…` on the page's URL. The page's websocket URL is
 textual-serve's script (it appends `?width=…&height=…`), so the page cannot pass the token on
 it: a successful page load sets an HttpOnly, SameSite=Strict cookie holding the token, which the
 browser sends with the websocket request to the same host and port.
+
+Two checks protect a loopback `serve` without a token from web pages the user visits, which a
+browser lets open websockets anywhere: the websocket's Origin must be the page's own host and
+port (another site's page cannot drive a session), and the Host must be a loopback name (a site
+whose name resolves to 127.0.0.1, "DNS rebinding", sends its own name).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hmac
 import html
 import ipaddress
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -71,31 +77,44 @@ def _page(
 class Gate:
     """The token check and the session cap, shared by the page, websocket and download routes."""
 
-    def __init__(self, token: str | None, max_sessions: int, port: int) -> None:
+    def __init__(
+        self, token: str | None, max_sessions: int, port: int, *, loopback_only: bool = True
+    ) -> None:
         if max_sessions < 1:
             raise UsageError(f"--max-sessions must be at least 1, got {max_sessions}")
         self.token = check_token(token)
         self.max_sessions = max_sessions
+        self.loopback_only = loopback_only
         # One cookie per port: browsers share cookies between the ports of one host.
         self.cookie = f"btc_tui_token_{port}"
 
-    def allows(self, request: web.Request) -> bool:
-        if self.token is None:
-            return True
-        given = request.query.get(TOKEN_QUERY) or request.cookies.get(self.cookie) or ""
-        return hmac.compare_digest(given.encode(), self.token.encode())
+    def refusal(self, request: web.Request, *, websocket: bool = False) -> str | None:
+        """Why this request may not go on (one line for the 403 page and the log), or None."""
+        if self.loopback_only:
+            name = urlsplit("//" + request.host).hostname
+            if name is None or not is_loopback(name):
+                return f"this server answers on loopback addresses only, not {request.host!r}"
+        origin = request.headers.get("Origin")
+        if websocket and origin is not None:  # browsers always send it on a websocket
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or parts.netloc.lower() != request.host.lower()
+            ):
+                return f"a page from {origin} may not open a session here"
+        if self.token is not None:
+            given = request.query.get(TOKEN_QUERY) or request.cookies.get(self.cookie) or ""
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                return "wrong or missing token: open the address serve printed, ending in ?token=…"
+        return None
 
     def remember(self, request: web.Request, response: web.StreamResponse) -> None:
         """After a page load with `?token=`, let the page's websocket carry it as a cookie."""
         if self.token is not None and request.query.get(TOKEN_QUERY) is not None:
             response.set_cookie(self.cookie, self.token, httponly=True, samesite="Strict", path="/")
 
-    def forbidden(self) -> web.Response:
-        return _page(
-            403,
-            "403 Forbidden",
-            "This btc-tui serve needs its token: open the address it printed, ending in ?token=…",
-        )
+    def forbidden(self, reason: str) -> web.Response:
+        return _page(403, "403 Forbidden", f"btc-tui serve: {reason}.")
 
     def full(self, active: int) -> web.Response:
         return _page(

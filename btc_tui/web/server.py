@@ -132,8 +132,8 @@ class AppServer(Server):
     # --- routes --------------------------------------------------------------------------------
 
     async def handle_index(self, request: web.Request) -> web.StreamResponse:
-        if not self.gate.allows(request):
-            return self.gate.forbidden()
+        if refusal := self.gate.refusal(request):
+            return self.gate.forbidden(refusal)
         if self._stopping:
             return self.gate.stopping()
         if len(self.sessions) >= self.gate.max_sessions:
@@ -143,16 +143,16 @@ class AppServer(Server):
         return response
 
     async def handle_download(self, request: web.Request) -> web.StreamResponse:
-        if not self.gate.allows(request):
-            return self.gate.forbidden()
+        if refusal := self.gate.refusal(request):
+            return self.gate.forbidden(refusal)
         return await super().handle_download(request)
 
     async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
         # Every check and the count happen before the first await: no two requests can both
         # take the last free place.
-        if not self.gate.allows(request):
-            say(f"refused {request.remote}: wrong or missing token (403)")
-            return self.gate.forbidden()
+        if refusal := self.gate.refusal(request, websocket=True):
+            say(f"refused {request.remote}: {refusal} (403)")
+            return self.gate.forbidden(refusal)
         if self._stopping:
             return self.gate.stopping()
         if len(self.sessions) >= self.gate.max_sessions:

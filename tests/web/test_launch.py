@@ -71,3 +71,17 @@ def test_unusable_tokens_are_refused(token: str) -> None:
 def test_at_least_one_session() -> None:
     with pytest.raises(UsageError, match="--max-sessions"):
         Gate(None, 0, 8000)
+
+
+def test_serve_itself_imports_neither_textual_nor_tensorflow() -> None:
+    """Only a session's process runs the app: serve stays small however many sessions run."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, btc_tui.commands.serve, btc_tui.web.server, btc_tui.web.backend, "
+        "btc_tui.web.launch, btc_tui.web.access, btc_tui.ui.startup\n"
+        "print(sorted(m for m in ('textual', 'tensorflow') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -65,6 +65,7 @@ async def test_wrong_or_missing_token_is_refused_before_any_app_starts(serve_roo
             )
             assert served.children() == [], "an app process was started for a refused request"
             assert "session 1 opened" not in served.stderr()
+            assert "refused 127.0.0.1: wrong or missing token" in served.stderr()
 
             # Positive control: the right token opens the page, whose cookie opens a session.
             async with client.get(f"{served.url}/?token={TOKEN}") as response:
@@ -185,3 +186,32 @@ def test_demo_refuses_a_csv_another_process_writes(serve_root: Path) -> None:
         )
     assert done.returncode == 2, done.stderr
     assert "is being written by" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_other_sites_pages_cannot_open_a_session(serve_root: Path) -> None:
+    """No token: what keeps a web page the user visits from driving a loopback serve."""
+    with serving(serve_root) as served:
+        async with aiohttp.ClientSession() as client:
+            ws = f"{served.url}/ws?width=80&height=24"
+            # Another site's script opening a websocket to us (browsers send its Origin).
+            evil = {"Origin": "http://evil.example"}
+            assert await refused_ws(client, ws, headers=evil) == 403
+            other_port = {"Origin": f"http://127.0.0.1:{served.port + 1}"}
+            assert await refused_ws(client, ws, headers=other_port) == 403
+            # DNS rebinding: evil.example resolves to 127.0.0.1, the browser sends its name.
+            rebound = {"Host": f"evil.example:{served.port}"}
+            async with client.get(served.url + "/", headers=rebound) as response:
+                assert response.status == 403
+                assert "loopback addresses only" in await response.text()
+            assert await refused_ws(client, ws, headers=rebound) == 403
+            assert served.children() == []
+
+            # Positive control: our own page's websocket (same origin; localhost works too).
+            own = {"Origin": served.url}
+            async with client.get(
+                served.url + "/", headers={"Host": f"localhost:{served.port}"}
+            ) as r:
+                assert r.status == 200
+            ok = await open_session(client, served, headers=own)
+            assert len(served.children()) == 1
+            await ok.close()
