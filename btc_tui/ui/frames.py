@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from btc_tui.market.bars import MINUTE_MS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -34,6 +36,6 @@ def trailing_contiguous(frame: pd.DataFrame | None) -> int:
         return 0
     import numpy as np
 
-    minutes = frame.index.as_unit("ns").asi8 // 60_000_000_000
+    minutes = frame.index.as_unit("ms").asi8 // MINUTE_MS
     gaps = np.nonzero(np.diff(minutes) != 1)[0]
     return len(minutes) - (int(gaps[-1]) + 1 if len(gaps) else 0)

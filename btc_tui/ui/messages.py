@@ -16,17 +16,10 @@ if TYPE_CHECKING:
 
     from btc_tui.forecast.predictor import Prediction, Predictor
     from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult
-    from btc_tui.market.collector import BarWritten, StreamStatus, Tick
+    from btc_tui.market.collector import BarWritten
 
 
 # --- collector -------------------------------------------------------------------------------
-
-
-@dataclass
-class TickReceived(Message):
-    """The latest trade (throttled to ~10 Hz: only the newest tick of each interval is posted)."""
-
-    tick: Tick
 
 
 @dataclass
@@ -37,14 +30,6 @@ class BarReceived(Message):
 
 
 @dataclass
-class StatusChanged(Message):
-    """Connection state, counters and message age (posted on change and once a second)."""
-
-    status: StreamStatus
-    at: float  # app clock when the status was read, so ages keep counting between updates
-
-
-@dataclass
 class EventLogged(Message):
     """One human line for the Log pane."""
 
@@ -52,15 +37,13 @@ class EventLogged(Message):
 
 
 @dataclass
-class SimulatorStarted(Message):
-    """Demo mode: the built-in simulator listens on this loopback URL."""
-
-    url: str
+class CsvReplaced(Message):
+    """Attached: the owner rewrote the CSV (history merged in): the recent minutes may differ."""
 
 
 @dataclass
 class DataPrepared(Message):
-    """Startup read of the CSV (and, in demo mode, simulated history written to it)."""
+    """Startup read of the CSV's tail."""
 
     rows: int
     last_price: float | None

@@ -40,11 +40,16 @@ def write_history(path: Path, minutes: int, seed: int = 1) -> None:
             store.append(bar)
 
 
-def settings_for(tmp_path: Path, url: str = "ws://127.0.0.1:9", **changes: object) -> Settings:
-    """Everything in tmp_path; the URL is loopback so no test can reach the internet."""
-    return Settings(
-        data=tmp_path / "minutes.csv", models=tmp_path / "models", url=url
-    ).with_changes(**changes)
+def settings_for(
+    tmp_path: Path,
+    url: str = "ws://127.0.0.1:9",
+    rest_url: str = "http://127.0.0.1:9",
+    **changes: object,
+) -> Settings:
+    """Everything in tmp_path; both URLs are loopback so no test can reach the internet. No
+    history fill unless a test asks for one (history=...)."""
+    base = Settings(data=tmp_path / "minutes.csv", models=tmp_path / "models", url=url)
+    return base.with_changes(rest_url=rest_url, history=0.0).with_changes(**changes)
 
 
 async def until(pilot, predicate: Callable[[], bool], timeout: float = 20.0) -> None:

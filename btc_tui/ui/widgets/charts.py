@@ -117,6 +117,12 @@ class LossChart(SafePlot):
         self.val_loss.append(val_loss)
         self._draw()
 
+    def show_losses(self, losses: Sequence[tuple[float, float | None]]) -> None:
+        """(loss, val_loss) per epoch, as the training pane holds them."""
+        self.loss = [loss for loss, _ in losses]
+        self.val_loss = [val for _, val in losses]
+        self._draw()
+
     def set_history(self, loss: Sequence[float], val_loss: Sequence[float]) -> None:
         self.loss = list(loss)
         self.val_loss = list(val_loss) or [None] * len(self.loss)

@@ -1,20 +1,32 @@
-"""Live pane: ticker, connection health, CSV rows and the live prediction."""
+"""Live pane: ticker, connection health (or the process we are attached to), CSV rows, holes,
+history fill and the live prediction. It composes the owners of collecting and live prediction
+and shows their state; each line is its own widget with a reactive text, so a new price repaints
+one line and an unchanged line costs nothing (over SSH every repaint is bytes on the wire)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.style import Style
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.reactive import reactive
 from textual.widget import Widget
 
-from btc_tui.ui.live_score import LiveScore
+from btc_tui.config import Settings
+from btc_tui.market.bars import MINUTE_MS
+from btc_tui.ui import messages as m
+from btc_tui.ui.collecting import Collecting
+from btc_tui.ui.prediction import LivePrediction
 
 if TYPE_CHECKING:
-    from btc_tui.forecast.predictor import Prediction
-    from btc_tui.market.collector import BarWritten, StreamStatus, Tick
+    from btc_tui.market.collector import Tick
+
+STATUS_REFRESH = 1.0  # seconds: ages ("msg 0.4 s ago") keep counting between status updates
 
 
 def hhmm(ms: int) -> str:
@@ -25,9 +37,20 @@ def money(value: float) -> str:
     return f"{value:,.2f}"
 
 
-class LivePane(Widget):
-    """Renders the newest tick, status and prediction it was given; holds no domain logic."""
+class Fact(Widget):
+    """One line of the Live pane; hidden while empty. Cut with … rather than wrapped."""
 
+    DEFAULT_CSS = "Fact { height: 1; width: 1fr; }"
+    text: reactive[Text] = reactive(Text, layout=False)
+
+    def render(self) -> Text:
+        return self.text
+
+    def watch_text(self, text: Text) -> None:
+        self.display = bool(text.plain)
+
+
+class LivePane(Vertical):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "live--up",
         "live--down",
@@ -37,97 +60,117 @@ class LivePane(Widget):
         "live--error",
         "live--muted",
     }
+    LINES = ("price", "minute", "status", "status2", "status3", "rows", "fill", "forecast", "score")
 
     def __init__(
         self,
-        symbol: str,
-        url: str,
-        demo: bool,
-        score: LiveScore,
+        settings: Settings,
         clock: Callable[[], float],
+        refresh_hz: float,
         *,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
-        self.symbol = symbol.upper()
-        self.url = url
-        self.demo = demo
-        self.score = score
+        self.settings = settings
         self.clock = clock
-        self.tick: Tick | None = None
-        self.tick_at: float | None = None  # app clock when the newest tick was shown
-        self.previous_minute: tuple[int, float] | None = None  # (minute ms, avg price)
-        self.status: StreamStatus | None = None
-        self.status_at = 0.0
-        self.ever_connected = False
-        self.collecting = False
-        self.collector_error: str | None = None
-        self.preparing = True  # until the app has read the CSV (and filled it, in demo mode)
+        self.collecting = Collecting(settings, clock, refresh_hz)
+        self.predicting = LivePrediction(settings)
+        self.preparing = True  # until the CSV's tail has been read
         self.rows: int | None = None
-        self.simulated_minutes = 0
-        self.model_state = "no model yet: press t to train"
-        self.prediction: Prediction | None = None
+        self.previous_minute: tuple[int, float] | None = None  # (minute ms, avg price)
+        self.tick_at: float | None = None
 
-    # --- updates (called by the app's message handlers) ----------------------------------------
+    def compose(self) -> ComposeResult:
+        yield self.collecting
+        yield self.predicting
+        for name in self.LINES:
+            yield Fact(id=f"live-{name}")
 
-    def show_tick(self, tick: Tick) -> None:
-        self.tick = tick
-        self.tick_at = self.clock()
-        self.refresh()
+    def on_mount(self) -> None:
+        for name in (
+            "state",
+            "error",
+            "tick",
+            "status",
+            "fill",
+            "owner",
+            "owner_gone",
+            "ticker_on",
+        ):
+            self.watch(self.collecting, name, self._changed, init=False)
+        for name in ("model_state", "prediction", "scored", "ready"):
+            self.watch(self.predicting, name, self._changed, init=False)
+        self.set_interval(STATUS_REFRESH, self.redraw)
+        self.redraw()
 
-    def show_bar(self, event: BarWritten) -> None:
+    def _changed(self, _value: object = None) -> None:
+        if self.collecting.tick is not None and self.tick_at is None:
+            self.tick_at = self.clock()
+        self.redraw()
+
+    # --- messages that bubble up from the owners -----------------------------------------------
+
+    def on_data_prepared(self, message: m.DataPrepared) -> None:
+        self.preparing = False
+        self.rows = message.rows
+        if message.frame is not None and not message.frame.empty:
+            last = message.frame.index[-1]
+            minute = int(last.timestamp()) * 1000
+            self.collecting.last_minute = minute
+            self.collecting.start_price = float(message.frame["close"].iloc[-1])
+            if self.previous_minute is None and message.last_price is not None:
+                self.previous_minute = (minute, message.last_price)
+        self.predicting.set_frame(message.frame)
+        self.redraw()
+
+    def on_bar_received(self, message: m.BarReceived) -> None:
+        event = message.event
         self.previous_minute = (event.bar.minute, event.bar.avg_price)
         self.rows = event.rows
-        self.refresh()
+        self.predicting.add_bar(event.bar)
+        self.redraw()
 
-    def show_status(self, status: StreamStatus, at: float) -> None:
-        self.status = status
-        self.status_at = at
-        if status.state == "connected":
-            self.ever_connected = True
-        self.refresh()
-
-    def show_collecting(self, collecting: bool, error: str | None = None) -> None:
-        self.collecting = collecting
-        self.collector_error = error
-        self.refresh()
-
-    def show_data(self, rows: int, last_price: float | None, simulated_minutes: int) -> None:
-        self.rows = rows
-        self.preparing = False
-        self.simulated_minutes = simulated_minutes
-        if last_price is not None and self.previous_minute is None:
-            self.previous_minute = (0, last_price)
-        self.refresh()
-
-    def show_model_state(self, text: str) -> None:
-        self.model_state = text
-        self.refresh()
-
-    def show_prediction(self, prediction: Prediction) -> None:
-        self.prediction = prediction
-        self.refresh()
-
-    # --- rendering -----------------------------------------------------------------------------
+    # --- rendering -------------------------------------------------------------------------------
 
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"live--{name}")
 
-    def render(self) -> Text:
-        lines = [self._price_line(), self._minute_line(), *self._status_lines(), self._rows_line()]
-        lines += self._prediction_lines()
-        text = Text("\n").join(lines)
-        # One fact per line: cut with … rather than wrap into the next fact.
-        text.no_wrap = True
-        text.overflow = "ellipsis"
-        return text
+    def redraw(self) -> None:
+        if not self.is_mounted:
+            return
+        status = self._status_lines()
+        prediction = self._prediction_lines()
+        lines = {
+            "price": self._price_line(),
+            "minute": self._minute_line(),
+            "status": status[0] if status else Text(),
+            "status2": status[1] if len(status) > 1 else Text(),
+            "status3": status[2] if len(status) > 2 else Text(),
+            "rows": self._rows_line(),
+            "fill": self._fill_line(),
+            "forecast": prediction[0] if prediction else Text(),
+            "score": prediction[1] if len(prediction) > 1 else Text(),
+        }
+        for name, text in lines.items():
+            text.no_wrap = True
+            text.overflow = "ellipsis"
+            self.query_one(f"#live-{name}", Fact).text = text
+
+    def text(self) -> str:
+        """Everything the pane shows, as plain text (tests)."""
+        return "\n".join(f.text.plain for f in self.query(Fact) if f.text.plain)
+
+    @property
+    def tick(self) -> Tick | None:
+        return self.collecting.tick
 
     def _price_line(self) -> Text:
-        line = Text(f"{self.symbol} ", style="bold")
-        if self.tick is None:
+        line = Text(f"{self.settings.symbol.upper()} ", style="bold")
+        tick = self.collecting.tick
+        if tick is None:
             line.append("waiting for the first trade…", self._style("muted"))
             return line
-        price = self.tick.price
+        price = tick.price
         if self.previous_minute is None:
             line.append(money(price), self._style("price"))
             return line
@@ -140,96 +183,136 @@ class LivePane(Widget):
         return line
 
     def _minute_line(self) -> Text:
+        tick = self.collecting.tick
+        status = self.collecting.status
         line = Text()
-        if self.tick is not None and self.tick.minute_trades == 0:
+        if tick is not None and tick.minute_trades == 0:
             line.append(
-                f"{hhmm(self.tick.minute)} already saved; next row "
-                f"{hhmm(self.tick.minute + 60_000)}",
+                f"{hhmm(tick.minute)} already saved; next row {hhmm(tick.minute + MINUTE_MS)}",
                 self._style("muted"),
             )
-        elif self.tick is not None:
+        elif tick is not None:
             line.append(
-                f"{hhmm(self.tick.minute)} avg {money(self.tick.minute_avg)}"
-                f" · {self.tick.minute_trades} trades"
+                f"{hhmm(tick.minute)} avg {money(tick.minute_avg)} · {tick.minute_trades} trades"
             )
         else:
             line.append("open minute: none yet", self._style("muted"))
-        if self.status is not None and self.collecting:
-            line.append(f" · {self.status.messages_per_second:.1f}/s")
+        if status is not None and status.state == "connected":
+            line.append(f" · {status.messages_per_second:.1f}/s")
         return line
 
     def _status_lines(self) -> list[Text]:
-        status = self.status
-        if self.collector_error is not None:
-            return [Text(f"✗ collector stopped: {self.collector_error}", self._style("error"))]
+        c = self.collecting
+        if c.error is not None:
+            return [Text(f"✗ collector stopped: {c.error}", self._style("error"))]
         if self.preparing:
             return [Text("… reading the CSV", self._style("muted"))]
-        if not self.collecting:
+        lines = []
+        if c.state == "attached" and c.owner is not None:
+            owner = c.owner
+            since = owner.started
+            with contextlib.suppress(ValueError):
+                since = datetime.fromisoformat(owner.started).strftime("%H:%M")
+            if c.owner_gone:
+                lines.append(
+                    Text(f"✗ {owner.command} (pid {owner.pid}) stopped", self._style("error"))
+                )
+                lines.append(Text("press o to take over collecting", self._style("warn")))
+                return lines
+            lines.append(Text(f"collecting: {owner.command}, pid {owner.pid}, since {since}"))
+            if not c.ticker_on:
+                lines.append(Text("○ ticker off: press c to start it", self._style("warn")))
+                return lines
+        elif c.state == "off":
             return [Text("○ not collecting: press c to start", self._style("warn"))]
+        lines.append(self._connection_line())
+        if not c.ever_connected and c.status is not None and c.status.last_error:
+            lines.append(Text(f"✗ no connection: {c.status.last_error}", self._style("error")))
+            if not self.settings.demo:
+                lines.append(Text("offline? try: btc-tui --demo", self._style("warn")))
+        return lines
+
+    def _connection_line(self) -> Text:
+        c = self.collecting
+        status = c.status
         if status is None:
-            return [Text(f"… connecting to {self.url}", self._style("muted"))]
-        elapsed = max(0.0, self.clock() - self.status_at)
+            return Text(f"… connecting to {self.settings.url}", self._style("muted"))
+        now = self.clock()
+        elapsed = max(0.0, now - c.status_at)
         reconnects = f" · {status.reconnects} reconnects"
         if status.state == "backing_off":
             retry = max(0.0, (status.retry_in or 0.0) - elapsed)
-            line = Text(f"↻ reconnecting in {retry:.0f} s{reconnects}", self._style("warn"))
-        elif status.stale:
+            return Text(f"↻ reconnecting in {retry:.0f} s{reconnects}", self._style("warn"))
+        if status.stale:
             age = (status.last_message_age or 0.0) + elapsed
-            line = Text(f"◌ stale: nothing for {age:.0f} s{reconnects}", self._style("warn"))
-        elif status.state == "connected":
+            return Text(f"◌ stale: nothing for {age:.0f} s{reconnects}", self._style("warn"))
+        if status.state == "connected":
             line = Text("● connected", self._style("good"))
             if status.last_message_age is not None:
-                # The status comes once a second; a tick shown since then is a newer message.
                 age = status.last_message_age + elapsed
-                if self.tick_at is not None and self.tick_at >= self.status_at:
-                    age = min(age, self.clock() - self.tick_at)
-                line.append(f" · msg {age:.1f} s ago")
+                line.append(f" · msg {age:.0f} s ago")
             line.append(reconnects)
-        elif status.state == "connecting":
-            line = Text(f"… connecting{reconnects}", self._style("muted"))
-        else:
-            line = Text(f"■ {status.state}{reconnects}", self._style("muted"))
-        lines = [line]
-        if not self.ever_connected and status.last_error and not self.demo:
-            lines.append(Text(f"✗ no connection: {status.last_error}", self._style("error")))
-            lines.append(Text("offline? try: btc-tui --demo", self._style("warn")))
-        return lines
+            return line
+        if status.state == "connecting":
+            return Text(f"… connecting{reconnects}", self._style("muted"))
+        return Text(f"■ {status.state}{reconnects}", self._style("muted"))
 
     def _rows_line(self) -> Text:
-        status = self.status
+        status = self.collecting.status
         rows = "?" if self.rows is None else f"{self.rows:,}"
-        # Demo minutes are labelled simulated in the pane title, and in the log when written.
         line = Text(f"{rows} rows")
-        if status is not None:
-            line.append(f" · missed {status.missed} · bad {status.bad}")
-            if status.late:
-                # Trades for a minute already in the CSV (e.g. a restart within the minute).
-                line.append(f" · late {status.late}", self._style("muted"))
+        if status is None:
+            return line
+        repaired = getattr(status, "repaired", 0)
+        unrepaired = getattr(status, "unrepaired", 0)
+        if repaired or unrepaired:
+            line.append(f" · holes: {repaired} repaired")
+            if unrepaired:
+                line.append(f", {unrepaired} lost", self._style("error"))
+        else:
+            line.append(f" · missed {status.missed}")
+        line.append(f" · bad {status.bad}")
+        if status.late:
+            line.append(f" · late {status.late}", self._style("muted"))
         return line
 
+    def _fill_line(self) -> Text:
+        fill = self.collecting.fill
+        if fill is None:
+            return Text()
+        if fill.error is not None:
+            return Text(f"✗ history: {fill.error}", self._style("error"))
+        if fill.finished:
+            return Text(f"✓ history: {fill.done_minutes:,} minutes filled", self._style("muted"))
+        pct = 100 * fill.done_minutes / fill.total_minutes if fill.total_minutes else 0.0
+        return Text(
+            f"… history: {fill.done_minutes:,}/{fill.total_minutes:,} minutes ({pct:.0f}%)",
+            self._style("muted"),
+        )
+
     def _prediction_lines(self) -> list[Text]:
-        prediction = self.prediction
+        p = self.predicting
+        prediction = p.prediction
+        tick = self.collecting.tick
         now_minute = max(
             self.previous_minute[0] if self.previous_minute else 0,
-            self.tick.minute if self.tick else 0,
+            tick.minute if tick else 0,
         )
         if prediction is None or prediction.target_minute < now_minute:
             # No prediction, or only one for a minute already past (a gap stops predicting).
-            return [Text(f"model: {self.model_state}", self._style("muted"))]
-        line = Text(f"{hhmm(prediction.target_minute)} forecast ")
-        line.append(money(prediction.price), self._style("price"))
-        scored = self.score.last_scored
-        if scored is not None:
-            line.append(f" · last err {scored.error:+,.2f}")
-        lines = [line]
-        mae, base = self.score.mae, self.score.persistence_mae
+            return [Text(f"model: {p.model_state}", self._style("muted"))]
+        lines = [Text(p.describe_prediction(prediction))]
+        summary = getattr(p.score, "summary", None)
+        if summary is not None:
+            lines.append(Text(str(summary()), self._style("muted")))
+            return lines
+        mae, base = p.score.mae, p.score.persistence_mae
         if mae is not None and base is not None:
-            better = "good" if mae < base else "warn"
+            verdict = "better" if mae < base else "worse"
             lines.append(
-                Text.assemble(
-                    ("live MAE ", ""),
-                    (money(mae), self._style(better)),
-                    f" vs persistence {money(base)} (n={self.score.count})",
+                Text(
+                    f"live MAE {money(mae)} vs persistence {money(base)} ({verdict})",
+                    self._style("good" if mae < base else "warn"),
                 )
             )
         else:

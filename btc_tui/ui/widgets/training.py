@@ -1,15 +1,25 @@
-"""Training pane: state, epoch n/N with a progress bar and ETA, the last loss and val_loss."""
+"""Training pane: the owner of training (its thread worker, its state) and what it shows: state,
+epoch n/N with a progress bar and ETA, the last loss and val_loss."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.reactive import reactive, var
 from textual.widgets import ProgressBar, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from btc_tui.config import Settings
+from btc_tui.ui import messages as m
 
 if TYPE_CHECKING:
     from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult
+
+BATCH_INTERVAL = 0.2  # per-batch progress at ~5 Hz
 
 
 def duration(seconds: float) -> str:
@@ -23,9 +33,135 @@ def loss_text(value: float | None) -> str:
 
 
 class TrainingPane(Vertical):
-    """State classes (-idle, -busy, -done, -failed, -cancelled) colour the state line in app.tcss."""
+    """State classes (-idle, -busy, -done, -failed, -cancelled) colour the state line in app.tcss.
+
+    `losses` (loss, val_loss per epoch) is what the loss chart draws; TrainingFinished bubbles up
+    so the app can hand the result to the forecast pane and load the new model.
+    """
 
     STATES = ("-idle", "-busy", "-done", "-failed", "-cancelled")
+
+    running: reactive[bool] = reactive(False, bindings=True)
+    cancelling: reactive[bool] = reactive(False, bindings=True)
+    losses: var[tuple[tuple[float, float | None], ...]] = var(())
+
+    def __init__(self, settings: Settings, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.settings = settings
+        self._worker: Worker[TrainResult] | None = None
+
+    # --- the job ---------------------------------------------------------------------------------
+
+    def train(self) -> None:
+        if self.running:
+            return
+        self.running = True
+        self.cancelling = False
+        s = self.settings
+        self.start(str(s.data))
+        self.losses = ()
+        self.post_message(
+            m.EventLogged(
+                f"training started on {s.data} (window {s.window}, horizon {s.horizon},"
+                f" {s.epochs} epochs)"
+            )
+        )
+        self._worker = self._train()
+
+    def cancel(self) -> None:
+        if not self.running or self.cancelling or self._worker is None:
+            return
+        self.cancelling = True
+        self.post_message(m.EventLogged("cancelling training: stops after the current batch"))
+        self.show_stage("cancelling")
+        self._worker.cancel()  # train() sees cancelled_event at the next batch
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="training")
+    def _train(self) -> TrainResult:
+        worker = get_current_worker()
+        try:
+            from btc_tui.forecast import training
+
+            last_batch = 0.0
+
+            def on_batch(progress: training.BatchProgress) -> None:
+                nonlocal last_batch
+                now = time.monotonic()
+                if now - last_batch >= BATCH_INTERVAL:
+                    last_batch = now
+                    self.post_message(m.BatchProgressed(progress))
+
+            result = training.train(
+                self.settings,
+                on_epoch=lambda epoch: self.post_message(m.EpochEnded(epoch)),
+                on_batch=on_batch,
+                on_stage=lambda stage: self.post_message(m.TrainingStage(stage)),
+                stop=worker.cancelled_event,
+            )
+            self.post_message(m.TrainingFinished(result))
+            return result
+        finally:
+            self.post_message(m.TrainingThreadExited())
+
+    def on_training_stage(self, message: m.TrainingStage) -> None:
+        message.stop()
+        if not self.cancelling:
+            self.show_stage(message.stage)
+        self.post_message(m.EventLogged(f"training: {message.stage}"))
+
+    def on_batch_progressed(self, message: m.BatchProgressed) -> None:
+        message.stop()
+        self.show_batch(message.progress)
+
+    def on_epoch_ended(self, message: m.EpochEnded) -> None:
+        message.stop()
+        epoch = message.epoch
+        if not self.cancelling:
+            self.show_epoch(epoch)
+        self.losses = (*self.losses, (epoch.loss, epoch.val_loss))
+
+    def on_training_finished(self, message: m.TrainingFinished) -> None:
+        # Bubbles on to the app (forecast pane, model loading).
+        result = message.result
+        self.show_done(result)
+        val = result.history_val_loss or [None] * len(result.history_loss)
+        self.losses = tuple(zip(result.history_loss, val, strict=False))
+        mt = result.metrics
+        self.post_message(
+            m.EventLogged(
+                f"training finished: {result.epochs_run} epochs, MAE {mt.mae:,.2f}"
+                f" vs persistence {mt.baseline_mae:,.2f} (skill {mt.skill:+.3f})"
+            )
+        )
+        for warning in result.warnings:
+            self.post_message(m.EventLogged(f"training warning: {warning}"))
+        self.post_message(m.EventLogged(f"model saved to {result.model_path}"))
+
+    def on_training_thread_exited(self, message: m.TrainingThreadExited) -> None:
+        message.stop()
+        if self.cancelling:
+            kept = self.settings.model_path.exists()
+            self.show_cancelled(kept)
+            self.post_message(
+                m.EventLogged(
+                    "training cancelled: "
+                    + ("the previous model is kept" if kept else "no model was saved")
+                )
+            )
+        self.cancelling = False
+        self.running = False
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        event.stop()
+        if event.worker is self._worker and event.state == WorkerState.ERROR:
+            from btc_tui.ui.collecting import describe
+
+            reason = describe(event.worker.error)
+            self.show_failed(reason)
+            self.post_message(m.EventLogged(f"training failed: {reason}"))
+            self.notify(reason, title="training failed", severity="error", timeout=8)
+
+    # --- what it shows -------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Static("idle: t trains on the CSV", id="training-state")
