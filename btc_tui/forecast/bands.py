@@ -11,6 +11,8 @@ a test window's target.
   the test window's own recent volatility;
 - the model's band: its lower and upper quantile outputs widened (or narrowed) by one conformal
   margin, in units of recent volatility (conformalised quantile regression, Romano et al. 2019).
+
+The point forecast's weight (`fit_point_weight`) is chosen on the validation windows too.
 """
 
 from __future__ import annotations
@@ -62,11 +64,31 @@ def conformal_margin(lo: np.ndarray, hi: np.ndarray, y: np.ndarray, nominal: flo
     return float(np.partition(scores, rank - 1)[rank - 1])
 
 
-def apply_margin(outputs: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(n, 3) quantile outputs -> (lo, median, hi) with the margin applied, in output units; the
-    band always contains the median (a margin or a crossing of the heads can't invert it)."""
+# Candidate weights of the network's correction, 0 (the naive rule itself) to 1 (all of it).
+POINT_WEIGHTS = np.linspace(0.0, 1.0, 21)
+
+
+def fit_point_weight(median: np.ndarray, y: np.ndarray, unit: np.ndarray) -> float:
+    """How much of the network's median correction to keep, chosen on the validation windows:
+    the weight in POINT_WEIGHTS with the lowest mean absolute error in price units (the smallest
+    such weight on a tie). 0 means the correction did not help there, and the forecast is the
+    naive rule itself: a model that learned nothing then ties the baseline instead of losing to
+    it by its noise."""
+    median, y, unit = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (median, y, unit))
+    if not len(y):
+        return 1.0
+    errors = [float(np.mean(np.abs((w * median - y) * unit))) for w in POINT_WEIGHTS]
+    return float(POINT_WEIGHTS[int(np.argmin(errors))])
+
+
+def apply_margin(
+    outputs: np.ndarray, margin: float, point_weight: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n, 3) quantile outputs -> (lo, point, hi) with the margin applied, in output units; the
+    point is the median scaled by `point_weight`, and the band always contains it (a margin, a
+    crossing of the heads or the weight can't put it outside)."""
     outputs = np.asarray(outputs, dtype=np.float64).reshape(-1, 3)
-    median = outputs[:, 1]
+    median = point_weight * outputs[:, 1]
     lo = np.minimum(outputs[:, 0] - margin, median)
     hi = np.maximum(outputs[:, 2] + margin, median)
     return lo, median, hi

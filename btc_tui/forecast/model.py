@@ -211,6 +211,8 @@ class ModelMetadata:
     interval: float = 0.8
     quantiles: list[float] = field(default_factory=list)
     calibration: float = 0.0
+    # The share of the network's median correction the point forecast keeps (0..1, validation).
+    point_weight: float = 1.0
     anchor: str = "close"  # what output 0 stands for: "close" (last price) or "avg_price"
     vol_lookback: int = VOL_LOOKBACK
     weights_file: str = ""  # the .npz beside the model (name only)
@@ -239,6 +241,7 @@ _REQUIRED = {
     "interval": float,
     "quantiles": list,
     "calibration": float,
+    "point_weight": float,
     "anchor": str,
     "vol_lookback": int,
     "weights_file": str,
@@ -288,6 +291,10 @@ def parse_metadata(text: str, path: Path) -> ModelMetadata:
         abs(a - b) > 1e-12 for a, b in zip(metadata.quantiles, levels, strict=False)
     ):
         raise UsageError(f"{path}: quantiles {metadata.quantiles} do not match {levels}; {retrain}")
+    if not 0 <= metadata.point_weight <= 1:
+        raise UsageError(
+            f"{path}: point_weight {metadata.point_weight} is not in [0, 1]; {retrain}"
+        )
     if metadata.anchor not in ("close", "avg_price") or metadata.vol_lookback < 1:
         raise UsageError(f"{path}: anchor {metadata.anchor!r} is not understood; {retrain}")
     if not metadata.weights_file or Path(metadata.weights_file).name != metadata.weights_file:

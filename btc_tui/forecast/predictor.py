@@ -131,7 +131,9 @@ class Predictor:
             for name in self.columns
         }
         x = encode_features(inputs, scaling, self._spec.features, rows)
-        lo, median, hi = apply_margin(self._forward(x), self.metadata.calibration)
+        lo, median, hi = apply_margin(
+            self._forward(x), self.metadata.calibration, self.metadata.point_weight
+        )
         last_close = rows["close"][:, -1] if "close" in rows else None
         anchor_close = last_close if self.metadata.anchor == "close" else None
         anchor, unit = target_frame(self._spec.target_kind, inputs, scaling, anchor_close)

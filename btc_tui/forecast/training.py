@@ -282,12 +282,17 @@ def train(
     margin = bands.conformal_margin(
         val_out[:, 0], val_out[:, 2], encoded.y[split.validation], interval
     )
+    # So is the share of the network's correction kept in the point forecast.
+    point_weight = bands.fit_point_weight(
+        val_out[:, 1], encoded.y[split.validation], encoded.unit[split.validation]
+    )
     evaluation = evaluate_outputs(
         encoded,
         split,
         model.predict(encoded.x[split.test], batch_size=PREDICT_BATCH, verbose=0),
         margin,
         interval,
+        point_weight,
     )
     result_metrics = evaluation.metrics
     _check_stop(stop)
@@ -319,6 +324,7 @@ def train(
         interval=interval,
         quantiles=list(quantile_levels(interval)),
         calibration=margin,
+        point_weight=point_weight,
         anchor="close" if _anchor_column(encoded, spec.target_kind) else "avg_price",
         vol_lookback=VOL_LOOKBACK,
         bands={name: stats.to_dict() for name, stats in evaluation.bands.items()},
@@ -386,13 +392,18 @@ def last_prices(windows: Windows) -> np.ndarray | None:
 
 
 def evaluate_outputs(
-    encoded: Encoded, split: Split, outputs: np.ndarray, margin: float, interval: float
+    encoded: Encoded,
+    split: Split,
+    outputs: np.ndarray,
+    margin: float,
+    interval: float,
+    point_weight: float = 1.0,
 ) -> Evaluation:
     """The test windows' (n, 3) network outputs -> prices, the model's band, the metrics beside
     both baselines, and the two reference bands fitted on the training windows."""
     windows = encoded.windows
     test = windows.subset(split.test)
-    lo, median, hi = bands.apply_margin(outputs, margin)
+    lo, median, hi = bands.apply_margin(outputs, margin, point_weight)
     predicted = encoded.decode(median, split.test)
     lo_price = encoded.decode(lo, split.test)
     hi_price = encoded.decode(hi, split.test)
