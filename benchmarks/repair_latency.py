@@ -93,6 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     # asyncio warns for each trade the simulator sends into a socket it has just cut: noise here
     logging.getLogger("asyncio").setLevel(logging.ERROR)
+    logging.getLogger("websockets").setLevel(logging.CRITICAL)  # handshakes cut by the test
     times = asyncio.run(measure(args.rounds, args.lost, args.latency))
     print(
         f"reconnect -> hole repaired ({args.lost} trades lost per cut, REST latency "

@@ -437,6 +437,9 @@ class Collector:
                 runs = missing_runs(aggs, hole.last, self.seen.units, hole.first)
         except TimeoutError:
             self._unrepaired(hole, f"REST did not answer within {self._repair_timeout:g}s")
+        except asyncio.CancelledError:
+            self._unrepaired(hole, "collecting stopped before the repair finished")
+            raise
         except Unrepairable as exc:
             self._unrepaired(hole, str(exc))
         except Exception as exc:  # RestError and its kinds: the network's doing, not ours

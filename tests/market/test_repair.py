@@ -270,3 +270,33 @@ async def test_history_fills_an_empty_csv_with_the_simulators_klines(tmp_path: P
 def test_hole_text():
     assert Hole(5, 9).describe() == "5 trade(s), ids 5..9"
     assert Hole(5, 5).describe() == "1 trade(s), ids 5"
+
+
+async def test_a_minute_written_during_the_outage_gets_its_row_replaced(
+    simulator: Simulator, tmp_path: Path
+):
+    from tests.market.test_collector import SteppedClock
+
+    clock = SteppedClock(100.0)
+    data = tmp_path / "m.csv"
+    seen = Seen()
+    collector = make_collector(simulator, data, seen, grace=2.0, clock=clock, poll_interval=0.01)
+    async with collecting(collector):
+        await simulator.wait_for_connections(1)
+        simulator.publish(minute_times(0, 10, start_ms=50_000))
+        await eventually(lambda: collector.stream.trades == 10)
+        simulator.stall(answer_pings=False)
+        lost = simulator.publish(minute_times(0, 4, start_ms=55_000), send=False)
+        await clock.advance(11.5)  # 61.59 s: still open
+        clock.now += 1.0  # 62.59 s: the quiet minute closes on time, written with 10 trades
+        await eventually(lambda: len(read_rows(data)) == 1)
+        simulator.resume()
+        simulator.drop_connections()
+        await simulator.wait_for_connections(2)
+        simulator.publish(minute_times(1, 3))
+        await eventually(lambda: collector.status.repaired == 4)
+        await eventually(lambda: read_rows(data)[0]["trades"] == "14")
+    rows = assert_csv_matches(data, simulator.sent)
+    assert [int(r["trades"]) for r in rows] == [14, 3]
+    assert any(log.text.startswith("rewrote 2024-01-01 00:00 UTC") for log in seen.logs)
+    assert lost
