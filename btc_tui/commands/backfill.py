@@ -56,21 +56,20 @@ class _Progress:
                 self._task = self._bar.add_task("backfill", total=progress.total_minutes)
             self._bar.update(self._task, completed=progress.done_minutes)
             return
+        # a plain line at every 5% step (and at the end), for logs and pipes
         step = max(1, progress.total_minutes // 20)
-        if progress.done_minutes // step != self._shown or progress.done_minutes == (
-            progress.total_minutes
-        ):
-            if self._shown == progress.done_minutes // step and progress.done_minutes != (
-                progress.total_minutes
-            ):
-                return
-            self._shown = progress.done_minutes // step
-            print(
-                f"backfill: {progress.done_minutes:,}/{progress.total_minutes:,} minutes, "
-                f"{progress.written:,} written, {progress.requests:,} requests",
-                file=sys.stderr,
-                flush=True,
-            )
+        mark = progress.done_minutes // step
+        if mark == self._shown and progress.done_minutes != progress.total_minutes:
+            return
+        if progress.done_minutes == progress.total_minutes and self._shown == -2:
+            return
+        self._shown = -2 if progress.done_minutes == progress.total_minutes else mark
+        print(
+            f"backfill: {progress.done_minutes:,}/{progress.total_minutes:,} minutes, "
+            f"{progress.written:,} written, {progress.requests:,} requests",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self._bar is not None:
