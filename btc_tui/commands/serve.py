@@ -44,8 +44,8 @@ def run(
 
     if token is None:
         token = getattr(settings, "token", None) or os.environ.get(TOKEN_ENV) or None
-    if not 0 <= port <= 65535:
-        raise UsageError(f"--port must be between 0 and 65535, got {port}")
+    if not 1 <= port <= 65535:
+        raise UsageError(f"--port must be between 1 and 65535, got {port}")
     gate = Gate(token, max_sessions, port, loopback_only=is_loopback(host))
     warning = check_bind(host, public, gate.token)
     if warning:

@@ -65,6 +65,7 @@ class AppServer(Server):
         self.started_total = 0
         self.failure: BaseException | None = None
         self._stopping = False
+        self._announcer: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -93,6 +94,21 @@ class AppServer(Server):
         await self.backend.start(self._backend_failed)
         # Sessions resolve exactly the settings serve runs with (and demo's simulator URL).
         os.environ.update(settings_environment(self.backend.session_settings))
+        self._announcer = asyncio.create_task(self._announce_when_listening())
+
+    async def _announce_when_listening(self) -> None:
+        """Print the address once the port accepts connections (aiohttp binds after startup, and
+        textual-serve gives no hook for that): a script or test waiting for this line can
+        connect at once, and a port already in use never prints it."""
+        probe = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        while True:
+            try:
+                _, writer = await asyncio.open_connection(probe, self.port)
+            except OSError:
+                await asyncio.sleep(0.02)
+                continue
+            writer.close()
+            break
         token = f"/?{TOKEN_QUERY}={self.gate.token}" if self.gate.token else "/"
         print(
             f"serving btc-tui on http://{_url_host(self.host)}:{self.port}{token}\n"
@@ -108,6 +124,8 @@ class AppServer(Server):
 
     async def on_shutdown(self, app: web.Application) -> None:
         self._stopping = True
+        if self._announcer is not None:
+            self._announcer.cancel()
         await self._stop_sessions()
         await self.backend.stop()
 

@@ -215,3 +215,26 @@ async def test_other_sites_pages_cannot_open_a_session(serve_root: Path) -> None
             ok = await open_session(client, served, headers=own)
             assert len(served.children()) == 1
             await ok.close()
+
+
+def test_a_port_in_use_is_a_clear_error_and_leaves_the_csv_unlocked(serve_root: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data = serve_root / "demo.csv"
+        done = subprocess.run(
+            [*SERVE, "--demo", "--port", str(port), "--data", str(data)],
+            cwd=serve_root,
+            env=serve_env(serve_root),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+    assert "serving btc-tui on" not in done.stdout
+    owner = read_lock_owner(data)
+    assert owner is None or not owner.alive
