@@ -291,18 +291,33 @@ class Collector:
         on_tick = self._on_tick
         symbol = self.settings.symbol
         first = self._on_first_trade
-        started = [False]
+        started: list[bool] = []  # empty until the first trade: one truth test a trade
 
-        def on_trade(trade: Trade) -> None:
-            slots[trade.trade_id & mask] = trade  # remembered for holes cut inside an aggregate
-            if not started[0]:
-                started[0] = True
+        if on_tick is None:
+
+            def on_trade(trade: Trade) -> None:
+                slots[trade.trade_id & mask] = trade  # remembered for holes cut in an aggregate
+                if started:
+                    bars = add(trade)
+                    if bars:
+                        closed(bars)
+                    return
+                started.append(True)
+                first(trade)
+                bars = add(trade)
+                if bars:
+                    closed(bars)
+
+            return on_trade
+
+        def on_trade_with_tick(trade: Trade) -> None:
+            slots[trade.trade_id & mask] = trade
+            if not started:
+                started.append(True)
                 first(trade)
             bars = add(trade)
             if bars:
                 closed(bars)
-            if on_tick is None:
-                return
             minute = aggregator.open_minute
             if minute is None or minute.minute != trade.trade_time - trade.trade_time % MINUTE_MS:
                 # A late trade (its minute is already in the CSV, e.g. collecting restarted
@@ -321,7 +336,7 @@ class Collector:
                 )
             )
 
-        return on_trade
+        return on_trade_with_tick
 
     def _on_first_trade(self, trade: Trade) -> None:
         # Synchronously, before this trade can close a minute: nothing from the first live minute
