@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._fixtures import require_klines, write_minute_csv
+from benchmarks.train_quality import fixture_csv
+from btc_tui.config import Settings
 from btc_tui.forecast.dataset import (
     build_windows,
     chronological_split,
@@ -25,7 +26,13 @@ from btc_tui.forecast.dataset import (
     required_columns,
     series_from_frame,
 )
-from btc_tui.forecast.model import ModelSpec, build_model, import_keras
+from btc_tui.forecast.model import (
+    ModelSpec,
+    build_model,
+    import_keras,
+    pinball_loss,
+    quantile_levels,
+)
 from btc_tui.market.store import load_minutes
 
 # (label, batch, units, jit_compile, steps_per_execution)
@@ -47,7 +54,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per setup")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="btc-tui-speed-"))
-    write_minute_csv(require_klines(), tmp / "minutes.csv")
+    fixture_csv(tmp / "minutes.csv")
     spec = ModelSpec()
     frame = load_minutes(tmp / "minutes.csv").frame
     series = series_from_frame(frame, required_columns(spec.features))
@@ -64,7 +71,11 @@ def main() -> None:
             ModelSpec(features=spec.features, units=units, jit_compile=jit), x.shape[1]
         )
         if steps > 1:
-            model.compile(optimizer="adam", loss=spec.loss, steps_per_execution=steps)
+            model.compile(
+                optimizer="adam",
+                loss=pinball_loss(quantile_levels(Settings().interval)),
+                steps_per_execution=steps,
+            )
         model.fit(x[: batch * 4], y[: batch * 4], batch_size=batch, epochs=1, verbose=0)
         started = time.perf_counter()
         model.fit(x, y, batch_size=batch, epochs=args.epochs, verbose=0, shuffle=True)

@@ -160,10 +160,14 @@ def chart(result: TrainResult, width: int = 100, height: int = 20, color: bool =
     plt.plotsize(width, height)
     if not color:
         plt.theme("clear")
+    if result.lo is not None and result.hi is not None:
+        band = f"{result.interval:.0%} interval"
+        plt.plot(x, np.asarray(result.lo[-points:], float).tolist(), label=band, marker="·")
+        plt.plot(x, np.asarray(result.hi[-points:], float).tolist(), marker="·")
     plt.plot(x, actual.tolist(), label="actual", marker="braille")
     # A different marker, so the two series stay apart without colour (pipes, NO_COLOR).
     plt.plot(x, predicted.tolist(), label="predicted", marker="•" if not color else "braille")
-    plt.title(f"Test set, last {len(actual)} minutes: predicted vs actual avg price")
+    plt.title(f"Test set, last {len(actual)} minutes: predicted, interval and actual avg price")
     plt.xlabel("minutes before the last test minute")
     text = plt.build()
     # The clear theme still emits colour resets; a log file or a pipe should get plain text.

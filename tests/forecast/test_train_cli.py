@@ -134,7 +134,7 @@ def test_text_report_shows_progress_table_verdict_and_chart(tmp_path):
     assert re.search(
         r"The model (is \d+\.\d% (better|worse) than|ties) repeating the last price", out
     )
-    assert "predicted vs actual" in out
+    assert "predicted, interval and actual" in out
     assert "saved" in out and (tmp_path / "models" / "btc_lstm.keras").exists()
 
 
