@@ -490,6 +490,7 @@ class Collector:
     def _unrepaired(self, hole: Hole, why: str, count: int | None = None) -> None:
         self.unrepaired += hole.count if count is None else count
         self.holes.append(hole)
+        del self.holes[:-100]  # the latest ones; the count above keeps the total
         self._log(f"hole not repaired: {hole.describe()}: {why}", "gap")
 
     # -- the start's fill ---------------------------------------------------------------------
@@ -514,6 +515,7 @@ class Collector:
         total = max(0, (live_minute - start) // MINUTE_MS)
         done = 0
         self.filling = True
+        self._emit_status()
         self._progress(FillProgress(start, live_minute, 0, total, False))
         store = self._store
         # Trades already in the CSV (the stored part of a rebuilt minute) are not "repaired".
@@ -563,6 +565,7 @@ class Collector:
             self.filling = False
             self._hold.release("fill")
             self._release()
+            self._emit_status()
 
     def _progress(self, progress: FillProgress) -> None:
         if self._on_fill is not None:
