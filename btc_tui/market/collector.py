@@ -28,12 +28,12 @@ from btc_tui.config import Settings
 from btc_tui.errors import UsageError
 from btc_tui.market.bars import MINUTE_MS, MinuteAggregator, MinuteBar
 from btc_tui.market.binance import AggTrade, Trade
+from btc_tui.market.history import fetch_minutes
 from btc_tui.market.repair import (
     Hole,
     MinuteHold,
     SeenTrades,
     Unrepairable,
-    complete_minutes,
     fold,
     minute_of,
     missing_runs,
@@ -526,8 +526,7 @@ class Collector:
 
         try:
             if start < live_minute:
-                pages = self.rest.agg_trades_between(start, live_minute)
-                async for bars in complete_minutes(pages, live_minute):
+                async for bars in fetch_minutes(self.rest, start, live_minute):
                     self.repaired += sum(gained(b.first_trade_id, b.last_trade_id) for b in bars)
                     if bars[0].minute == store.last_minute and bars[0].minute in self._replace_ok:
                         self._write(bars[:1], live=False)

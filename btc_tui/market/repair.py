@@ -233,26 +233,3 @@ class MinuteHold:
         for m in taken:
             del self._runs[m]
         return taken
-
-
-async def complete_minutes(
-    pages: AsyncIterator[list[AggTrade]], end_minute: int
-) -> AsyncIterator[list[MinuteBar]]:
-    """Exact bars for the minutes before `end_minute`, from aggregates read page by page, yielded
-    in order as soon as each page completes some minutes (a fill of days never keeps days of
-    aggregates in memory). The range must start at a minute boundary."""
-    runs: list[TradeRun] = []
-    async for page in pages:
-        for agg in page:
-            if agg.trade_time >= end_minute:
-                break
-            runs.append(run_from_agg(agg))
-        if not runs:
-            continue
-        newest = minute_of(runs[-1].trade_time)
-        done = [r for r in runs if r.trade_time < newest]
-        if done:
-            runs = [r for r in runs if r.trade_time >= newest]
-            yield bars_from_runs(done)
-    if runs:
-        yield bars_from_runs(runs)
