@@ -15,7 +15,7 @@ import os
 import sys
 
 from btc_tui.config import Settings
-from btc_tui.errors import EXIT_STORAGE, EXIT_USAGE, StorageError, UsageError
+from btc_tui.errors import UsageError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -59,52 +59,3 @@ def run(
         raise server.failure
     say("stopped")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m btc_tui.commands.serve [--host H] [--port P] [--token T] [--public]
-    [--max-sessions N] [app options]`, until `btc-tui serve` is wired into the CLI."""
-    import argparse
-
-    from btc_tui.config import settings_from
-
-    parser = argparse.ArgumentParser(prog="btc-tui serve")
-    parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--token")
-    parser.add_argument("--public", action="store_true")
-    parser.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS)
-    parser.add_argument("--data")
-    parser.add_argument("--models")
-    parser.add_argument("--symbol")
-    parser.add_argument("--url")
-    parser.add_argument("--demo", action="store_true", default=None)
-    args = parser.parse_args(argv)
-    try:
-        settings = settings_from(
-            {
-                "data": args.data,
-                "models": args.models,
-                "symbol": args.symbol,
-                "demo": args.demo,
-                "url": args.url,
-            }
-        )
-        return run(
-            settings,
-            host=args.host,
-            port=args.port,
-            token=args.token,
-            public=args.public,
-            max_sessions=args.max_sessions,
-        )
-    except UsageError as exc:
-        print(f"btc-tui: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except StorageError as exc:
-        print(f"btc-tui: error: {exc}", file=sys.stderr)
-        return EXIT_STORAGE
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -20,8 +20,7 @@ import pytest
 
 pytest.importorskip("textual_serve", reason="serve needs the web extra: pip install 'btc-tui[web]'")
 
-# `btc-tui serve` once the CLI dispatches to it; the command module runs the same run() directly.
-SERVE = [sys.executable, "-m", "btc_tui.commands.serve"]
+SERVE = [sys.executable, "-m", "btc_tui", "serve"]  # `btc-tui serve`, as a user runs it
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 40.0
 
