@@ -252,26 +252,30 @@ async def test_a_gap_inside_one_connection_carries_its_ids():
 
 
 async def test_a_seeded_last_trade_id_reports_the_hole_since_then(simulator: Simulator):
+    # The CSV ended at trade 2; trades 3..5 happened while no collector was running.
+    simulator.publish(minute_times(0, 5))  # ids 1..5, nobody connected
     stream = make_stream(simulator)
     assert stream.last_trade_id is None and stream.last_trade_time is None
-    stream.last_trade_id = -5  # ids start at 1 here: pretend the CSV ended at trade -5
+    stream.last_trade_id = 2
+    simulator.resend_on_connect = 4  # ids 2..5 replayed on connect: 2 is a duplicate
     async with running(stream) as got:
         await simulator.wait_for_connections(1)
-        simulator.publish(minute_times(0, 2))
-        await eventually(lambda: len(got.trades) == 2)
-    # A negative seed behaves as "no trade yet"; a real one reports the hole.
-    assert got.of("gap") == []
+        simulator.publish(minute_times(0, 2, start_ms=100))  # ids 6, 7
+        await eventually(lambda: len(got.trades) == 5)
+    assert got.ids == [3, 4, 5, 6, 7]
+    assert stream.duplicates == 1
+    assert got.of("gap") == []  # the replay filled what would have been a hole
 
-    stream = make_stream(simulator)
-    stream.last_trade_id = 0
-    stream.last_trade_id = 1  # ids 2 and 3 are already stored: replays, not new trades
-    async with running(stream) as got:
+    fresh = make_stream(simulator)
+    fresh.last_trade_id = 4
+    simulator.resend_on_connect = 0
+    async with running(fresh) as got:
         await simulator.wait_for_connections(2)
-        simulator.publish(minute_times(0, 2, start_ms=100))  # ids 3, 4
-        await eventually(lambda: len(got.trades) == 2)
+        simulator.publish(minute_times(0, 1, start_ms=200))  # id 8
+        await eventually(lambda: len(got.trades) == 1)
     [gap] = got.of("gap")
-    assert (gap.first_missing, gap.last_missing) == (2, 2)
-    assert got.ids == [3, 4]
+    assert (gap.first_missing, gap.last_missing) == (5, 7)
+    assert fresh.missed == 3
 
 
 # -- watchdog and keepalive ------------------------------------------------------------------
