@@ -69,6 +69,7 @@ class BtcTuiApp(App[int]):
         )
         self._quitting = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = False  # collecting and model loading begin after the first read
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -228,7 +229,8 @@ class BtcTuiApp(App[int]):
     @on(m.DataPrepared)
     def _data_prepared(self, message: m.DataPrepared) -> None:
         self.log_event(f"{self.settings.data}: {message.rows:,} minutes")
-        if self.autostart and not self._quitting:
+        if self.autostart and not self._quitting and not self._started:
+            self._started = True
             self.query_one(Collecting).start()
             if self.settings.model_path.exists():
                 self.query_one(LivePrediction).load()

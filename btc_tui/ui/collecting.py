@@ -237,6 +237,9 @@ class Collecting(Widget):
         self.fill = Fill(
             progress.done_minutes, progress.total_minutes, progress.finished, progress.error
         )
+        if progress.finished and progress.done_minutes:
+            # Filled minutes go into the CSV, not through on_bar: read its tail again.
+            self.post_message(m.CsvReplaced())
 
     def refresh_now(self) -> None:
         """Show the newest tick and status now (what the refresh timer does)."""
@@ -277,7 +280,7 @@ class Collecting(Widget):
             update = await asyncio.to_thread(follower.poll)
             if update.replaced:
                 rows = await asyncio.to_thread(count_rows, self.settings.data)
-                self._log(f"{self.settings.data} was rewritten by its owner: reloading")
+                self._log(f"{self.settings.data} was rewritten by its owner: reading it again")
                 self.post_message(m.CsvReplaced())
             for bar in update.bars:
                 from btc_tui.market.collector import BarWritten

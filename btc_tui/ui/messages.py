@@ -38,7 +38,8 @@ class EventLogged(Message):
 
 @dataclass
 class CsvReplaced(Message):
-    """Attached: the owner rewrote the CSV (history merged in): the recent minutes may differ."""
+    """Minutes went into the CSV other than through on_bar (history filled, or the owner we
+    are attached to rewrote it): the recent minutes must be read again."""
 
 
 @dataclass

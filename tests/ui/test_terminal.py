@@ -1,6 +1,6 @@
-"""`btc-tui --demo` end to end, as a user starts it: in a pseudo-terminal, first launch in an
-empty folder. It fills the demo CSV, shows prices from its own loopback simulator, and q writes
-the open minute and exits 0."""
+"""The app as a user runs it, in a pseudo-terminal: first launch of `--demo`, and every way a
+session ends without `q` (SIGHUP, SIGTERM, the terminal vanishing), which must end like `q`:
+the open minute written, the lock released, training stopped with the old model kept, exit 0."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import fcntl
 import os
 import pty
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -15,9 +16,13 @@ import termios
 import time
 from pathlib import Path
 
-from btc_tui.market.store import load_minutes
+import pytest
+
+from btc_tui.market.store import load_minutes, read_lock_owner
+from tests.ui.conftest import write_history
 
 BIN = Path(sys.executable).with_name("btc-tui")
+MINUTE = 60
 
 
 def read_until(master: int, needle: bytes, seen: bytearray, timeout: float) -> bool:
@@ -33,34 +38,136 @@ def read_until(master: int, needle: bytes, seen: bytearray, timeout: float) -> b
     return False
 
 
+class Terminal:
+    """`btc-tui ARGS` in a pseudo-terminal of the given size, in `cwd`, with no user config."""
+
+    def __init__(self, cwd: Path, *args: str, size: tuple[int, int] = (80, 24)) -> None:
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
+        env.update(TERM="xterm-256color", XDG_CONFIG_HOME=str(cwd / "config"))
+        env.pop("NO_COLOR", None)
+        self.proc = subprocess.Popen(
+            [str(BIN), *args], stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env
+        )
+        os.close(slave)
+        self.seen = bytearray()
+        self.closed = False
+
+    def wait_for(self, needle: bytes, timeout: float = 30) -> None:
+        assert read_until(self.master, needle, self.seen, timeout), bytes(self.seen[-800:])
+
+    def exit_code(self, timeout: float = 20) -> int | None:
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            if self.closed:
+                time.sleep(0.05)
+            else:
+                read_until(self.master, b"\x00never", self.seen, timeout=0.1)
+        return self.proc.poll()
+
+    def close_master(self) -> None:
+        os.close(self.master)
+        self.closed = True
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if not self.closed:
+            os.close(self.master)
+
+
 def test_demo_first_launch_in_a_terminal(tmp_path):
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
-    env["TERM"] = "xterm-256color"
-    proc = subprocess.Popen(
-        [str(BIN), "--demo"], stdin=slave, stdout=slave, stderr=slave, cwd=tmp_path, env=env
-    )
-    os.close(slave)
-    seen = bytearray()
-    open_minute = None
+    term = Terminal(tmp_path, "--demo")
     try:
-        assert read_until(master, b"SIMULATED", seen, timeout=30), bytes(seen[-500:])
-        assert read_until(master, b"connected", seen, timeout=30), bytes(seen[-500:])
-        assert read_until(master, b" trades", seen, timeout=30)  # the open minute has trades
-        open_minute = (time.time() - 1) // 60 * 60  # trades arrive 20/s, so this minute has some
-        os.write(master, b"q")
-        deadline = time.monotonic() + 15
-        while proc.poll() is None and time.monotonic() < deadline:
-            read_until(master, b"\x00never", seen, timeout=0.1)
+        term.wait_for(b"SIMULATED")
+        term.wait_for(b"connected")
+        term.wait_for(b" trades")  # the open minute has trades
+        asked = time.time()
+        os.write(term.master, b"q")
+        code = term.exit_code()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        os.close(master)
-    assert proc.returncode == 0
+        term.stop()
+    assert code == 0
     minutes = load_minutes(tmp_path / "data" / "demo.csv").frame
-    # Three simulated days up to the previous minute, then the minute that was open at q.
-    assert len(minutes) > 3 * 24 * 60
-    assert minutes.index[-1].timestamp() >= open_minute
+    # The minute open when q was pressed (or, across a minute boundary, a later one) is written.
+    assert minutes.index[-1].timestamp() >= asked // MINUTE * MINUTE
     assert (tmp_path / "data" / "btc-tui.native.log").exists()  # fd 2 went there, not the screen
+
+
+def start_collecting(tmp_path: Path, *extra: str) -> tuple[Terminal, Path]:
+    csv = tmp_path / "minutes.csv"
+    args = ["--demo", "--history", "0", "--data", str(csv), "--models", str(tmp_path / "m")]
+    term = Terminal(tmp_path, *args, *extra)
+    term.wait_for(b"connected")
+    term.wait_for(b" trades")
+    return term, csv
+
+
+def assert_ended_like_q(csv: Path, before: float) -> None:
+    """The minute open at `before` (or a later one, if a minute boundary passed) is in the CSV,
+    and the lock was released cleanly (a killed process leaves its owner record behind)."""
+    minutes = load_minutes(csv).frame
+    assert minutes.index[-1].timestamp() >= before // MINUTE * MINUTE
+    assert read_lock_owner(csv) is None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+def test_a_hang_up_signal_ends_the_app_like_q(tmp_path, sig):
+    term, csv = start_collecting(tmp_path)
+    try:
+        before = time.time()
+        term.proc.send_signal(sig)
+        code = term.exit_code()
+        restored = read_until(term.master, b"\x1b[?1049l", term.seen, timeout=2)
+    finally:
+        term.stop()
+    assert code == 0
+    assert_ended_like_q(csv, before)
+    assert restored or b"\x1b[?1049l" in term.seen  # left the alternate screen
+
+
+def test_a_terminal_that_disappears_ends_the_app_like_q(tmp_path):
+    # The pty is not the child's controlling terminal, so closing it sends no SIGHUP: the app
+    # only sees its reads and writes fail (EIO), as when a terminal emulator dies.
+    term, csv = start_collecting(tmp_path)
+    try:
+        before = time.time()
+        term.close_master()
+        code = term.exit_code()
+    finally:
+        term.stop()
+    assert code == 0
+    assert_ended_like_q(csv, before)
+
+
+def test_sighup_while_training_keeps_the_old_model(tmp_path):
+    csv = tmp_path / "minutes.csv"
+    models = tmp_path / "m"
+    write_history(csv, minutes=240)
+    small = ["--window", "10", "--batch-size", "16", "--seed", "1"]
+    first = subprocess.run(
+        [str(BIN), "train", "--data", str(csv), "--models", str(models), "--epochs", "1", *small],
+        capture_output=True,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")},
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr[-500:]
+    model = models / "btc_lstm.keras"
+    saved = model.read_bytes()
+    args = ["--demo", "--history", "0", "--data", str(csv), "--models", str(models)]
+    term = Terminal(tmp_path, *args, "--epochs", "500", *small)
+    try:
+        term.wait_for(b" trades")
+        term.wait_for(b"model: /", timeout=60)  # the training pane names the loaded model
+        os.write(term.master, b"t")
+        term.wait_for(b"ETA", timeout=60)  # batches are running
+        before = time.time()
+        term.proc.send_signal(signal.SIGHUP)
+        code = term.exit_code(timeout=60)
+    finally:
+        term.stop()
+    assert code == 0
+    assert model.read_bytes() == saved
+    assert_ended_like_q(csv, before)

@@ -40,7 +40,7 @@ def money(value: float) -> str:
 class Fact(Widget):
     """One line of the Live pane; hidden while empty. Cut with … rather than wrapped."""
 
-    DEFAULT_CSS = "Fact { height: 1; width: 1fr; }"
+    DEFAULT_CSS = "Fact { height: 1; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }"
     text: reactive[Text] = reactive(Text, layout=False)
 
     def render(self) -> Text:
