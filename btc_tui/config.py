@@ -680,6 +680,7 @@ def _as_flag(value: object) -> object:
 # --- remembering the theme ---------------------------------------------------------------------
 
 _THEME_LINE = re.compile(r"""^\s*(theme|"theme"|'theme')\s*=""")
+_COMMENTED_THEME_LINE = re.compile(r"""^\s*#\s*theme\s*=""")
 _TABLE_LINE = re.compile(r"^\s*\[")
 
 
@@ -709,10 +710,11 @@ def remember_theme(settings: Settings, name: str) -> None:
         lines[-1] += "\n"
     # top-level keys must come before the first table, so look (and insert) only there
     first_table = next((i for i, ln in enumerate(lines) if _TABLE_LINE.match(ln)), len(lines))
-    for i in range(first_table):
-        if _THEME_LINE.match(lines[i]):
-            lines[i] = line
-            break
+    active = [i for i in range(first_table) if _THEME_LINE.match(lines[i])]
+    # `config --init` writes `# theme = "textual-dark"`: the choice goes where the user looks
+    commented = [i for i in range(first_table) if _COMMENTED_THEME_LINE.match(lines[i])]
+    if active or commented:
+        lines[(active or commented)[0]] = line
     else:
         lines.insert(first_table, line if first_table == len(lines) else line + "\n")
     temporary = path.with_name(path.name + ".tmp")

@@ -349,6 +349,15 @@ def test_remember_theme_adds_the_line_before_the_first_table(tmp_path):
     assert (s.theme, s.window, dict(s.keys)) == ("nord", 30, {"train": "T"})
 
 
+def test_remember_theme_in_a_template_fills_its_commented_line(tmp_path):
+    path = tmp_path / "config.toml"
+    write_config_template(path)
+    remember_theme(Settings(config=path), "nord")
+    text = path.read_text()
+    assert text == config_template().replace('# theme = "textual-dark"', 'theme = "nord"')
+    assert resolve({}, environ={}, config_path=path).settings.theme == "nord"
+
+
 def test_remember_theme_creates_the_file(tmp_path):
     path = tmp_path / "new" / "config.toml"
     remember_theme(Settings(config=path), "gruvbox")
