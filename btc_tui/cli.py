@@ -339,21 +339,19 @@ def dispatch(command: str, settings: Settings, extra: dict[str, Any]) -> int:
     if command == "train":
         from btc_tui.commands import train
 
-        if extra["predictions"] is None:
-            return train.run(settings, json_output=extra["json_output"])
-        return train.run(  # type: ignore[call-arg]
+        return train.run(
             settings, json_output=extra["json_output"], predictions=extra["predictions"]
         )
     if command == "backfill":
-        from btc_tui.commands import backfill  # type: ignore[attr-defined]
+        from btc_tui.commands import backfill
 
         return backfill.run(settings, since=extra["since"], start=extra["start"], end=extra["end"])
     if command == "import":
-        from btc_tui.commands import import_dumps  # type: ignore[attr-defined]
+        from btc_tui.commands import import_dumps
 
         return import_dumps.run(settings, files=extra["files"])
     if command == "check":
-        from btc_tui.commands import check  # type: ignore[attr-defined]
+        from btc_tui.commands import check
 
         return check.run(settings, repair=extra["repair"])
     if command == "config":
@@ -361,7 +359,7 @@ def dispatch(command: str, settings: Settings, extra: dict[str, Any]) -> int:
 
         return config.run(settings, init=extra["init"], sources=extra.get("resolved"))
     if command == "serve":
-        from btc_tui.commands import serve  # type: ignore[attr-defined]
+        from btc_tui.commands import serve
 
         return serve.run(
             settings,
