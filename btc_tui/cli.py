@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from btc_tui import __version__
 from btc_tui.config import CONFIG_ENV, OPTIONS, Settings, config_file_path, parse_duration, resolve
 from btc_tui.errors import EXIT_STORAGE, EXIT_USAGE, StorageError, UsageError
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SHARED = (
     "data",
     "models",
@@ -256,7 +257,7 @@ def parse_time(text: str, flag: str) -> int:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # documented: times are UTC
-    return int(moment.timestamp() * 1000)
+    return (moment - EPOCH) // timedelta(milliseconds=1)  # exact: no float rounding
 
 
 def parse(

@@ -144,6 +144,7 @@ def ms(text: str) -> int:
         (["--start", "2024-08-08", "--end", "2024-08-09T00:00"], None, ms("2024-08-08"),
          ms("2024-08-09")),
         (["--start", "2024-08-08T23:55:00+02:00"], None, ms("2024-08-08T21:55:00"), None),
+        (["--start", "2024-08-08T23:55:00.123Z"], None, ms("2024-08-08T23:55:00") + 123, None),
     ],
 )  # fmt: skip
 def test_backfill_times(argv, since, start, end):
