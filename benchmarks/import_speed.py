@@ -11,6 +11,7 @@ checked against a pure-Python `bars_from_runs` over the same rows (bit for bit) 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -72,12 +73,13 @@ def main() -> None:
         lines = make_dump(dump, args.aggregates, args.micro)
         size = dump.stat().st_size
         data = Path(folder) / "m.csv"
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         result = import_dumps(Settings().with_changes(data=data), [dump])
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
         print(
             f"import: {result.rows:,} aggregates ({size / 1e6:.0f} MB zip) -> {result.written:,} "
-            f"minutes in {seconds:.2f} s = {result.rows / seconds:,.0f} aggregates/s"
+            f"minutes in {seconds:.2f} s = {result.rows / seconds:,.0f} aggregates/s "
+            f"(CPU time, all threads: {cpu:.2f} s; load average now {os.getloadavg()[0]:.1f})"
         )
         began = time.perf_counter()
         parsed = dump_minutes(dump, "btcusdt")

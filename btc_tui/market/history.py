@@ -15,7 +15,8 @@ import re
 import time
 import warnings as warnings_module
 import zipfile
-from collections.abc import AsyncIterator, Callable, Iterable
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -321,7 +322,8 @@ def _period(match: re.Match[str]) -> tuple[int, int]:
     return int(start.timestamp() * 1000), int(stop.timestamp() * 1000)
 
 
-def _read_dump_bytes(path: Path) -> bytes:
+def _dump_blocks(path: Path) -> Iterator[bytes]:
+    """The CSV text of a dump (inside its zip or not), in blocks of about PARSE_BLOCK bytes."""
     try:
         if path.suffix == ".zip":
             try:
@@ -332,10 +334,16 @@ def _read_dump_bytes(path: Path) -> bytes:
                             f"{path}: not a Binance dump (a dump zip holds one .csv; this one "
                             f"holds {len(members)} file(s))"
                         )
-                    return archive.read(members[0])
-            except zipfile.BadZipFile as exc:
+                    with archive.open(members[0]) as member:
+                        # decompressing releases the GIL: the parse threads run meanwhile
+                        while block := member.read(PARSE_BLOCK):
+                            yield block
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise UsageError(f"{path}: not a readable zip file ({exc})") from None
-        return path.read_bytes()
+            return
+        with open(path, "rb") as f:
+            while block := f.read(PARSE_BLOCK):
+                yield block
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -375,12 +383,12 @@ def _good_line(parts: list[str], kind: str) -> bool:
 PARSE_BLOCK = 8 << 20  # bytes per parse task: pandas' C tokenizer runs without the GIL
 
 
-def _parse_table(data: bytes, path: Path, kind: str) -> tuple[object, list[int]]:
-    """The dump as a DataFrame with the C parser, and the 1-based numbers of corrupt lines.
+def _parse_dump(path: Path, kind: str) -> tuple[dict[str, np.ndarray], list[int]]:
+    """The dump's columns as numpy arrays (C parser), and the 1-based numbers of corrupt lines.
 
-    The text is cut at line ends into blocks parsed on two threads (the tokenizer and the number
-    conversion release the GIL). Any irregular row sends the whole file down the careful path,
-    which checks line by line and names each bad line.
+    Blocks cut at line ends are parsed on two threads while the next block is decompressed (the
+    tokenizer, number conversion and zlib all release the GIL). Any irregular row sends the whole
+    file down the careful path, which checks line by line and names each bad line.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -388,77 +396,109 @@ def _parse_table(data: bytes, path: Path, kind: str) -> tuple[object, list[int]]
     import pandas as pd
 
     names, dtypes = _columns_for(kind)
-    usecols = list(dtypes)
-    skip = 1 if data[:1].isalpha() else 0  # some newer dumps carry a header line
+    usecols = [c for c in dtypes if c != "agg"]  # rows are ordered and checked by trade id
+    width = AGG_FIELDS if kind == "aggTrades" else TRADE_FIELDS
 
-    def parse(buffer: bytes, skiprows: int = 0) -> pd.DataFrame:
-        return pd.read_csv(
+    def parse(buffer: bytes, skiprows: int = 0) -> dict[str, np.ndarray]:
+        frame = pd.read_csv(
             io.BytesIO(buffer),
             header=None,
             names=names,
             usecols=usecols,
-            dtype=dtypes,
+            dtype={c: dtypes[c] for c in usecols},
             engine="c",
-            float_precision="round_trip",  # prices exactly as float(text), like the REST path
+            float_precision="high",  # fast; exact values are restored on the 1e-8 grid below
             skiprows=skiprows,
         )
+        return {c: frame[c].to_numpy() for c in usecols}
 
-    blocks: list[tuple[int, int]] = []
-    start = 0
-    while start < len(data):
-        end = (
-            data.rfind(b"\n", start, start + PARSE_BLOCK) + 1
-            if start + PARSE_BLOCK < len(data)
-            else 0
-        )
-        end = end if end > start else len(data)
-        blocks.append((start, end))
-        start = end
-    try:
-        with warnings_module.catch_warnings():
-            warnings_module.simplefilter("error")  # any irregular line -> the careful path
-            with ThreadPoolExecutor(2) as pool:
-                frames = list(
-                    pool.map(lambda b: parse(data[b[0] : b[1]], skip if b[0] == 0 else 0), blocks)
-                )
-        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        price, qty = frame["price"].to_numpy(), frame["qty"].to_numpy()
-        regular = (
-            not frame.isna().to_numpy().any()
-            and bool((price > 0).all() and np.isfinite(price).all() and (qty >= 0).all())
-            and bool(
-                (frame["time"].to_numpy() > 0).all() and (frame["first"].to_numpy() >= 0).all()
-            )
-            and (kind != "aggTrades" or bool((frame["last"] >= frame["first"]).all()))
+    kept: list[bytes] = []
+    skip = 0
+    regular = True
+    parts: list[dict[str, np.ndarray]] = []
+    with warnings_module.catch_warnings():
+        warnings_module.simplefilter("error")  # any irregular line -> the careful path
+        with ThreadPoolExecutor(2) as pool:
+            futures = []
+            pending = b""
+            for raw in _dump_blocks(path):
+                if not kept:
+                    _sniff(path, kind, raw)
+                    skip = 1 if raw[:1].isalpha() else 0  # some newer dumps carry a header
+                kept.append(raw)
+                buffer = pending + raw if pending else raw
+                cut = buffer.rfind(b"\n") + 1
+                pending = buffer[cut:]
+                if cut:
+                    futures.append(
+                        pool.submit(parse, buffer[:cut], skip if len(futures) == 0 else 0)
+                    )
+            if pending.strip():
+                futures.append(pool.submit(parse, pending, skip if len(futures) == 0 else 0))
+            for future in futures:
+                try:
+                    parts.append(future.result())
+                except (ValueError, pd.errors.ParserError, Warning, IndexError):
+                    regular = False
+    if not kept:
+        return {c: np.empty(0) for c in usecols}, []
+    if regular and parts:
+        columns = {c: np.concatenate([p[c] for p in parts]) for c in usecols}
+        price, qty, first = columns["price"], columns["qty"], columns["first"]
+        regular = bool(
+            not any(np.isnan(columns[c]).any() for c in ("price", "qty"))
+            and (price > 0).all()
+            and np.isfinite(price).all()
+            and (qty >= 0).all()
+            and np.isfinite(qty).all()
+            and (columns["time"] > 0).all()
+            and (first >= 0).all()
+            and (kind != "aggTrades" or (columns["last"] >= first).all())
         )
         if regular:
-            return frame, []
-    except (ValueError, pd.errors.ParserError, Warning, IndexError):
-        pass
+            return columns, []
     # The careful path (only for a file with irregular rows): check each line, keep the good ones.
+    data = b"".join(kept)
     good: list[bytes] = []
     bad: list[int] = []
-    width = AGG_FIELDS if kind == "aggTrades" else TRADE_FIELDS
     for number, line in enumerate(data.split(b"\n"), start=1):
         if number <= skip or not line.strip():
             continue
-        parts = line.decode("utf-8", "replace").strip().split(",")
-        if len(parts) == width and _good_line(parts, kind):
+        cells = line.decode("utf-8", "replace").strip().split(",")
+        if len(cells) == width and _good_line(cells, kind):
             good.append(line)
         else:
             bad.append(number)
-    return parse(b"\n".join(good)) if good else pd.DataFrame(columns=usecols), bad
+    if not good:
+        return {c: np.empty(0) for c in usecols}, bad
+    return parse(b"\n".join(good)), bad
+
+
+def _sniff(path: Path, kind: str, head: bytes) -> None:
+    """UsageError unless the first data row looks like a row of this kind of dump."""
+    if b"\x00" in head[:4096]:
+        raise UsageError(f"{path}: not a Binance dump (the CSV inside is binary)")
+    lines = head[:65536].split(b"\n", 2)
+    line = lines[1] if head[:1].isalpha() and len(lines) > 1 else lines[0]
+    text = line.decode("utf-8", "replace").strip()
+    if text and not _good_line(text.split(","), kind):
+        width = AGG_FIELDS if kind == "aggTrades" else TRADE_FIELDS
+        raise UsageError(
+            f"{path}: not a Binance {kind} dump: the first row {text[:60]!r} is not "
+            f"{width} fields of the dump's format"
+        )
 
 
 def dump_minutes(path: Path | str, symbol: str) -> DumpMinutes:
     """Exact complete minutes from one Binance dump file (aggTrades or trades; zip or csv).
 
-    Vectorised: rows are parsed by pandas' C parser and minutes built with numpy. Quantities are
-    read as float64 and turned into exact 1e-8 units by round(q * 1e8): a decimal q with at most 8
-    decimals parses to the nearest double (relative error <= 2**-53), and the product adds another
-    2**-53, so |q*1e8 - N| <= N * 2**-52 < 0.5 while N < 2**51 (q < 22.5 million), and rounding
-    gives N exactly. Each value is also checked to lie on the 1e-8 grid, so a quantity with more
-    decimals is refused instead of rounded. Larger quantities are parsed from their text.
+    Vectorised: rows are parsed by pandas' C parser and minutes built with numpy. Prices and
+    quantities are read as float64 and turned into exact 1e-8 units N by rint(v * 1e8): a decimal
+    with at most 8 decimals parses to within a few ulps of itself, and the product adds one more
+    rounding, so |v*1e8 - N| < 0.5 while N < 2**51 (v < 22.5 million), and rint gives N exactly.
+    Every value is also checked to lie on the 1e-8 grid, so one with more decimals is refused
+    instead of rounded, and larger values are refused too. Quantities stay integer units (volume
+    exact); prices become N / 1e8, which is exactly float(text).
 
     Sums that are floats (avg_price, vwap) are added in trade-id order per minute (np.cumsum is
     sequential) so each row equals `bars_from_runs` over the same aggregates bit for bit.
@@ -468,43 +508,31 @@ def dump_minutes(path: Path | str, symbol: str) -> DumpMinutes:
     path = Path(path)
     match = check_dump_name(path, symbol)
     kind = match["kind"]
-    data = _read_dump_bytes(path)
-    if b"\x00" in data[:4096]:
-        raise UsageError(f"{path}: not a Binance dump (the CSV inside is binary)")
-    first_line = data.split(b"\n", 2)[1 if data[:1].isalpha() else 0].decode("utf-8", "replace")
-    width = AGG_FIELDS if kind == "aggTrades" else TRADE_FIELDS
-    if data.strip() and not _good_line(first_line.strip().split(","), kind):
-        raise UsageError(
-            f"{path}: not a Binance {kind} dump: the first row {first_line[:60]!r} is not "
-            f"{width} fields of the dump's format"
-        )
-    frame, bad = _parse_table(data, path, kind)
+    columns, bad = _parse_dump(path, kind)
     file_warnings: list[str] = []
     if bad:
         shown = ", ".join(str(n) for n in bad[:10]) + (" ..." if len(bad) > 10 else "")
         file_warnings.append(f"{path}: skipped {len(bad)} corrupt row(s) at line(s) {shown}")
-    if len(frame) == 0:
+    rows = len(columns["first"])
+    if rows == 0:
         return DumpMinutes(path, kind, 0, [], bad, [], False, file_warnings)
 
-    first = frame["first"].to_numpy(np.int64)
-    last = frame["last"].to_numpy(np.int64) if kind == "aggTrades" else first
-    times = frame["time"].to_numpy(np.int64)
-    price = frame["price"].to_numpy(np.float64)
-    qty = frame["qty"].to_numpy(np.float64)
+    first = columns["first"].astype(np.int64, copy=False)
+    last = columns["last"].astype(np.int64, copy=False) if kind == "aggTrades" else first
+    times = columns["time"].astype(np.int64, copy=False)
+    price = columns["price"].astype(np.float64, copy=False)
+    qty = columns["qty"].astype(np.float64, copy=False)
     # µs from 2025-01-01 on: decided per file from the magnitude (a file never mixes them).
     micro = bool(times.max() >= US_THRESHOLD)
     if micro:
         times = times // 1000
-    order = np.argsort(first, kind="stable")
-    if not (order == np.arange(len(order))).all():
+    if not (first[1:] > first[:-1]).all():  # dumps are in id order; sort only if one is not
+        order = np.argsort(first, kind="stable")
         first, last, times, price, qty = (a[order] for a in (first, last, times, price, qty))
-    units_f = np.rint(qty * QTY_SCALE)
-    off_grid = np.abs(qty * QTY_SCALE - units_f) > 1e-3
-    if (units_f >= EXACT_FLOAT_UNITS).any():
-        raise UsageError(f"{path}: quantities too large for an exact import")
-    if off_grid.any():
-        raise UsageError(f"{path}: not a Binance dump: quantities with more than 8 decimals")
-    units = units_f.astype(np.int64)
+    units = _grid_units(path, qty, "quantities").astype(np.int64)
+    # float(text) is the double nearest to N / 1e8, and so is the IEEE division of the exact
+    # doubles N and 1e8: prices come out bit for bit as the REST path parses them.
+    price = _grid_units(path, price, "prices") / QTY_SCALE
     counts = last - first + 1
 
     minutes = times - times % MINUTE_MS
@@ -528,7 +556,24 @@ def dump_minutes(path: Path | str, symbol: str) -> DumpMinutes:
             f"trade ids or at the file's edge): {', '.join(minute_text(m) for m in dropped[:5])}"
             + (" ..." if len(dropped) > 5 else "")
         )
-    return DumpMinutes(path, kind, len(frame), bars, bad, dropped, micro, file_warnings)
+    return DumpMinutes(path, kind, rows, bars, bad, dropped, micro, file_warnings)
+
+
+def _grid_units(path: Path, values: np.ndarray, what: str) -> np.ndarray:
+    """Exact counts of 1e-8 in decimal values with at most 8 decimals, as float64 integers.
+
+    Any parse within a few ulps of the decimal (pandas' "high" one is) gives N exactly: the error
+    of v * 1e8 is below N * 2**-51 < 0.5 while N < 2**51, so rint restores N.
+    """
+    import numpy as np
+
+    scaled = values * QTY_SCALE
+    units = np.rint(scaled)
+    if (units >= EXACT_FLOAT_UNITS).any():
+        raise UsageError(f"{path}: {what} too large for an exact import")
+    if (np.abs(scaled - units) > 1e-3).any():
+        raise UsageError(f"{path}: not a Binance dump: {what} with more than 8 decimals")
+    return units
 
 
 def _bars_from_arrays(

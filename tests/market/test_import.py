@@ -146,6 +146,11 @@ def test_another_symbols_dump_is_refused_with_nothing_written(tmp_path, capsys):
         ("BTCUSDT-aggTrades-2024-08-08.csv", b"name,price\nfoo,bar\n", "not a Binance aggTrades"),
         ("BTCUSDT-aggTrades-2024-08-08.zip", b"PK\x03\x04 not really", "not a readable zip"),
         ("BTCUSDT-trades-2024-08.csv", b"\x89PNG\r\n\x00\x00", "not a Binance"),
+        (
+            "BTCUSDT-aggTrades-2024-08-08.csv",
+            b"1,60000.123456789,1.0,1,1,1723075200000,True,True\n",
+            "prices with more than 8 decimals",  # refused, never rounded
+        ),
     ],
 )
 def test_not_a_dump_is_refused_with_one_line(tmp_path, name, content, message):
