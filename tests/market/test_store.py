@@ -204,11 +204,10 @@ def test_every_float_reads_back_bit_for_bit(tmp_path):
     rng = random.Random(7)
     path = tmp_path / "m.csv"
     written = []
+    for i in range(2000):
+        written.append(bar(i, price=rng.uniform(1_000, 100_000)))
     with MinuteStore(path) as store:
-        for i in range(2000):
-            b = bar(i, price=rng.uniform(1_000, 100_000))
-            store.append(b)
-            written.append(b)
+        assert store.append_many(written) == 2000
     frame = load_minutes(path).frame
     for column in ("avg_price", "open", "high", "low", "close", "volume", "vwap"):
         assert frame[column].tolist() == [getattr(b, column) for b in written], column
@@ -502,7 +501,7 @@ def test_kill_9_during_a_merge_rewrite_leaves_the_old_or_the_new_file(tmp_path):
         """
     )
     outcomes = set()
-    for _ in range(12):
+    for _ in range(8):
         proc = subprocess.Popen(
             [sys.executable, "-c", script], cwd=str(_root()), stdout=subprocess.PIPE, text=True
         )
