@@ -200,13 +200,13 @@ async def backfill(
             for a, b in ranges:
                 async for bars in fetch_minutes(client, a, b):
                     fetched += len(bars)
-                    for bar in bars:
-                        if store.last_minute is None or bar.minute > store.last_minute:
-                            flush()  # keep time order: older buffered minutes go first
-                            written += store.append_many([bar])
-                        else:
-                            buffered.append(bar)
-                    if len(buffered) >= MERGE_BATCH:
+                    last = store.last_minute
+                    newer = [bar for bar in bars if last is None or bar.minute > last]
+                    buffered.extend(bar for bar in bars if last is not None and bar.minute <= last)
+                    if newer:
+                        flush()  # keep time order: older buffered minutes go in first
+                        written += store.append_many(newer)  # one write + one fsync per page
+                    elif len(buffered) >= MERGE_BATCH:
                         flush()
                     if on_progress is not None and bars:
                         done = done_before + (bars[-1].minute + MINUTE_MS - a) // MINUTE_MS
