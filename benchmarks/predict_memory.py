@@ -30,7 +30,7 @@ from pathlib import Path
 
 def rss():
     fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
-    return {k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM")}
+    return {{k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM")}}
 
 if {with_ui}:
     import btc_tui.ui.app  # noqa: F401  (what `btc-tui` imports to start the TUI)
@@ -90,6 +90,7 @@ def main() -> None:
         models = tmp / "models"
         print(f"training a small model on the last {args.minutes} minutes of {data}…", flush=True)
         train_small(data, models, args.minutes)
+        print(f"(saved in {models}; pass --models {models} --data {data} to reuse it)")
     probe = PROBE.format(with_ui=args.with_ui, data=str(data), models=str(models))
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True

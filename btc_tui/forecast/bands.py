@@ -68,17 +68,25 @@ def conformal_margin(lo: np.ndarray, hi: np.ndarray, y: np.ndarray, nominal: flo
 POINT_WEIGHTS = np.linspace(0.0, 1.0, 21)
 
 
+# The correction is kept only if it lowers the validation MAE by at least this share.
+MIN_GAIN = 0.001
+
+
 def fit_point_weight(median: np.ndarray, y: np.ndarray, unit: np.ndarray) -> float:
     """How much of the network's median correction to keep, chosen on the validation windows:
     the weight in POINT_WEIGHTS with the lowest mean absolute error in price units (the smallest
-    such weight on a tie). 0 means the correction did not help there, and the forecast is the
-    naive rule itself: a model that learned nothing then ties the baseline instead of losing to
-    it by its noise."""
+    such weight on a tie), unless that beats weight 0 by less than MIN_GAIN (0.1%) of the MAE.
+    0 means the correction did not clearly help there, and the point forecast is the naive rule
+    itself: a model that learned nothing then ties the baseline instead of losing to it by its
+    noise."""
     median, y, unit = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (median, y, unit))
     if not len(y):
         return 1.0
     errors = [float(np.mean(np.abs((w * median - y) * unit))) for w in POINT_WEIGHTS]
-    return float(POINT_WEIGHTS[int(np.argmin(errors))])
+    best = int(np.argmin(errors))
+    if errors[0] - errors[best] < MIN_GAIN * errors[0]:
+        return 0.0  # a gain this small is noise: the naive rule is the simpler, surer forecast
+    return float(POINT_WEIGHTS[best])
 
 
 def apply_margin(
