@@ -57,7 +57,8 @@ async def fetch_minutes(
     """Exact complete minute bars for [start_ms, end_ms), in time order, a batch per page.
 
     The range is narrowed to whole minutes (start rounded up, end down): a minute cut by the range
-    would be partial. A minute is yielded once an aggregate of a later minute arrived (pages are
+    would be partial. `end_ms` must not be after the exchange's clock (the minute still trading
+    would come back partial): take it from `rest.server_time()` or from trade times. A minute is yielded once an aggregate of a later minute arrived (pages are
     oldest first, and one aggregate has one time), the last ones when the range is exhausted.
     """
     start, end = ceil_minute(start_ms), floor_minute(end_ms)
@@ -173,8 +174,10 @@ async def backfill(
     try:
         if own_rest:
             await client.__aenter__()
-        if end_ms is None:
-            end_ms = await client.server_time()  # "now" is Binance's clock, never ours
+        # "now" is Binance's clock, never ours; an end after it would write the current minute
+        # (still trading) as if it were complete.
+        now = await client.server_time()
+        end_ms = now if end_ms is None else min(end_ms, now)
         if start_ms is None:
             assert since is not None
             start_ms = end_ms - int(since * 1000)

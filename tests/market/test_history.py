@@ -103,7 +103,20 @@ async def test_running_it_twice_changes_nothing(sim, tmp_path):
     again = await backfill(settings, start, END)
     assert again.written == 0 and again.present == 60
     assert data.read_bytes() == content
-    assert len(sim.rest_log) == requests  # every minute was there: nothing fetched
+    # every minute was there: nothing fetched but the exchange's clock
+    assert [path for path, _, _ in sim.rest_log[requests:]] == ["/api/v3/time"]
+
+
+async def test_an_end_after_the_exchange_clock_never_writes_the_minute_still_trading(tmp_path):
+    now = END / 1000 + 30  # 30 s into the minute that starts at END
+    async with Simulator(
+        rate=0, seed=2, ping_interval=0, history_minutes=10, history_end=END, clock=lambda: now
+    ) as server:
+        server.publish([END + 1_000, END + 2_000])  # the current minute has trades already
+        data = tmp_path / "m.csv"
+        result = await backfill(settings_for(server, data), END - 10 * MINUTE_MS, END + 3_600_000)
+    assert result.end == END and result.written == 10
+    assert load_minutes(data).frame.index[-1].value // 1_000_000 == END - MINUTE_MS
 
 
 async def test_a_minute_cut_short_is_visible_and_repaired_from_rest(sim, tmp_path):
