@@ -12,6 +12,7 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 from textual_plotext.plot import Plot
 
+from btc_tui.forecast.metrics import LAST_PRICE
 from btc_tui.forecast.report import short_verdict
 from btc_tui.ui.widgets.charts import (
     DOTS,
@@ -29,9 +30,12 @@ if TYPE_CHECKING:
 BAND = "·"  # the interval's edges: a third marker, lighter than the two series
 
 
-def _cell(value: float, width: int, digits: int = 2, suffix: str = "") -> str:
-    text = "n/a" if math.isnan(value) else f"{value:,.{digits}f}{suffix}"
-    return text.rjust(width)
+def _cell(value: float, width: int, digits: int = 2) -> str:
+    if math.isnan(value):
+        return "n/a".rjust(width)
+    if abs(value) >= 1000:
+        digits = 0  # a huge error still fits its column
+    return f"{value:,.{digits}f}".rjust(width)
 
 
 def metrics_text(m: Metrics) -> str:
@@ -48,10 +52,10 @@ def metrics_text(m: Metrics) -> str:
     lines.append(f"{'persist.':8}{_cell(m.baseline_mae, 6)}{_cell(m.baseline_mape, 8, 4)}")
     skill = m.best_skill
     if not math.isnan(skill):
-        against = "last price" if not math.isnan(m.last_price_mae) else "persist."
-        lines.append(f"skill {skill:+.3f} vs {against}")
+        against = "last" if m.best_baseline == LAST_PRICE else "pers."
+        lines.append(f"skill vs {against} {skill:+.3f}")
     if not math.isnan(m.coverage):
-        lines.append(f"{m.interval:.0%} band in {m.coverage:.1%}")
+        lines.append(f"{m.interval:.0%} band covers {m.coverage:.1%}")
         lines.append(f"width {m.width:,.2f}")
         lines.append(f"int. score {m.interval_score:,.2f}")
     lines.append(f"direction {direction}")

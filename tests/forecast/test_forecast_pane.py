@@ -1,0 +1,42 @@
+"""The forecast pane (btc_tui.ui.widgets.forecast, owned with the forecasting code): the band is
+drawn around the predicted line and the metrics name both baselines and the verdict."""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import App, ComposeResult
+
+from btc_tui.forecast.metrics import evaluate
+from btc_tui.ui.widgets.forecast import BandChart, ForecastPane
+
+
+class PaneApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield ForecastPane(id="forecast")
+
+
+async def test_the_pane_draws_the_band_and_shows_the_verdict_against_the_last_price():
+    rng = np.random.default_rng(0)
+    actual = 42_000 + np.cumsum(rng.normal(0, 10, 200))
+    last_close = np.concatenate([[actual[0]], actual[:-1]]) + rng.normal(0, 1, 200)
+    last_avg = last_close + rng.normal(0, 8, 200)
+    predicted = last_close + rng.normal(0, 0.5, 200)
+    lo, hi = predicted - 12, predicted + 12
+    metrics = evaluate(predicted, actual, last_avg, last_close, (lo, hi, 0.8))
+    app = PaneApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.query_one(ForecastPane)
+        pane.show(actual, predicted, metrics, lo=lo, hi=hi)
+        await pilot.pause()
+        chart = app.query_one(BandChart)
+        rendered = str(chart.render())
+        assert chart.error is None, rendered
+        assert len(chart.lo) == len(chart.hi) == 200
+        text = str(app.query_one("#forecast-metrics").render())
+        assert "last pr." in text and "persist." in text and "80% band covers" in text
+        assert "int. score" in text
+        assert text.strip().splitlines()[-1].endswith("the last price")
+        # Without a band (an older caller), the chart still draws.
+        pane.show(actual, predicted, metrics)
+        await pilot.pause()
+        assert chart.error is None and not len(chart.lo)
