@@ -807,15 +807,21 @@ def load_tail(path: Path | str, rows: int) -> LoadedMinutes:
             raise UsageError(f"{path} is not a minute CSV (it looks like a binary file)")
         columns, has_header = _columns_of(path, first_line.decode("utf-8", "replace"))
         end = size
-        chunk = b""
+        blocks: list[bytes] = []
+        newlines = 0
+        step = TAIL_BLOCK
         while True:
-            start = max(0, end - TAIL_BLOCK)
+            start = max(0, end - step)
             f.seek(start)
-            chunk = f.read(end - start) + chunk
+            block = f.read(end - start)
+            blocks.append(block)
+            newlines += block.count(b"\n")
             end = start
+            step *= 2  # doubling: a long tail costs a few reads, not one per 64 KiB
             # rows + 1 newlines guarantee `rows` whole lines after the first (maybe partial) one
-            if start == 0 or chunk.count(b"\n") > rows + 1:
+            if start == 0 or newlines > rows + 1:
                 break
+        chunk = b"".join(reversed(blocks))
     whole = end == 0
     text = chunk.decode("utf-8", errors="replace")
     lines = text.splitlines()
