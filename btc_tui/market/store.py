@@ -261,8 +261,12 @@ class MinuteStore:
                 # Under the lock no rewrite is in progress: this is a killed rewrite's leftover.
                 with contextlib.suppress(OSError):
                     stale.unlink()
-            self._check_symbol()
+            record_symbol = self._check_symbol()
             self._open_csv()
+            if record_symbol:  # only once the file is known to be a minute CSV we may write
+                _atomic_write(
+                    meta_path(self.path), json.dumps({"symbol": self.symbol.upper()}) + "\n"
+                )
         except BaseException:
             self.close()
             raise
@@ -310,7 +314,8 @@ class MinuteStore:
             ) from None
         self._lock_fd = fd
 
-    def _check_symbol(self) -> None:
+    def _check_symbol(self) -> bool:
+        """UsageError if the file holds another symbol's minutes; True if it has no record yet."""
         mpath = meta_path(self.path)
         try:
             recorded = json.loads(mpath.read_text()).get("symbol")
@@ -326,8 +331,8 @@ class MinuteStore:
                     f"{self.path} holds {str(recorded).upper()} minutes; refusing to add "
                     f"{self.symbol.upper()} minutes to it (pass another --data)"
                 )
-            return
-        _atomic_write(mpath, json.dumps({"symbol": self.symbol.upper()}) + "\n")
+            return False
+        return True
 
     def _open_csv(self) -> None:
         try:

@@ -136,6 +136,7 @@ def test_refuses_to_append_to_a_file_that_is_not_ours(tmp_path):
     with pytest.raises(UsageError, match="not a btc-tui minute CSV"):
         MinuteStore(other).open()
     assert other.read_text() == "hello,world\n"  # untouched
+    assert not (tmp_path / "other.csv.meta.json").exists()  # and no symbol record claims it
 
 
 def test_loader_accepts_the_seed_six_column_file(tmp_path):
