@@ -43,6 +43,7 @@ class _Progress:
     def __call__(self, progress: BackfillProgress) -> None:
         if self.tty:
             if self._bar is None:
+                from rich.console import Console
                 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
                 self._bar = Progress(
@@ -50,6 +51,7 @@ class _Progress:
                     BarColumn(),
                     TextColumn("{task.completed:,}/{task.total:,} min"),
                     TimeRemainingColumn(),
+                    console=Console(stderr=True),  # stdout keeps only the summary line
                     transient=True,
                 )
                 self._bar.start()

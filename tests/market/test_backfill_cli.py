@@ -150,3 +150,48 @@ async def test_check_exits_1_on_a_hole_and_repair_fills_it(sim, tmp_path):
     assert code == 0, out + err
     assert "4 minute(s) rebuilt" in out
     assert data.read_text() == good
+
+
+async def test_on_a_terminal_progress_is_a_bar(sim, tmp_path):
+    """stderr on a pseudo-terminal: rich draws a bar (and no plain progress lines)."""
+    import pty
+
+    data = tmp_path / "m.csv"
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), TERM="xterm-256color", COLUMNS="100")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "btc_tui",
+        "backfill",
+        "--data",
+        str(data),
+        "--rest-url",
+        sim.rest_url,
+        "--start",
+        "2024-08-08T22:00:00Z",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=follower,
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+    os.close(follower)
+    shown = bytearray()
+
+    def drain() -> None:
+        try:
+            shown.extend(os.read(leader, 65536))
+        except OSError:  # EIO: the terminal's other end is closed
+            asyncio.get_running_loop().remove_reader(leader)
+
+    asyncio.get_running_loop().add_reader(leader, drain)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        asyncio.get_running_loop().remove_reader(leader)
+        os.close(leader)
+    assert proc.returncode == 0 and "120 minutes written" in out.decode()
+    text = bytes(shown).decode("utf-8", "replace")
+    assert "━" in text and "backfill" in text  # rich's bar
+    assert "minutes, 0 written" not in text  # not the plain lines
