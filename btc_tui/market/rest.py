@@ -422,9 +422,8 @@ class BinanceRest:
         if retry_after is None:  # no hint: the window ends with the server's minute
             server_now = received + self._offset_hi
             retry_after = (math.floor(server_now / _MINUTE) + 1) * _MINUTE - server_now + _MARGIN
+        # Retry-After is the server's word on when we may send again, whatever the weight said.
         self._blocked_until = max(self._blocked_until, received + retry_after)
-        if self._window_minute is not None:
-            self._window_used = max(self._window_used, self.weight_limit)
 
     def _ban(self, shown: str, headers: Mapping[str, str], received: float) -> IpBanned:
         retry_after = _retry_after(headers)
