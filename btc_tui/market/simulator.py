@@ -406,6 +406,7 @@ class Simulator:
         self.weight_limit = weight_limit
         self.rest_latency = rest_latency
         self.ban_seconds = 120  # how long a request sent while rate limited bans the "IP"
+        # every REST request received (a long demo keeps the newest 100,000 to 200,000)
         self.rest_log: list[tuple[str, dict[str, str], float]] = []
         self.rest_statuses: Counter[int] = Counter()  # HTTP status -> answers sent
         self.weight_by_minute: dict[int, int] = {}  # minute start (ms) -> weight counted
@@ -515,15 +516,26 @@ class Simulator:
         side share an aggregate. `one_order=True` gives all of them one price and side (one taker
         order sweeping a level), so equal times make one aggregate.
         """
-        self._make_history()
         times = list(trade_times)
         sends = [send] * len(times) if isinstance(send, bool) else list(send)
         if len(sends) != len(times):
             raise ValueError(f"send has {len(sends)} entries for {len(times)} trades")
+        return self._match(times, sends, one_order)
+
+    def _match(
+        self, times: list[int], sends: list[bool], one_order: bool, finish_burst: bool = False
+    ) -> list[SentTrade]:
+        """One batch of matching; with finish_burst, a taker order the walk is in the middle of
+        at the end of the batch is completed in it (more trades at the last time)."""
+        self._make_history()
         trades = []
         order: tuple[int, bool] | None = None
         self.aggs.close_order()
-        for trade_time, deliver in zip(times, sends, strict=True):
+        i = 0
+        while i < len(times) or (finish_burst and times and self._walk.burst_left):
+            trade_time = times[min(i, len(times) - 1)]
+            deliver = sends[min(i, len(sends) - 1)]
+            i += 1
             trade_id, cents, units, maker = self._walk.step()
             if one_order:
                 if order is None:
@@ -583,12 +595,10 @@ class Simulator:
             due = int((time.monotonic() - started) * self.rate) - published
             if due > 0 and not self._stalled:
                 now_ms = int(self._clock() * 1000)
-                self.publish([now_ms] * due)
-                if self._walk.burst_left:  # finish the taker order in the same batch
-                    extra = self._walk.burst_left
-                    self.publish([now_ms] * extra)
-                    published += extra
-            if due > 0:
+                # A taker order begun in this batch is finished in it: one aggregate, as on
+                # Binance; its extra trades count against the rate.
+                published += len(self._match([now_ms] * due, [True], False, finish_burst=True))
+            elif due > 0:
                 published += due
             await asyncio.sleep(min(1.0, 1.0 / self.rate))
 
@@ -745,6 +755,8 @@ class Simulator:
         now = self._clock()
         query = {k: v[-1] for k, v in parse_qs(query_text, keep_blank_values=True).items()}
         self.rest_log.append((path, query, now))
+        if len(self.rest_log) > 200_000:
+            del self.rest_log[:100_000]
         status, body, retry_after = self._rest_answer(path, query, now)
         if self.rest_latency > 0:
             await asyncio.sleep(self.rest_latency)

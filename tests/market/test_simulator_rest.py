@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from btc_tui.market.bars import MINUTE_MS
 from btc_tui.market.binance import QTY_SCALE, Trade, parse_agg_trade, parse_message
 from btc_tui.market.simulator import SentTrade, Simulator
-from tests.market.conftest import BASE_MINUTE, minute_times
+from tests.market.conftest import BASE_MINUTE, eventually, minute_times
 
 
 class FakeClock:
@@ -87,6 +87,15 @@ async def test_the_random_walk_makes_multi_trade_aggregates_by_itself():
     assert sum(a.count for a in aggs) == 600
     assert max(a.count for a in aggs) >= 3
     assert sum(1 for a in aggs if a.count > 1) >= 10
+
+
+async def test_the_trade_loop_finishes_each_taker_order_in_one_aggregate():
+    async with Simulator(rate=400, seed=3, ping_interval=0) as sim:
+        await eventually(lambda: sim.published >= 800)
+        aggs = sim.agg_trades()
+    assert sum(a.count for a in aggs) == sim.published
+    bursts = [a for a in aggs if a.count >= 2]
+    assert len(bursts) >= 5 and max(a.count for a in bursts) >= 3
 
 
 async def test_agg_trades_query_semantics():
