@@ -40,7 +40,7 @@ ACTIONS: tuple[AppAction, ...] = (
               "Load the saved model and predict each next minute",
               "Load the saved model"),
     AppAction("next-view", "v", "next_view", "View",
-              "Small terminal: show the next of the lower panes (loss, forecast, log)",
+              "Small terminal: show the next of the lower panes (training, loss, forecast, log)",
               "Show the next pane"),
     AppAction("help", "question_mark,f1", "help", "Help", "Show every key", "Show help",
               key_display="?"),

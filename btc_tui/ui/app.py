@@ -32,7 +32,7 @@ from btc_tui.ui.widgets import EventLog, ForecastPane, LivePane, LossChart, Trai
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20  # below this, one line says so
 COMPACT_WIDTH, COMPACT_HEIGHT = 80, 24  # below this, the lower panes become views (v)
-VIEWS = ("loss-chart", "forecast", "log")
+VIEWS = ("training", "loss-chart", "forecast", "log")
 DEFAULT_REFRESH = 10.0  # Hz: how often a new price may repaint (the trade rate does not matter)
 
 
@@ -42,7 +42,7 @@ class BtcTuiApp(App[int]):
     COMMANDS = App.COMMANDS | {ActionsProvider}
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings()
 
-    view: reactive[str] = reactive("log")  # the lower pane shown in a small terminal
+    view: reactive[str] = reactive("training")  # the lower pane shown in a small terminal
     compact: reactive[bool] = reactive(False, bindings=True)
 
     def __init__(
@@ -149,6 +149,9 @@ class BtcTuiApp(App[int]):
         self.compact = not too_small and (width < COMPACT_WIDTH or height < COMPACT_HEIGHT)
         self.screen.set_class(too_small, "-too-small")
         self.screen.set_class(self.compact, "-compact")
+        footer = self.query_one(Footer)
+        footer.compact = self.compact
+        footer.show_command_palette = not self.compact  # ctrl+p still works; room for keys
         if too_small:
             self.query_one("#too-small", Static).update(
                 f"btc-tui needs at least {MIN_WIDTH}×{MIN_HEIGHT} (this is {width}×{height})"

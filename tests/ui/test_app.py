@@ -25,7 +25,7 @@ def live_text(app: BtcTuiApp) -> str:
 
 
 def log_text(app: BtcTuiApp) -> str:
-    return "\n".join(app.query_one(EventLog).lines)
+    return "\n".join(app.query_one(EventLog).texts)
 
 
 async def test_collecting_starts_on_launch_and_c_toggles_it(tmp_path, live_simulator):
@@ -164,7 +164,7 @@ async def test_command_palette_offers_the_same_actions_by_name(tmp_path):
 async def test_demo_fills_its_history_through_the_collector_and_shows_progress(tmp_path):
     """The demo's three days arrive through the real backfill path (the simulator's REST),
     while the Live pane shows how far the fill has come; t works once it is done."""
-    settings = settings_for(tmp_path, demo=True)
+    settings = settings_for(tmp_path, demo=True, history=3 * 24 * 3600.0)
     app = BtcTuiApp(settings)
     seen: list[str] = []
     async with app.run_test(size=(80, 24)) as pilot:

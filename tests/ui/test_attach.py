@@ -35,7 +35,7 @@ def live_text(app: BtcTuiApp) -> str:
 
 
 def log_text(app: BtcTuiApp) -> str:
-    return "\n".join(app.query_one(EventLog).lines)
+    return "\n".join(app.query_one(EventLog).texts)
 
 
 async def test_attached_app_follows_another_process_and_takes_over(tmp_path, live_simulator):

@@ -56,7 +56,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Static("Keys", id="help-title")
-            yield Static(INTRO, id="help-intro")
+            yield Static(INTRO, id="help-intro", markup=False)
             for action in ACTIONS:
                 yield Static(
                     f"[b]{keys_for(action.id, self.keymap):>10}[/b]  {action.label}:"

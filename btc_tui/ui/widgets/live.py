@@ -38,16 +38,22 @@ def money(value: float) -> str:
 
 
 class Fact(Widget):
-    """One line of the Live pane; hidden while empty. Cut with … rather than wrapped."""
+    """One fact of the Live pane, on one line when it fits, wrapped at a word when it does not
+    (never cut mid-word); hidden while empty."""
 
-    DEFAULT_CSS = "Fact { height: 1; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }"
+    DEFAULT_CSS = "Fact { height: auto; width: 1fr; }"
     text: reactive[Text] = reactive(Text, layout=False)
 
     def render(self) -> Text:
         return self.text
 
-    def watch_text(self, text: Text) -> None:
+    def watch_text(self, old: Text, text: Text) -> None:
         self.display = bool(text.plain)
+        # Only a fact that wraps (or did) can change height: lay out again just then, so a new
+        # price repaints one line and nothing else.
+        width = max(1, self.size.width)
+        if (old.cell_len > width or text.cell_len > width) and old.plain != text.plain:
+            self.refresh(layout=True)
 
 
 class LivePane(Vertical):
@@ -60,7 +66,18 @@ class LivePane(Vertical):
         "live--error",
         "live--muted",
     }
-    LINES = ("price", "minute", "status", "status2", "status3", "rows", "fill", "forecast", "score")
+    LINES = (
+        "price",
+        "minute",
+        "status",
+        "status2",
+        "status3",
+        "rows",
+        "holes",
+        "fill",
+        "forecast",
+        "score",
+    )
 
     def __init__(
         self,
@@ -147,13 +164,12 @@ class LivePane(Vertical):
             "status2": status[1] if len(status) > 1 else Text(),
             "status3": status[2] if len(status) > 2 else Text(),
             "rows": self._rows_line(),
+            "holes": self._holes_line(),
             "fill": self._fill_line(),
             "forecast": prediction[0] if prediction else Text(),
             "score": prediction[1] if len(prediction) > 1 else Text(),
         }
         for name, text in lines.items():
-            text.no_wrap = True
-            text.overflow = "ellipsis"
             self.query_one(f"#live-{name}", Fact).text = text
 
     def text(self) -> str:
@@ -263,17 +279,22 @@ class LivePane(Vertical):
         line = Text(f"{rows} rows")
         if status is None:
             return line
-        repaired = getattr(status, "repaired", 0)
-        unrepaired = getattr(status, "unrepaired", 0)
-        if repaired or unrepaired:
-            line.append(f" · holes: {repaired} repaired")
-            if unrepaired:
-                line.append(f", {unrepaired} lost", self._style("error"))
-        else:
-            line.append(f" · missed {status.missed}")
         line.append(f" · bad {status.bad}")
         if status.late:
+            # Trades for a minute already in the CSV (e.g. a restart within the minute).
             line.append(f" · late {status.late}", self._style("muted"))
+        return line
+
+    def _holes_line(self) -> Text:
+        """Trades the stream missed, those fetched over REST, and those lost for good."""
+        status = self.collecting.status
+        if status is None:
+            return Text()
+        repaired = getattr(status, "repaired", 0)
+        unrepaired = getattr(status, "unrepaired", 0)
+        line = Text(f"holes: missed {status.missed:,} · repaired {repaired:,}")
+        if unrepaired:
+            line.append(f" · lost {unrepaired:,}", self._style("error"))
         return line
 
     def _fill_line(self) -> Text:
