@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import orjson
 from websockets import State
@@ -324,15 +325,16 @@ class TradeStream:
         closing = _Closing()
         watchdog = asyncio.create_task(self._watch(connection, connected_at, closing))
         try:
-            reason = await self._receive(connection, on_trade, emit, closing)
+            await self._receive(connection, on_trade, emit, closing)
         except ConnectionClosed as exc:
             reason = closing.cause or self._describe_close(exc, emit)
         finally:
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
-            # Bounded by close_timeout; nothing to wait for if the connection is already closed.
-            await connection.close()
+            await _close(connection)  # at once if it is closed; else bounded by close_timeout
+            if closing.task is not None:
+                await closing.task  # done by now: the connection is closed
         last = self._last_message_at
         healthy = (
             self.messages > messages_before
@@ -349,9 +351,9 @@ class TradeStream:
         on_trade: Callable[[Trade], object],
         emit: Callable[[StreamEvent], object],
         closing: _Closing,
-    ) -> str:
+    ) -> NoReturn:
         """The per-message hot path: stamp, parse, dedupe, hand over; a few comparisons a trade.
-        Returns the reason when we leave on our own; raises ConnectionClosed otherwise."""
+        Ends only by raising: ConnectionClosed when the connection is over, whoever closed it."""
         recv = connection.recv
         clock = self._clock
         parse = parse_frame
@@ -374,8 +376,10 @@ class TradeStream:
                 self.trades += 1
                 on_trade(message)
             elif type(message) is ServerShutdown:
-                closing.close("the server announced a shutdown", planned=True)
-                return closing.cause  # type: ignore[return-value]
+                # Close in the background and keep taking the trades that arrive until it is
+                # closed: each one is a trade the collector won't have to fetch over REST.
+                if closing.close("the server announced a shutdown", planned=True):
+                    closing.task = asyncio.create_task(connection.close(1000, "reconnecting"))
             else:
                 self._other(message, emit)
 
@@ -440,24 +444,46 @@ class TradeStream:
             if now - connected_at > self.max_connection_age:
                 closing.close("planned reconnect before the 24-hour connection limit", planned=True)
                 break
-        # recv() then raises ConnectionClosed. A silent peer won't answer the close frame:
-        # close() gives up after close_timeout and drops the socket.
+        # The receive loop keeps taking messages until recv() raises ConnectionClosed. A silent
+        # peer won't answer the close frame: close() gives up after close_timeout.
         await connection.close(1000, "reconnecting")
 
 
 class _Closing:
     """Why we closed a connection ourselves (watchdog, serverShutdown, age limit), if we did."""
 
-    __slots__ = ("cause", "planned")
+    __slots__ = ("cause", "planned", "task")
 
     def __init__(self) -> None:
         self.cause: str | None = None
         self.planned = False  # on purpose: reconnect without waiting (if it was healthy)
+        self.task: asyncio.Task[None] | None = None  # a close running in the background
 
-    def close(self, cause: str, planned: bool = False) -> None:
-        if self.cause is None:
-            self.cause = cause
-            self.planned = planned
+    def close(self, cause: str, planned: bool = False) -> bool:
+        """Remember the first reason; True if this is it."""
+        if self.cause is not None:
+            return False
+        self.cause = cause
+        self.planned = planned
+        return True
+
+
+async def _close(connection: ClientConnection) -> None:
+    """Close, discarding what is still buffered meanwhile.
+
+    When we stop reading (cancelled, or on_trade failed) with frames queued, websockets has paused
+    the socket, so it would never read the server's answer to our close frame and close() would
+    wait out close_timeout. Reading the queue out lets the answer in: a prompt stop.
+    """
+    if connection.state is State.CLOSED:
+        return
+    closer = asyncio.create_task(connection.close(1000, "going away"))
+    try:
+        with contextlib.suppress(ConnectionClosed):
+            while not closer.done():
+                await connection.recv()
+    finally:
+        await closer
 
 
 def _describe(exc: BaseException) -> str:

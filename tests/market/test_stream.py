@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from btc_tui.market.binance import Trade, format_trade, parse_message
 from btc_tui.market.simulator import Simulator
@@ -481,14 +483,17 @@ async def test_server_shutdown_reconnects_without_waiting(simulator: Simulator):
         simulator.publish(minute_times(0, 2))
         await eventually(lambda: len(got.trades) == 2)
         simulator.send_server_shutdown()
+        # Sent after the notice but before the server saw our close frame: still ours to keep.
+        simulator.publish(minute_times(0, 2, start_ms=50))
         await simulator.wait_for_connections(2, timeout=5)
         simulator.publish(minute_times(0, 2, start_ms=100))
-        await eventually(lambda: len(got.trades) == 4)
+        await eventually(lambda: len(got.trades) == 6)
 
     assert got.texts("backing_off") == []
     assert "shutdown" in got.texts("disconnected")[0]
     assert stream.reconnects == 1
-    assert got.ids == [1, 2, 3, 4]
+    assert got.ids == [1, 2, 3, 4, 5, 6]
+    assert got.of("gap") == []
 
 
 async def test_a_server_that_says_shutdown_at_every_connect_is_backed_off():
@@ -699,6 +704,34 @@ async def test_status_reports_the_message_rate_over_at_least_a_second(simulator:
     assert status.messages_per_second == 20.0  # 40 messages in 2 s
     assert quiet.messages_per_second == 0.0
     assert status.last_message_age == 2.0
+
+
+async def test_stopping_with_a_backlog_is_prompt():
+    # The server floods us while our handler is slow, so websockets has paused the socket when we
+    # stop: the close must not wait out close_timeout (60 s here) for an answer it can't read.
+    async def flood(connection: ServerConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            for trade_id in range(1, 50_001):
+                await connection.send(trade_payload(trade_id))
+        await connection.wait_closed()
+
+    def slow(trade: Trade) -> None:
+        time.sleep(0.0001)  # slower than the server sends: a backlog builds up
+
+    server = ScriptedServer()
+    server.scripts.append(flood)
+    async with server.serving():
+        stream = make_stream(server, close_timeout=60.0)
+        task = asyncio.create_task(stream.run(slow))
+        await eventually(lambda: stream.trades >= 200)
+        task.cancel()
+        # Without reading the backlog out, the stop lasts until the server gives up on us
+        # (websockets' own close_timeout, 10 s): this deadline catches that.
+        async with asyncio.timeout(5):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert stream.state == "stopped"
+    assert stream.trades < 50_000  # it really stopped mid-flood
 
 
 async def test_an_error_in_our_own_trade_handler_is_raised_not_retried(simulator: Simulator):
