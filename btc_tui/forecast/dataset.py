@@ -286,7 +286,8 @@ def target_frame(
 def encode_targets(
     targets: np.ndarray, last_prices: np.ndarray, scaling: Scaling, kind: str
 ) -> np.ndarray:
-    """Target prices -> what the network learns, in each window's own units.
+    """Target prices -> what the network learns, in each window's own units, for the two
+    min-max kinds (the same as `target_frame`; "correction" needs the whole window: use that).
 
     "level": the seed's choice, the target scaled like the inputs (it may fall outside [0, 1]).
     "change": the move from the last input price, divided by the window's scale.
@@ -295,7 +296,7 @@ def encode_targets(
         return scaling.apply(targets)
     if kind == "change":
         return (targets - last_prices) / scaling.scale
-    raise ValueError(f"unknown target kind {kind!r}; expected one of {TARGET_KINDS}")
+    raise ValueError(f"encode_targets handles 'level' and 'change', not {kind!r}; see target_frame")
 
 
 def decode_targets(
@@ -307,7 +308,9 @@ def decode_targets(
         return scaling.invert(outputs)
     if kind == "change":
         return last_prices + outputs * scaling.scale
-    raise ValueError(f"unknown target kind {kind!r}; expected one of {TARGET_KINDS}")
+    raise ValueError(
+        f"decode_targets handles 'level' and 'change', not {kind!r}; see Encoded.decode"
+    )
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def test_scaled_inputs_match_the_seed_formula():
     prices=st.lists(st.floats(1_000, 100_000), min_size=3, max_size=40),
     window=st.integers(1, 10),
     spike=st.floats(1, 1e7),
-    target_kind=st.sampled_from(["level", "change"]),
+    target_kind=st.sampled_from(["level", "change", "correction"]),
 )
 def test_the_target_never_enters_the_scaling(prices, window, spike, target_kind):
     """The last price is only ever a target: changing it changes no input and no scaling."""
@@ -110,7 +110,32 @@ def test_the_target_never_enters_the_scaling(prices, window, spike, target_kind)
     np.testing.assert_array_equal(before.x, after.x)
     np.testing.assert_array_equal(before.scaling.lo, after.scaling.lo)
     np.testing.assert_array_equal(before.scaling.scale, after.scaling.scale)
+    np.testing.assert_array_equal(before.anchor, after.anchor)
+    np.testing.assert_array_equal(before.unit, after.unit)
     np.testing.assert_array_equal(before.y[:-1], after.y[:-1])
+
+
+def test_the_correction_target_is_the_move_from_the_last_close_in_recent_volatility():
+    """Reference code, window by window: y = (next avg - last close) / mean |change| over the
+    last 30 minutes; decoding gives the target back."""
+    prices = random_walk(120, seed=2)
+    close, high, low = bar_columns(prices, seed=2)
+    series = MinuteSeries(
+        START_MS + np.arange(120, dtype=np.int64) * MINUTE_MS,
+        prices,
+        columns={"close": close, "high": high, "low": low},
+    )
+    encoded = encode(build_windows(series, 40, 1), dataset.FEATURE_KINDS, "correction")
+    for i in (0, 37, len(encoded) - 1):
+        window = prices[i : i + 40]
+        vol = np.mean(np.abs(np.diff(window[-31:])))
+        assert encoded.anchor[i] == close[i + 39]
+        assert encoded.unit[i] == pytest.approx(vol, rel=1e-12)
+        assert encoded.y[i] == pytest.approx((prices[i + 40] - close[i + 39]) / vol, rel=1e-6)
+    np.testing.assert_allclose(encoded.decode(encoded.y), encoded.windows.targets, rtol=1e-9)
+    # Without a close (a six-column file), the zero point is the last average: persistence.
+    plain = encode(build_windows(series_of(prices), 40, 1), ("level", "change"), "correction")
+    np.testing.assert_array_equal(plain.anchor, plain.windows.last_prices)
 
 
 @settings(max_examples=60, deadline=None)
