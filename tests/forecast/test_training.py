@@ -20,6 +20,7 @@ from btc_tui.config import Settings
 from btc_tui.errors import UsageError
 from btc_tui.forecast.model import ModelSpec
 from btc_tui.forecast.predictor import Predictor
+from btc_tui.forecast.report import verdict
 from btc_tui.forecast.training import (
     BatchProgress,
     EpochEnd,
@@ -298,6 +299,12 @@ def test_a_six_column_seed_file_trains_on_price_only_features(tmp_path):
     prediction = predictor.predict(frame.iloc[:-1])
     assert prediction is not None and prediction.target_minute == result.test_times[-1]
     assert prediction.price == pytest.approx(result.predicted[-1], abs=1e-3)
+    assert prediction.lo <= prediction.price <= prediction.hi
+    # No close: persistence is the only baseline and the zero point, and the report says so.
+    assert meta["anchor"] == "avg_price" and result.last_price is None
+    m = result.metrics
+    assert np.isnan(m.last_price_mae) and m.best_baseline == "persistence"
+    assert "no close column, so persistence is the only baseline" in verdict(m)
 
 
 def test_the_same_seed_repeats_the_same_run(trained, tmp_path):
