@@ -157,9 +157,8 @@ async def run(args: argparse.Namespace, port: int, data: Path) -> None:
     async with aiohttp.ClientSession() as session, session.get(f"{url}/report") as response:
         report = await response.json()
     used = {int(k): v for k, v in report["used"].items()}
-    full = sorted(used)[1:-1]  # whole wall-clock minutes only (the first and last are partial)
-    per_minute = [used[m] for m in full]
-    overall = sum(used.values()) / (seconds / 60)
+    minutes_seen = sorted(used)
+    whole = minutes_seen[1:-1]  # the first and last wall-clock minutes are only partly in the run
     print(
         f"days {args.days}, {args.density} aggregates/minute, latency {args.latency * 1000:.0f} ms"
     )
@@ -168,10 +167,15 @@ async def run(args: argparse.Namespace, port: int, data: Path) -> None:
         f"minutes/s; {result.requests:,} requests; {report['429']} x 429"
     )
     print(
-        f"weight per minute: overall {overall:,.0f} of {WEIGHT_LIMIT:,} "
-        f"({overall / WEIGHT_LIMIT:.0%}); whole minutes: "
-        + ", ".join(f"{w:,} ({w / WEIGHT_LIMIT:.0%})" for w in per_minute)
+        f"weight per wall-clock minute (Binance's budget {WEIGHT_LIMIT:,}): "
+        + ", ".join(
+            f"{used[m]:,} ({used[m] / WEIGHT_LIMIT:.0%}{'' if m in whole else ', partial minute'})"
+            for m in minutes_seen
+        )
     )
+    if whole:
+        mean = sum(used[m] for m in whole) / len(whole)
+        print(f"whole minutes: mean {mean:,.0f} = {mean / WEIGHT_LIMIT:.0%} of the budget")
     report_check = check(data)
     assert result.written == minutes, result
     assert report_check.problems == 0, report_check.lines()[:5]
