@@ -1,108 +1,111 @@
-"""Time from launching `btc-tui --demo` to its first screen, as a user in an 80x24 terminal sees it.
+"""Launch cost of the TUI as a user sees it, in an 80x24 pseudo-terminal.
 
-Each run starts the real console script in a fresh directory (so demo mode also has to create its
-CSV: the first-launch case) inside a pseudo-terminal, and times until the first frame's text
-(the Live and Training pane titles) has been written to the terminal. Then, once it has collected
-for a couple of seconds, it presses q and times until the process has exited (the open minute
-written, the simulator stopped).
+Default: a one-year minute CSV (525,600 rows, generated here in a temporary folder). Times from
+launch to the first frame (the pane titles) and to the Live pane showing the CSV's row count (its
+tail read), and the peak RSS at that point (no model loaded). Nothing reaches the network: the
+stream and REST URLs point at a closed loopback port, history fill is off.
 
-    .venv/bin/python benchmarks/ui_startup.py [--runs 5]
+`--demo`: the first launch of `btc-tui --demo` in an empty folder instead (its simulator and
+history fill), then q after a few seconds, timed until the process has exited.
 
-Targets: first screen within 1 s; q exits within about 2 s.
+    .venv/bin/python benchmarks/ui_startup.py [--runs 3] [--demo]
+
+Targets (issue 10, item 8): first screen <= 1 s and <= 150 MB RSS with a one-year CSV.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
-import os
-import pty
-import select
 import statistics
-import struct
-import subprocess
 import sys
 import tempfile
-import termios
 import time
 from pathlib import Path
 
-BIN = Path(sys.executable).with_name("btc-tui")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _terminal import Pty  # noqa: E402
+
+from btc_tui.market.bars import MINUTE_MS, MinuteBar  # noqa: E402
+from btc_tui.market.store import CSV_COLUMNS, format_row  # noqa: E402
+
+YEAR = 365 * 24 * 60
 MARKERS = (b"Live", b"Training", b"Log")
 
 
-def drain(master: int, seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        if select.select([master], [], [], 0.05)[0]:
-            try:
-                os.read(master, 65536)
-            except OSError:
-                return
+def write_year(path: Path, minutes: int = YEAR) -> None:
+    end = int(time.time()) // 60 * MINUTE_MS - 2 * MINUTE_MS
+    start = end - (minutes - 1) * MINUTE_MS
+    price, trade = 40_000.0, 1
+    with path.open("w") as f:
+        f.write(",".join(CSV_COLUMNS) + "\n")
+        rows = []
+        for i in range(minutes):
+            price += ((i * 7919) % 13 - 6) * 0.5
+            bar = MinuteBar(start + i * MINUTE_MS, price, price - 1, price + 3, price - 4,
+                            price + 1, 1.25, price + 0.2, 50, trade, trade + 49)  # fmt: skip
+            trade += 50
+            rows.append(format_row(bar))
+            if len(rows) == 10_000:
+                f.write("".join(rows))
+                rows.clear()
+        f.write("".join(rows))
 
 
-def one_run() -> tuple[float, float]:
+def year_run(csv: Path) -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [str(BIN), "--demo"],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            cwd=tmp,
-            env=env,
-            start_new_session=True,
-        )
-        os.close(slave)
-        seen = b""
-        first_screen = None
-        deadline = started + 30
+        args = ["--data", str(csv), "--models", f"{tmp}/models", "--history", "0"]
+        args += ["--url", "ws://127.0.0.1:9", "--rest-url", "http://127.0.0.1:9"]
+        term = Pty(args, Path(tmp))
         try:
-            while time.perf_counter() < deadline:
-                ready, _, _ = select.select([master], [], [], 0.05)
-                if not ready:
-                    continue
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                seen += chunk
-                if all(marker in seen for marker in MARKERS):
-                    first_screen = time.perf_counter() - started
-                    break
-            drain(master, 2.0)
-            pressed = time.perf_counter()
-            os.write(master, b"q")
-            end = pressed + 10
-            while proc.poll() is None and time.perf_counter() < end:
-                drain(master, 0.01)
-            quit_seconds = time.perf_counter() - pressed
+            first = max(term.wait_for(m) for m in MARKERS)
+            rows = term.wait_for(f"{YEAR:,} rows".encode())
+            rss = term.peak_rss_mb()
         finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            os.close(master)
-        if first_screen is None:
-            raise SystemExit("no first screen within 30 s")
-        return first_screen, quit_seconds
+            term.quit()
+    return first, rows, rss
+
+
+def demo_run() -> tuple[float, float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        term = Pty(["--demo"], Path(tmp))
+        try:
+            first = max(term.wait_for(m) for m in MARKERS)
+            filled = term.wait_for(b"\xe2\x9c\x93 history", timeout=120)  # ✓ history
+            term.read(1.0)
+        finally:
+            pressed = time.perf_counter()
+            term.quit()
+            quit_seconds = time.perf_counter() - pressed
+    return first, filled, quit_seconds
+
+
+def report(name: str, values: list[float], unit: str, target: str) -> None:
+    print(
+        f"{name}: median {statistics.median(values):.3f} {unit}, best {min(values):.3f},"
+        f" worst {max(values):.3f} over {len(values)} runs ({target})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--demo", action="store_true")
     args = parser.parse_args()
-    runs = [one_run() for _ in range(args.runs)]
-    for name, values, target in (
-        ("first screen", [r[0] for r in runs], "<= 1 s"),
-        ("q to exit", [r[1] for r in runs], "about 2 s"),
-    ):
-        print(
-            f"{name}: median {statistics.median(values):.3f} s, best {min(values):.3f} s,"
-            f" worst {max(values):.3f} s over {len(values)} runs (target {target})"
-        )
+    if args.demo:
+        runs = [demo_run() for _ in range(args.runs)]
+        report("demo first screen", [r[0] for r in runs], "s", "target <= 1 s")
+        report("demo 3 days of history filled", [r[1] for r in runs], "s", "from launch")
+        report("q to exit", [r[2] for r in runs], "s", "about 2 s")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "year.csv"
+        write_year(csv)
+        size = csv.stat().st_size / 1e6
+        runs = [year_run(csv) for _ in range(args.runs)]
+    print(f"one-year CSV: {YEAR:,} rows, {size:.0f} MB")
+    report("first screen", [r[0] for r in runs], "s", "target <= 1 s")
+    report("CSV tail read and shown", [r[1] for r in runs], "s", "from launch")
+    report("peak RSS then", [r[2] for r in runs], "MB", "target <= 150 MB")
 
 
 if __name__ == "__main__":
