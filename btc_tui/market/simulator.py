@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import logging
 import math
 import random
 import time
@@ -39,7 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.http11 import Request, Response
 
 from btc_tui.market.bars import MINUTE_MS, MinuteBar
@@ -340,6 +341,28 @@ def _history(
     return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
+def _not_a_client_abort(record: logging.LogRecord) -> bool:
+    """False for the errors websockets logs when an HTTP client leaves before its answer: a REST
+    client cancelled mid-request (its request incomplete, or gone while `rest_latency` delayed the
+    answer, which trips websockets' double end-of-file check). Normal here, and a traceback on
+    stderr would garble the TUI running the demo. Everything else is still logged."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, InvalidMessage):
+        return False
+    if exc is not None and not isinstance(exc, AssertionError):
+        exc = exc.__cause__
+    if isinstance(exc, AssertionError) and exc.__traceback__ is not None:
+        tb = exc.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        return tb.tb_frame.f_code.co_name != "send_eof"
+    return True
+
+
+_server_logger = logging.getLogger("btc_tui.market.simulator.server")
+_server_logger.addFilter(_not_a_client_abort)
+
+
 @dataclass(slots=True)
 class _Failure:
     status: int
@@ -425,6 +448,7 @@ class Simulator:
             compression=None,
             ping_interval=None,  # our own pings, so a stall can silence them
             max_queue=64,
+            logger=_server_logger,
         )
         if self.ping_interval:
             self._tasks.append(asyncio.create_task(self._ping_loop()))
