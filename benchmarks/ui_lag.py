@@ -1,7 +1,7 @@
 """Event-loop lag of the TUI while a model trains.
 
 Runs the real app headless in demo mode (simulator + collector on the loop, 3 days of simulated
-minutes in a temporary CSV), presses t, and while the real train() runs in its thread worker a
+minutes filled into a temporary CSV over the simulator's REST), presses t, and while the real train() runs in its thread worker a
 task on the app's loop sleeps 10 ms at a time and records how late it wakes up.
 
     .venv/bin/python benchmarks/ui_lag.py [--epochs 3] [--window 60]
@@ -20,6 +20,9 @@ import time
 
 from btc_tui.config import settings_from
 from btc_tui.ui.app import BtcTuiApp
+from btc_tui.ui.collecting import Collecting
+from btc_tui.ui.prediction import LivePrediction
+from btc_tui.ui.widgets import TrainingPane
 
 TICK = 0.010
 
@@ -51,20 +54,25 @@ async def measure(epochs: int, window: int) -> None:
         started = time.perf_counter()
         async with app.run_test(size=(80, 24), message_hook=note) as pilot:
             async with asyncio.timeout(60):
-                while not (app.data_ready and app.collecting):
+                while not (
+                    app.query_one(LivePrediction).ready
+                    and app.query_one(Collecting).state == "collecting"
+                    and app.query_one(Collecting).fill is not None
+                    and app.query_one(Collecting).fill.finished
+                ):
                     await pilot.pause(0.05)
             probe = asyncio.create_task(lag_probe())
             measuring = True
             started = time.perf_counter()
             await pilot.press("t")
             async with asyncio.timeout(900):
-                while app.training:
+                while app.query_one(TrainingPane).running:
                     await asyncio.sleep(0.1)
             seconds = time.perf_counter() - started
             state = str(app.query_one("#training-state").render())
             # The new model loads right after training, and predicts: measure that too.
             async with asyncio.timeout(120):
-                while app.loading_model:
+                while app.query_one(LivePrediction).loading:
                     await asyncio.sleep(0.1)
             measuring = False
             probe.cancel()

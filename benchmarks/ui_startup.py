@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _terminal import Pty  # noqa: E402
+from _terminal import Pty
 
-from btc_tui.market.bars import MINUTE_MS, MinuteBar  # noqa: E402
-from btc_tui.market.store import CSV_COLUMNS, format_row  # noqa: E402
+from btc_tui.market.bars import MINUTE_MS, MinuteBar
+from btc_tui.market.store import CSV_COLUMNS, format_row
 
 YEAR = 365 * 24 * 60
 MARKERS = (b"Live", b"Training", b"Log")

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _terminal import BIN, Pty, free_port  # noqa: E402
+from _terminal import BIN, Pty, free_port
 
 
 def measure(rate: float, seconds: float, refresh: float | None, size: tuple[int, int]) -> float:

@@ -69,7 +69,8 @@ async def wait_quietly(worker: Worker[Any]) -> None:
 
 
 class Collecting(Widget):
-    """Owns collecting. States: off, collecting, attached (another process writes the CSV)."""
+    """Owns collecting. States: off, starting (the demo's simulator), collecting, attached
+    (another process writes the CSV)."""
 
     DEFAULT_CSS = "Collecting { display: none; }"
 
@@ -113,6 +114,7 @@ class Collecting(Widget):
             return
         self.error = None
         if self.settings.demo and self._simulator is None:
+            self.state = "starting"
             if self._sim_worker is None or not self._sim_worker.is_running:
                 self._sim_worker = self.run_worker(self._run_simulator(), exit_on_error=False)
             return  # the simulator starts the collector once it listens
@@ -121,7 +123,7 @@ class Collecting(Widget):
         self._worker = self.run_worker(self._collect(previous), exit_on_error=False)
 
     def toggle(self) -> None:
-        if self.state == "collecting":
+        if self.state in ("collecting", "starting"):
             self._log("collecting stopped: writing the open minute")
             if self._worker is not None:
                 self._worker.cancel()

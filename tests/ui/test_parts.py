@@ -94,12 +94,13 @@ async def test_loss_chart_grows_past_many_epochs():
     from btc_tui.forecast.training import EpochEnd
     from btc_tui.ui import messages as m
     from btc_tui.ui.app import BtcTuiApp
-    from btc_tui.ui.widgets import LossChart
+    from btc_tui.ui.widgets import LossChart, TrainingPane
 
     app = BtcTuiApp(Settings(), autostart=False)
     async with app.run_test(size=(80, 24)) as pilot:
+        training = app.query_one(TrainingPane)
         for epoch in range(1, 51):
-            app.post_message(m.EpochEnded(EpochEnd(epoch, 50, 1 / epoch, 1.1 / epoch, epoch)))
+            training.post_message(m.EpochEnded(EpochEnd(epoch, 50, 1 / epoch, 1.1 / epoch, epoch)))
             if epoch % 7 == 0:
                 await pilot.pause()  # let it draw at several sizes of history
         await pilot.pause()
@@ -123,6 +124,7 @@ async def test_a_chart_that_cannot_draw_says_why_and_the_app_keeps_running():
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
 async def test_every_pane_is_on_screen_from_80x24_up(size):
+    """From 80x24 up every pane is on screen at once; smaller terminals get views (snapshots)."""
     from btc_tui.config import Settings
     from btc_tui.ui.app import BtcTuiApp
 

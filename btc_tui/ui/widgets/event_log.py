@@ -8,9 +8,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import RichLog
 
 MAX_LINES = 1000
+REFLOW_LINES = 200  # lines wrapped again for a new width (older ones stay in .texts)
 
 
 class EventLog(RichLog):
@@ -18,9 +20,18 @@ class EventLog(RichLog):
         super().__init__(max_lines=MAX_LINES, wrap=True, markup=False, highlight=False, id=id)
         self.clock = clock
         self.texts: deque[str] = deque(maxlen=MAX_LINES)  # what was logged, as plain lines
+        self._wrapped_at = 0
 
     def add(self, text: str) -> None:
         stamp = datetime.fromtimestamp(self.clock(), tz=UTC).strftime("%H:%M:%S")
         line = f"{stamp} {text}"
         self.texts.append(line)
         self.write(Text(line))
+
+    def on_resize(self, event: Resize) -> None:
+        # RichLog wraps a line once, when written: wrap the recent ones again for the new width.
+        if event.size.width != self._wrapped_at and self.texts:
+            self._wrapped_at = event.size.width
+            self.clear()
+            for line in list(self.texts)[-REFLOW_LINES:]:
+                self.write(Text(line))

@@ -241,6 +241,8 @@ class LivePane(Vertical):
                 return lines
         elif c.state == "off":
             return [Text("○ not collecting: press c to start", self._style("warn"))]
+        elif c.state == "starting":
+            return [Text("… starting the simulator", self._style("muted"))]
         lines.append(self._connection_line())
         if not c.ever_connected and c.status is not None and c.status.last_error:
             lines.append(Text(f"✗ no connection: {c.status.last_error}", self._style("error")))
@@ -286,15 +288,17 @@ class LivePane(Vertical):
         return line
 
     def _holes_line(self) -> Text:
-        """Trades the stream missed, those fetched over REST, and those lost for good."""
+        """Trades the stream missed, those lost for good, and those fetched over REST (the
+        collector counts hole repairs and history fills together)."""
         status = self.collecting.status
         if status is None:
             return Text()
-        repaired = getattr(status, "repaired", 0)
-        unrepaired = getattr(status, "unrepaired", 0)
-        line = Text(f"holes: missed {status.missed:,} · repaired {repaired:,}")
-        if unrepaired:
-            line.append(f" · lost {unrepaired:,}", self._style("error"))
+        fetched = getattr(status, "repaired", 0)
+        lost = getattr(status, "unrepaired", 0)
+        line = Text(f"holes: missed {status.missed:,} · ")
+        line.append(f"lost {lost:,}", self._style("error") if lost else "")
+        if fetched:
+            line.append(f" · REST {fetched:,} trades")
         return line
 
     def _fill_line(self) -> Text:
@@ -304,6 +308,8 @@ class LivePane(Vertical):
         if fill.error is not None:
             return Text(f"✗ history: {fill.error}", self._style("error"))
         if fill.finished:
+            if not fill.done_minutes:
+                return Text()  # nothing was missing: nothing to say
             return Text(f"✓ history: {fill.done_minutes:,} minutes filled", self._style("muted"))
         pct = 100 * fill.done_minutes / fill.total_minutes if fill.total_minutes else 0.0
         return Text(
