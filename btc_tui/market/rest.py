@@ -8,7 +8,8 @@ anything before that passes earns HTTP 418, an IP ban of minutes to days. So thi
   minute (last header seen for that minute, plus what is in flight) plus the request's weight must
   fit `budget_share` of `weight_limit`; otherwise every request waits for the server's next minute;
 - after a 429 sends nothing at all, from any task, until `Retry-After` has passed;
-- treats 418 as a hard stop: `IpBanned` at once and on every later call, never a retry;
+- treats 418 as a hard stop: `IpBanned` at once, never a retry, and `IpBanned` without sending
+  for every call until the ban has passed;
 - retries timeouts, network errors and 5xx with exponential backoff, then `RestUnavailable`;
 - keeps at most `max_in_flight` requests open at once.
 
@@ -17,6 +18,10 @@ so the minute an answer's weight belongs to is exact, and `Date - received` is a
 offset between the server's clock and ours (`server_time()` tightens it to the round trip). We wait
 until our clock plus that lower bound is past the minute's end: never early, at most about a second
 late. Without any `Date` header we assume the server's clock within a second of ours.
+
+Binance counts per IP, so this knowledge (429 pause, ban, weight, clock offset) is shared by every
+client of the same base URL in one event loop: the collector's gap repair and a backfill running
+side by side stop together.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ import asyncio
 import itertools
 import math
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode
@@ -43,6 +50,7 @@ MAX_LIMIT = 1000
 _MINUTE = 60.0
 _MARGIN = 0.05  # seconds past the server's minute boundary before we count on a fresh window
 _UNKNOWN_OFFSET = 1.0  # assumed |server clock - our clock| before any answer told us better
+_MIN_BAN = 120.0  # seconds: Binance's shortest IP ban
 
 
 class RestError(Exception):
@@ -103,6 +111,28 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return value if value >= 0 and math.isfinite(value) else None
 
 
+@dataclass(slots=True)
+class _Limits:
+    """What the server told us about this IP's limits. Binance counts per IP, so every client of
+    one base URL in one event loop (the collector's gap repair, a backfill) shares this: a 429 or a
+    418 seen by one stops all of them."""
+
+    blocked_until: float = -math.inf  # client clock, s: a 429's Retry-After
+    ban: IpBanned | None = None
+    banned_until: float = -math.inf
+    window_minute: int | None = None  # the server minute of the newest weight figure
+    window_used: int = 0
+    offset_lo: float = -_UNKNOWN_OFFSET  # bounds on (server clock - client clock), s
+    offset_hi: float = _UNKNOWN_OFFSET
+    offset_known: bool = False
+
+
+# Per event loop (asyncio objects and test loops never mix), per base URL.
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Limits]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class BinanceRest:
     """A client for Binance's public market-data endpoints. Use as an async context manager.
 
@@ -137,15 +167,7 @@ class BinanceRest:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._settled = asyncio.Event()  # set whenever a request comes back
         self._in_flight_weight = 0
-        self._blocked_until = -math.inf  # our clock; set by a 429's Retry-After
-        self._banned: IpBanned | None = None
-        # (server minute, weight used in it) from the newest answer seen
-        self._window_minute: int | None = None
-        self._window_used = 0
-        # bounds on (server clock - our clock), seconds
-        self._offset_lo = -_UNKNOWN_OFFSET
-        self._offset_hi = _UNKNOWN_OFFSET
-        self._offset_known = False
+        self._shared: _Limits | None = None
         self.used_weight = 0  # the server's figure for its current minute, as last reported
         self.requests = 0  # HTTP requests sent, retries included
         self.waits = 0  # times we paused to stay inside the weight budget
@@ -171,6 +193,14 @@ class BinanceRest:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    @property
+    def _lim(self) -> _Limits:
+        """The limits state shared with every client of this base URL in this event loop."""
+        if self._shared is None:
+            per_loop = _SHARED.setdefault(asyncio.get_running_loop(), {})
+            self._shared = per_loop.setdefault(self.base_url, _Limits())
+        return self._shared
 
     @property
     def budget(self) -> int:
@@ -336,8 +366,7 @@ class BinanceRest:
                                 f"{shown}: answer is not JSON: {_snippet(body)}"
                             ) from None
                     if status == 418:
-                        self._banned = self._ban(shown, headers, received)
-                        raise self._banned
+                        raise self._ban(shown, headers, received)
                     if status == 429:
                         self.rate_limited += 1
                         limited += 1
@@ -358,19 +387,20 @@ class BinanceRest:
     async def _wait_for_turn(self, weight: int) -> None:
         """Return when sending a request of this weight breaks no rule; raise if banned."""
         while True:
-            if self._banned is not None:
-                raise IpBanned(self._banned.url, self._banned.retry_after, self._banned.until)
             now = self._clock()
-            if now < self._blocked_until:
-                await self._sleep(self._blocked_until - now)
+            ban = self._lim.ban
+            if ban is not None and now < self._lim.banned_until:
+                raise IpBanned(ban.url, self._lim.banned_until - now, ban.until)
+            if now < self._lim.blocked_until:
+                await self._sleep(self._lim.blocked_until - now)
                 continue
             used = self._known_used(now) + self._in_flight_weight
             if used == 0 or used + weight <= self.budget:
                 return  # a lone request always goes, even if it alone exceeds a tiny budget
             if self._known_used(now) + weight > self.budget:
                 self.waits += 1
-                assert self._window_minute is not None
-                resumes = (self._window_minute + 1) * _MINUTE - self._offset_lo + _MARGIN
+                assert self._lim.window_minute is not None
+                resumes = (self._lim.window_minute + 1) * _MINUTE - self._lim.offset_lo + _MARGIN
                 await self._sleep(max(0.0, resumes - now))
             else:  # only our own requests in flight stand in the way: their answers will tell
                 self._settled.clear()
@@ -378,10 +408,10 @@ class BinanceRest:
 
     def _known_used(self, now: float) -> int:
         """Weight the server has counted in its current minute, as far as we know."""
-        if self._window_minute is None:
+        if self._lim.window_minute is None:
             return 0
-        earliest = math.floor((now + self._offset_lo) / _MINUTE)
-        return 0 if earliest > self._window_minute else self._window_used
+        earliest = math.floor((now + self._lim.offset_lo) / _MINUTE)
+        return 0 if earliest > self._lim.window_minute else self._lim.window_used
 
     def _note_answer(self, headers: Mapping[str, str], sent: float, received: float) -> None:
         date: float | None = None
@@ -400,38 +430,43 @@ class BinanceRest:
         if date is not None:
             minute = math.floor(date / _MINUTE)
         else:  # the latest minute it could be: assume the window rolls over later, not sooner
-            minute = math.floor((received + self._offset_hi) / _MINUTE)
-        if self._window_minute is None or minute > self._window_minute:
-            self._window_minute, self._window_used = minute, used
-        elif minute == self._window_minute:
-            self._window_used = max(self._window_used, used)
-        self.used_weight = self._window_used
+            minute = math.floor((received + self._lim.offset_hi) / _MINUTE)
+        if self._lim.window_minute is None or minute > self._lim.window_minute:
+            self._lim.window_minute, self._lim.window_used = minute, used
+        elif minute == self._lim.window_minute:
+            self._lim.window_used = max(self._lim.window_used, used)
+        self.used_weight = self._lim.window_used
 
     def _narrow_offset(self, lo: float, hi: float) -> None:
-        if not self._offset_known:
-            self._offset_lo, self._offset_hi, self._offset_known = lo, hi, True
+        if not self._lim.offset_known:
+            self._lim.offset_lo, self._lim.offset_hi, self._lim.offset_known = lo, hi, True
             return
-        new_lo, new_hi = max(self._offset_lo, lo), min(self._offset_hi, hi)
+        new_lo, new_hi = max(self._lim.offset_lo, lo), min(self._lim.offset_hi, hi)
         if new_lo <= new_hi:
-            self._offset_lo, self._offset_hi = new_lo, new_hi
+            self._lim.offset_lo, self._lim.offset_hi = new_lo, new_hi
         else:  # one of the clocks was stepped: trust the newest measurement
-            self._offset_lo, self._offset_hi = lo, hi
+            self._lim.offset_lo, self._lim.offset_hi = lo, hi
 
     def _rate_limited(self, headers: Mapping[str, str], received: float) -> None:
         retry_after = _retry_after(headers)
         if retry_after is None:  # no hint: the window ends with the server's minute
-            server_now = received + self._offset_hi
+            server_now = received + self._lim.offset_hi
             retry_after = (math.floor(server_now / _MINUTE) + 1) * _MINUTE - server_now + _MARGIN
         # Retry-After is the server's word on when we may send again, whatever the weight said.
-        self._blocked_until = max(self._blocked_until, received + retry_after)
+        self._lim.blocked_until = max(self._lim.blocked_until, received + retry_after)
 
     def _ban(self, shown: str, headers: Mapping[str, str], received: float) -> IpBanned:
+        """Record a 418: nothing is sent to this server until the ban has passed."""
         retry_after = _retry_after(headers)
         until = None
         if retry_after is not None:
-            server_now = received + (self._offset_lo + self._offset_hi) / 2
+            server_now = received + (self._lim.offset_lo + self._lim.offset_hi) / 2
             until = datetime.fromtimestamp(server_now + retry_after, UTC)
-        return IpBanned(shown, retry_after, until)
+        ban = IpBanned(shown, retry_after, until)
+        self._lim.ban = ban
+        # Binance's shortest ban is 2 minutes: assume that much when it doesn't say.
+        self._lim.banned_until = received + (_MIN_BAN if retry_after is None else retry_after)
+        return ban
 
     @staticmethod
     def _refusal(shown: str, status: int, body: bytes) -> RestError:

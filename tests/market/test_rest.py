@@ -132,6 +132,25 @@ async def test_429_retry_after_is_obeyed_by_every_task_with_nothing_sent_meanwhi
     assert [at for _, _, at in sim.rest_log][1:] == [BASE_MINUTE / 1000 + 7] * 3
 
 
+async def test_a_429_seen_by_one_client_pauses_every_client_of_that_server():
+    start = BASE_MINUTE / 1000
+    clock = HeldTime(start)
+    async with (
+        Simulator(rate=0, clock=clock) as sim,
+        client(sim, clock) as backfill,
+        client(sim, clock) as repair,
+    ):
+        sim.fail_next(429, retry_after=2)
+        first = asyncio.create_task(backfill.server_time())
+        await eventually(lambda: len(clock.sleepers) == 1)
+        second = asyncio.create_task(repair.server_time())
+        await eventually(lambda: len(clock.sleepers) == 2)
+        assert len(sim.rest_log) == 1
+        clock.advance_to(start + 2)
+        assert await first == await second == (BASE_MINUTE + 2000)
+    assert sim.rest_statuses == {429: 1, 200: 2}
+
+
 async def test_429_from_the_weight_limit_then_resumes_next_minute():
     clock = AutoTime(BASE_MINUTE / 1000 + 30)
     async with Simulator(rate=0, seed=1, clock=clock, weight_limit=10) as sim:
@@ -160,6 +179,13 @@ async def test_418_stops_at_once_with_a_clear_message_and_sends_nothing_more():
             await rest.server_time()
         assert len(sim.rest_log) == 1  # never retried, nothing sent after the ban
         assert clock.slept == []
+        async with client(sim, clock) as another:  # the ban is on the IP, not on one client
+            with pytest.raises(IpBanned, match="for 5 min"):
+                await another.server_time()
+        assert len(sim.rest_log) == 1
+        clock.now += 300  # once the ban has passed, new calls may go again
+        assert await rest.server_time() == int(clock.now * 1000)
+        assert len(sim.rest_log) == 2
 
 
 # -- failures and retries ----------------------------------------------------------------------
