@@ -384,97 +384,75 @@ def _good_line(parts: list[str], kind: str) -> bool:
 
 
 PARSE_BLOCK = 8 << 20  # bytes per parse task: pandas' C tokenizer runs without the GIL
+IN_FLIGHT = 3  # parse tasks queued at once: memory stays a few blocks, whatever the file's size
 
 
-def _parse_dump(path: Path, kind: str) -> tuple[dict[str, np.ndarray], list[int]]:
-    """The dump's columns as numpy arrays (C parser), and the 1-based numbers of corrupt lines.
+def _parse_block(
+    buffer: bytes, kind: str, skiprows: int, first_line: int
+) -> tuple[dict[str, np.ndarray], list[int], int]:
+    """(columns, bad line numbers, lines in the block) for one block cut at line ends.
 
-    Blocks cut at line ends are parsed on two threads while the next block is decompressed (the
-    tokenizer, number conversion and zlib all release the GIL). Any irregular row sends the whole
-    file down the careful path, which checks line by line and names each bad line.
+    The C parser reads a regular block at once; a block with any irregular row is read line by line
+    instead (the careful path), so each bad row is named and skipped.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     import numpy as np
     import pandas as pd
 
     names, dtypes = _columns_for(kind)
     usecols = [c for c in dtypes if c != "agg"]  # rows are ordered and checked by trade id
-    width = AGG_FIELDS if kind == "aggTrades" else TRADE_FIELDS
+    lines = buffer.count(b"\n") + (0 if buffer.endswith(b"\n") else 1)
 
-    def parse(buffer: bytes, skiprows: int = 0) -> dict[str, np.ndarray]:
+    def parse(text: bytes, skip: int = 0) -> dict[str, np.ndarray]:
         frame = pd.read_csv(
-            io.BytesIO(buffer),
+            io.BytesIO(text),
             header=None,
             names=names,
             usecols=usecols,
             dtype={c: dtypes[c] for c in usecols},
             engine="c",
-            float_precision="high",  # fast; exact values are restored on the 1e-8 grid below
-            skiprows=skiprows,
+            float_precision="high",  # fast; exact values are restored on the 1e-8 grid
+            skiprows=skip,
         )
         return {c: frame[c].to_numpy() for c in usecols}
 
-    kept: list[bytes] = []
-    skip = 0
-    regular = True
-    parts: list[dict[str, np.ndarray]] = []
-    with warnings_module.catch_warnings():
-        warnings_module.simplefilter("error")  # any irregular line -> the careful path
-        with ThreadPoolExecutor(2) as pool:
-            futures = []
-            pending = b""
-            for raw in _dump_blocks(path):
-                if not kept:
-                    _sniff(path, kind, raw)
-                    skip = 1 if raw[:1].isalpha() else 0  # some newer dumps carry a header
-                kept.append(raw)
-                buffer = pending + raw if pending else raw
-                cut = buffer.rfind(b"\n") + 1
-                pending = buffer[cut:]
-                if cut:
-                    futures.append(
-                        pool.submit(parse, buffer[:cut], skip if len(futures) == 0 else 0)
-                    )
-            if pending.strip():
-                futures.append(pool.submit(parse, pending, skip if len(futures) == 0 else 0))
-            for future in futures:
-                try:
-                    parts.append(future.result())
-                except (ValueError, pd.errors.ParserError, Warning, IndexError):
-                    regular = False
-    if not kept:
-        return {c: np.empty(0) for c in usecols}, []
-    if regular and parts:
-        columns = {c: np.concatenate([p[c] for p in parts]) for c in usecols}
-        price, qty, first = columns["price"], columns["qty"], columns["first"]
-        regular = bool(
-            not any(np.isnan(columns[c]).any() for c in ("price", "qty"))
-            and (price > 0).all()
-            and np.isfinite(price).all()
-            and (qty >= 0).all()
-            and np.isfinite(qty).all()
-            and (columns["time"] > 0).all()
-            and (first >= 0).all()
-            and (kind != "aggTrades" or (columns["last"] >= first).all())
-        )
-        if regular:
-            return columns, []
-    # The careful path (only for a file with irregular rows): check each line, keep the good ones.
-    data = b"".join(kept)
+    try:
+        columns = parse(buffer, skiprows)
+        if _regular(columns, kind):
+            return columns, [], lines
+    except (ValueError, OverflowError, pd.errors.ParserError, Warning, IndexError):
+        pass
+    width = AGG_FIELDS if kind == "aggTrades" else TRADE_FIELDS
     good: list[bytes] = []
     bad: list[int] = []
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if number <= skip or not line.strip():
+    for number, line in enumerate(buffer.split(b"\n"), start=first_line):
+        if number < first_line + skiprows or not line.strip():
             continue
         cells = line.decode("utf-8", "replace").strip().split(",")
         if len(cells) == width and _good_line(cells, kind):
             good.append(line)
         else:
             bad.append(number)
-    if not good:
-        return {c: np.empty(0) for c in usecols}, bad
-    return parse(b"\n".join(good)), bad
+    if good:
+        try:
+            return parse(b"\n".join(good)), bad, lines
+        except (ValueError, OverflowError, pd.errors.ParserError, Warning):  # e.g. > int64
+            bad = sorted(bad + [first_line + skiprows + i for i in range(len(good))])
+    return {c: np.empty(0, dtype=dtypes[c]) for c in usecols}, bad, lines
+
+
+def _regular(columns: dict[str, np.ndarray], kind: str) -> bool:
+    import numpy as np
+
+    price, qty, first = columns["price"], columns["qty"], columns["first"]
+    return bool(
+        np.isfinite(price).all()
+        and np.isfinite(qty).all()
+        and (price > 0).all()
+        and (qty >= 0).all()
+        and (columns["time"] > 0).all()
+        and (first >= 0).all()
+        and (kind != "aggTrades" or (columns["last"] >= first).all())
+    )
 
 
 def _sniff(path: Path, kind: str, head: bytes) -> None:
@@ -492,74 +470,150 @@ def _sniff(path: Path, kind: str, head: bytes) -> None:
         )
 
 
+class _MinuteBuilder:
+    """Exact minutes from parsed blocks fed in file order; the last minute of each block is carried
+    into the next (it may continue there), so block edges never split a minute."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.micro: bool | None = None
+        self.rows = 0
+        self.bars: list[MinuteBar] = []
+        self.doubtful: set[int] = set()
+        self.first_minute: int | None = None
+        self.last_minute: int | None = None
+        self._carry: tuple[np.ndarray, ...] | None = None
+
+    def feed(self, columns: dict[str, np.ndarray], kind: str) -> None:
+        import numpy as np
+
+        if len(columns["first"]) == 0:
+            return
+        self.rows += len(columns["first"])
+        first = columns["first"].astype(np.int64, copy=False)
+        last = columns["last"].astype(np.int64, copy=False) if kind == "aggTrades" else first
+        times = columns["time"].astype(np.int64, copy=False)
+        big = times >= US_THRESHOLD
+        if self.micro is None:
+            # µs from 2025-01-01 on: decided per file from the magnitude
+            self.micro = bool(big.any())
+        if bool(big.any()) != self.micro or (self.micro and not big.all()):
+            raise UsageError(f"{self.path}: timestamps mix ms and µs; not a Binance dump")
+        if self.micro:
+            times = times // 1000
+        units = _grid_units(self.path, columns["qty"], "quantities").astype(np.int64)
+        # float(text) is the double nearest to N / 1e8, and so is the IEEE division of the exact
+        # doubles N and 1e8: prices come out bit for bit as the REST path parses them.
+        price = _grid_units(self.path, columns["price"], "prices") / QTY_SCALE
+        arrays = (first, last, times - times % MINUTE_MS, price, units)
+        if self._carry is not None:
+            arrays = tuple(np.concatenate([c, a]) for c, a in zip(self._carry, arrays, strict=True))
+        first, last, minutes, price, units = arrays
+        if (minutes[1:] < minutes[:-1]).any():
+            raise UsageError(
+                f"{self.path}: trade times go backwards as ids rise; not a Binance dump"
+            )
+        # A minute is complete only if the ids run on without a break on both of its sides: a
+        # corrupt row, a missing row or the file's own edge is a break.
+        breaks = np.flatnonzero(first[1:] != last[:-1] + 1) + 1
+        self.doubtful.update(minutes[breaks - 1].tolist())
+        self.doubtful.update(minutes[breaks].tolist())
+        if self.first_minute is None:
+            self.first_minute = int(minutes[0])
+        self.last_minute = int(minutes[-1])
+        cut = int(np.searchsorted(minutes, minutes[-1]))
+        if cut:
+            self.bars.extend(_bars_from_arrays(*(a[:cut] for a in arrays)))
+        self._carry = tuple(a[cut:] for a in arrays)
+
+    def finish(self, period_start: int, period_end: int) -> tuple[list[MinuteBar], list[int]]:
+        if self._carry is not None:
+            self.bars.extend(_bars_from_arrays(*self._carry))
+            self._carry = None
+        # The file's own first and last minute may hold only part of their trades, unless they
+        # are the edges of the day (month) the file is named for.
+        if self.first_minute is not None and self.first_minute != period_start:
+            self.doubtful.add(self.first_minute)
+        if self.last_minute is not None and self.last_minute != period_end - MINUTE_MS:
+            self.doubtful.add(self.last_minute)
+        bars = [bar for bar in self.bars if bar.minute not in self.doubtful]
+        return bars, sorted(self.doubtful)
+
+
 def dump_minutes(path: Path | str, symbol: str) -> DumpMinutes:
     """Exact complete minutes from one Binance dump file (aggTrades or trades; zip or csv).
 
-    Vectorised: rows are parsed by pandas' C parser and minutes built with numpy. Prices and
-    quantities are read as float64 and turned into exact 1e-8 units N by rint(v * 1e8): a decimal
-    with at most 8 decimals parses to within a few ulps of itself, and the product adds one more
-    rounding, so |v*1e8 - N| < 0.5 while N < 2**51 (v < 22.5 million), and rint gives N exactly.
-    Every value is also checked to lie on the 1e-8 grid, so one with more decimals is refused
-    instead of rounded, and larger values are refused too. Quantities stay integer units (volume
-    exact); prices become N / 1e8, which is exactly float(text).
+    Streamed: blocks of the (decompressed) text are parsed by pandas' C parser on two threads and
+    turned into minutes with numpy, so memory stays a few blocks even for a monthly dump. Prices
+    and quantities are read as float64 and turned into exact 1e-8 units N by rint(v * 1e8): a
+    decimal with at most 8 decimals parses to within a few ulps of itself, and the product adds one
+    more rounding, so |v*1e8 - N| < 0.5 while N < 2**51 (v < 22.5 million), and rint gives N
+    exactly. Every value is also checked to lie on the 1e-8 grid, so one with more decimals is
+    refused instead of rounded, and larger values are refused too. Quantities stay integer units
+    (volume exact); prices become N / 1e8, which is exactly float(text).
 
     Sums that are floats (avg_price, vwap) are added in trade-id order per minute (np.cumsum is
     sequential) so each row equals `bars_from_runs` over the same aggregates bit for bit.
     """
-    import numpy as np
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     path = Path(path)
     match = check_dump_name(path, symbol)
     kind = match["kind"]
-    columns, bad = _parse_dump(path, kind)
+    builder = _MinuteBuilder(path)
+    bad: list[int] = []
+    line_no = 1  # the first line of the next block
+
+    with warnings_module.catch_warnings():
+        warnings_module.simplefilter("error")  # pandas' warnings about odd rows -> careful path
+        with ThreadPoolExecutor(2) as pool:
+            queue: deque[Future] = deque()
+
+            def take_one() -> None:
+                columns, bad_here, _ = queue.popleft().result()
+                bad.extend(bad_here)
+                builder.feed(columns, kind)
+
+            pending = b""
+            skip = 0
+            started = False
+            for raw in _dump_blocks(path):
+                if not started:
+                    started = True
+                    _sniff(path, kind, raw)
+                    skip = 1 if raw[:1].isalpha() else 0  # some newer dumps carry a header
+                buffer = pending + raw if pending else raw
+                cut = buffer.rfind(b"\n") + 1
+                pending = buffer[cut:]
+                if not cut:
+                    continue
+                block = buffer[:cut]
+                queue.append(pool.submit(_parse_block, block, kind, skip, line_no))
+                line_no += block.count(b"\n")
+                skip = 0
+                while len(queue) >= IN_FLIGHT:
+                    take_one()
+            if pending.strip():
+                queue.append(pool.submit(_parse_block, pending, kind, skip, line_no))
+            while queue:
+                take_one()
+
     file_warnings: list[str] = []
     if bad:
+        bad.sort()
         shown = ", ".join(str(n) for n in bad[:10]) + (" ..." if len(bad) > 10 else "")
         file_warnings.append(f"{path}: skipped {len(bad)} corrupt row(s) at line(s) {shown}")
-    rows = len(columns["first"])
-    if rows == 0:
-        return DumpMinutes(path, kind, 0, [], bad, [], False, file_warnings)
-
-    first = columns["first"].astype(np.int64, copy=False)
-    last = columns["last"].astype(np.int64, copy=False) if kind == "aggTrades" else first
-    times = columns["time"].astype(np.int64, copy=False)
-    price = columns["price"].astype(np.float64, copy=False)
-    qty = columns["qty"].astype(np.float64, copy=False)
-    # µs from 2025-01-01 on: decided per file from the magnitude (a file never mixes them).
-    micro = bool(times.max() >= US_THRESHOLD)
-    if micro:
-        times = times // 1000
-    if not (first[1:] > first[:-1]).all():  # dumps are in id order; sort only if one is not
-        order = np.argsort(first, kind="stable")
-        first, last, times, price, qty = (a[order] for a in (first, last, times, price, qty))
-    units = _grid_units(path, qty, "quantities").astype(np.int64)
-    # float(text) is the double nearest to N / 1e8, and so is the IEEE division of the exact
-    # doubles N and 1e8: prices come out bit for bit as the REST path parses them.
-    price = _grid_units(path, price, "prices") / QTY_SCALE
-    counts = last - first + 1
-
-    minutes = times - times % MINUTE_MS
-    # A minute is complete only if the ids run on without a break on both of its sides inside the
-    # file: a corrupt row, a missing row or the file's own edge is a break.
-    breaks = np.flatnonzero(first[1:] != last[:-1] + 1) + 1
-    doubtful = set(minutes[breaks - 1].tolist()) | set(minutes[breaks].tolist())
-    period_start, period_end = _period(match)
-    if int(minutes[0]) != period_start:
-        doubtful.add(int(minutes[0]))
-    if int(minutes[-1]) != period_end - MINUTE_MS:
-        doubtful.add(int(minutes[-1]))
-    if not (np.diff(minutes) >= 0).all():
-        raise UsageError(f"{path}: trade times go backwards as ids rise; not a Binance dump")
-
-    bars = _bars_from_arrays(first, last, price, units, counts, minutes, doubtful)
-    dropped = sorted(doubtful)
+    bars, dropped = builder.finish(*_period(match))
     if dropped:
         file_warnings.append(
             f"{path}: left out {len(dropped)} minute(s) that may be incomplete (at a break in the "
             f"trade ids or at the file's edge): {', '.join(minute_text(m) for m in dropped[:5])}"
             + (" ..." if len(dropped) > 5 else "")
         )
-    return DumpMinutes(path, kind, rows, bars, bad, dropped, micro, file_warnings)
+    return DumpMinutes(
+        path, kind, builder.rows, bars, bad, dropped, bool(builder.micro), file_warnings
+    )
 
 
 def _grid_units(path: Path, values: np.ndarray, what: str) -> np.ndarray:
@@ -582,14 +636,14 @@ def _grid_units(path: Path, values: np.ndarray, what: str) -> np.ndarray:
 def _bars_from_arrays(
     first: np.ndarray,
     last: np.ndarray,
+    minutes: np.ndarray,
     price: np.ndarray,
     units: np.ndarray,
-    counts: np.ndarray,
-    minutes: np.ndarray,
-    skip: set[int],
 ) -> list[MinuteBar]:
+    """One bar per run of equal minutes, with `bars_from_runs`' arithmetic in the same order."""
     import numpy as np
 
+    counts = last - first + 1
     starts = np.flatnonzero(np.r_[True, minutes[1:] != minutes[:-1]])
     ends = np.r_[starts[1:], len(minutes)]
     pn = price * counts
@@ -600,16 +654,13 @@ def _bars_from_arrays(
     lows = np.minimum.reduceat(price, starts)
     bars = []
     for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        minute = int(minutes[s])
-        if minute in skip:
-            continue
         count = int(n_sum[i])
         total_units = int(u_sum[i])
         sum_pn = float(np.cumsum(pn[s:e])[-1])  # sequential, like bars_from_runs
         sum_pu = float(np.cumsum(pu[s:e])[-1])
         bars.append(
             MinuteBar(
-                minute=minute,
+                minute=int(minutes[s]),
                 avg_price=sum_pn / count,
                 open=float(price[s]),
                 high=float(highs[i]),

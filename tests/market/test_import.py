@@ -197,3 +197,21 @@ def test_real_trades_built_into_aggregates_give_binance_klines(tmp_path):
     assert frame["trades"].sum() == sum(
         1 for t in trades if 1680652800000 <= t["T"] < 1680652800000 + 6 * MINUTE_MS
     )
+
+
+@pytest.mark.parametrize("block", [4096, 10_007])
+async def test_block_edges_split_no_minute_and_lines_are_still_named(
+    sim, tmp_path, monkeypatch, block
+):
+    """Big dumps are read in blocks (memory stays small); tiny blocks here put many edges inside
+    minutes and one corrupt row somewhere past the first block."""
+    from btc_tui.market import history
+
+    lines = agg_lines(sim.agg_trades())
+    lines[400] = "garbage"
+    dump = write_dump(tmp_path / "BTCUSDT-aggTrades-2024-08-08.zip", lines)
+    whole = dump_minutes(dump, "btcusdt")
+    monkeypatch.setattr(history, "PARSE_BLOCK", block)
+    blocked = dump_minutes(dump, "btcusdt")
+    assert blocked.bars == whole.bars and blocked.bad_lines == whole.bad_lines == [401]
+    assert blocked.dropped == whole.dropped and blocked.rows == whole.rows == len(lines) - 1
