@@ -14,7 +14,9 @@ What keeps it alive, and why:
 - keepalive both ways: websockets answers the server's pings by itself (Binance drops a client
   that has not ponged for a minute), and we send our own ping every `ping_interval` s and drop the
   connection when no pong comes within `ping_timeout` s (see `TradeStream.__init__` for why);
-- `serverShutdown` reconnects at once, and we reconnect on our own before Binance's 24-hour limit;
+- `serverShutdown` reconnects at once (keeping the trades that arrive until the close), and we
+  reconnect on our own before Binance's 24-hour limit; neither waits, unless the connection never
+  proved healthy (a server that says "shutdown" at every connect is backed off like any other);
 - trades are deduplicated by trade id across reconnects; a jump in ids is a hole, reported as a
   `gap` event carrying the missing ids so the collector can fetch them over REST;
 - frames we don't understand are counted by kind and skipped: nothing a server sends can raise.
