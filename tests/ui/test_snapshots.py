@@ -7,6 +7,7 @@ The owners are given the state their workers would produce. Regenerate with
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -192,3 +193,19 @@ def test_attached_to_another_collector_80x24(snap_compare):
 def test_help_screen_80x24(snap_compare):
     app = make_app()
     assert snap_compare(app, terminal_size=(80, 24), press=["question_mark"])
+
+
+def test_no_color_keeps_every_meaning_in_signs_and_words_80x24(snap_compare, monkeypatch):
+    """NO_COLOR: one colour, so up/down are ▲/▼ with a sign, and states are words (● connected,
+    ✓/✗ verdicts, 'lost' holes), never a colour alone."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app()
+
+    async def run_before(pilot) -> None:
+        await show_trained(app, pilot)
+        collecting = app.query_one(Collecting)
+        collecting.tick = Tick("btcusdt", 60_001.08, int(NOW * 1000), MINUTE, 60_009.3, 413)
+        collecting.status = replace(status(), unrepaired=2)
+        await settle(app, pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
