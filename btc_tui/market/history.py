@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import time
 import warnings as warnings_module
@@ -25,7 +26,13 @@ from typing import TYPE_CHECKING
 from btc_tui.errors import UsageError
 from btc_tui.market.bars import MINUTE_MS, MinuteBar, bars_from_runs, run_from_agg
 from btc_tui.market.binance import QTY_SCALE
-from btc_tui.market.store import CSV_COLUMNS, V2_COLUMNS, MinuteStore, _row_minute
+from btc_tui.market.store import (
+    CSV_COLUMNS,
+    V2_COLUMNS,
+    MinuteStore,
+    _row_minute,
+    read_lock_owner,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -680,7 +687,7 @@ def import_dumps(settings: Settings, files: Iterable[Path]) -> ImportResult:
     """Merge the complete minutes of dump files into settings.data; rows already there stay.
 
     Every file is read and checked before the CSV is touched: one unusable file (another symbol,
-    not a dump) stops the import with nothing written.
+    not a dump) stops the import with nothing written (not even a new empty CSV).
     """
     began = time.monotonic()
     files = [Path(f) for f in files]
@@ -688,14 +695,21 @@ def import_dumps(settings: Settings, files: Iterable[Path]) -> ImportResult:
         raise UsageError("import: name at least one dump file")
     for path in files:
         check_dump_name(path, settings.symbol)
+    owner = read_lock_owner(settings.data)
+    if owner is not None and owner.alive and owner.pid != os.getpid():
+        # Said before minutes of reading; the lock taken below is what really decides.
+        raise UsageError(
+            f"{settings.data} is being written by {owner.describe()}; stop that one or pass "
+            "another --data"
+        )
+    results = [dump_minutes(path, settings.symbol) for path in files]
+    bars: dict[int, MinuteBar] = {}
+    for result in results:
+        for bar in result.bars:
+            bars.setdefault(bar.minute, bar)
     store = MinuteStore(settings.data, settings.symbol)
-    store.open()  # the lock first: a CSV another process writes is refused before any work
+    store.open()
     try:
-        results = [dump_minutes(path, settings.symbol) for path in files]
-        bars: dict[int, MinuteBar] = {}
-        for result in results:
-            for bar in result.bars:
-                bars.setdefault(bar.minute, bar)
         written = store.merge(bars[m] for m in sorted(bars))
     finally:
         store.close()

@@ -18,7 +18,7 @@ from btc_tui.market.bars import MINUTE_MS
 from btc_tui.market.binance import AggTrade
 from btc_tui.market.history import backfill, dump_minutes, import_dumps
 from btc_tui.market.simulator import Simulator
-from btc_tui.market.store import load_minutes
+from btc_tui.market.store import MinuteStore, load_minutes
 from tests.conftest import fixture_path
 
 DAY_END = 1_723_161_600_000  # 2024-08-09 00:00 UTC
@@ -215,3 +215,29 @@ async def test_block_edges_split_no_minute_and_lines_are_still_named(
     blocked = dump_minutes(dump, "btcusdt")
     assert blocked.bars == whole.bars and blocked.bad_lines == whole.bad_lines == [401]
     assert blocked.dropped == whole.dropped and blocked.rows == whole.rows == len(lines) - 1
+
+
+async def test_one_bad_file_among_several_writes_nothing(sim, tmp_path):
+    data = tmp_path / "m.csv"
+    good = write_dump(tmp_path / "BTCUSDT-aggTrades-2024-08-08.zip", agg_lines(sim.agg_trades()))
+    bad = tmp_path / "BTCUSDT-aggTrades-2024-08-09.csv"
+    bad.write_text("open,close\n1,2\n")
+    with pytest.raises(UsageError, match="not a Binance aggTrades dump"):
+        import_dumps(settings_for(data), [good, bad])
+    assert not data.exists()  # not even an empty CSV
+    existing = tmp_path / "existing.csv"
+    import_dumps(settings_for(existing), [good])
+    before = existing.read_bytes()
+    with pytest.raises(UsageError):
+        import_dumps(settings_for(existing), [good, bad])
+    assert existing.read_bytes() == before
+
+
+async def test_a_csv_being_written_is_refused(sim, tmp_path):
+    data = tmp_path / "m.csv"
+    dump = write_dump(tmp_path / "BTCUSDT-aggTrades-2024-08-08.zip", agg_lines(sim.agg_trades()))
+    with MinuteStore(data):
+        before = data.read_bytes()
+        with pytest.raises(UsageError, match=r"is being written by .*pid \d+"):
+            import_dumps(settings_for(data), [dump])
+    assert data.read_bytes() == before
