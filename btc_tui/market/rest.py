@@ -27,7 +27,6 @@ side by side stop together.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import math
 import time
 import weakref
@@ -280,6 +279,7 @@ class BinanceRest:
             window += HOUR_MS
         if not first:
             return
+        self._check_consecutive(first, first[0].agg_id, f"startTime={window - HOUR_MS}")
         page, done = self._before(first, end_time)
         if page:
             yield page
@@ -294,18 +294,7 @@ class BinanceRest:
                     ahead.append((from_id, asyncio.ensure_future(self.agg_trades(from_id=from_id))))
                 from_id, task = ahead.popleft()
                 aggs = await task
-                if aggs and aggs[0].agg_id != from_id:
-                    raise RestError(
-                        f"{self.base_url}/api/v3/aggTrades?fromId={from_id}: the answer starts at "
-                        f"aggregate {aggs[0].agg_id}; aggregates {from_id}..{aggs[0].agg_id - 1} "
-                        "are missing"
-                    )
-                for earlier, later in itertools.pairwise(aggs):
-                    if later.agg_id != earlier.agg_id + 1:
-                        raise RestError(
-                            f"{self.base_url}/api/v3/aggTrades?fromId={from_id}: aggregate ids "
-                            f"jump from {earlier.agg_id} to {later.agg_id}"
-                        )
+                self._check_consecutive(aggs, from_id, f"fromId={from_id}")
                 page, done = self._before(aggs, end_time)
                 if page:
                     yield page
@@ -318,6 +307,20 @@ class BinanceRest:
             # Collect the abandoned look-ahead pages (their outcome is moot), without hiding a
             # cancellation of our own.
             await asyncio.gather(*(task for _, task in ahead), return_exceptions=True)
+
+    def _check_consecutive(self, aggs: list[AggTrade], first_id: int, asked: str) -> None:
+        """Aggregate ids are consecutive: a page that skips any would make a silent gap."""
+        expected = first_id
+        for agg in aggs:
+            if agg.agg_id != expected:
+                raise RestError(
+                    f"{self.base_url}/api/v3/aggTrades?{asked}: aggregate {agg.agg_id} where "
+                    f"{expected} was due; aggregates {expected}..{agg.agg_id - 1} are missing"
+                    if agg.agg_id > expected
+                    else f"{self.base_url}/api/v3/aggTrades?{asked}: aggregate {agg.agg_id} "
+                    f"repeated or out of order (expected {expected})"
+                )
+            expected += 1
 
     @staticmethod
     def _before(aggs: list[AggTrade], end_time: int) -> tuple[list[AggTrade], bool]:
