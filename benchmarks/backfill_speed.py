@@ -107,7 +107,7 @@ def serve(port_queue: multiprocessing.Queue, minutes: int, density: int, latency
         q = request.query
         limit = min(1000, int(q.get("limit", 500)))
         if "fromId" in q:
-            lo = int(q["fromId"]) - 1
+            lo = max(0, int(q["fromId"]) - 1)
             hi = min(past.count, lo + limit)
         else:
             s, e = int(q["startTime"]), int(q["endTime"])

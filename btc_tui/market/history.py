@@ -175,7 +175,7 @@ async def backfill(
     store.open()  # locked before any request: another writer is named before we fetch anything
     own_rest = rest is None
     client = open_rest(settings) if rest is None else rest
-    written = fetched = 0
+    written = fetched = missing = 0
     buffered: list[MinuteBar] = []
     start = end = 0
     try:
@@ -197,6 +197,13 @@ async def backfill(
         present_before = existing_minutes(store.path)
         present = sum(1 for m in present_before if start <= m < end)
         ranges = missing_ranges(present_before, start, end)
+        missing = sum((b - a) // MINUTE_MS for a, b in ranges)
+        if ranges:
+            # Nothing traded before the symbol's first aggregate: without this, a start years
+            # before the listing would walk empty hour windows, one request each.
+            oldest = await client.agg_trades(from_id=0, limit=1)
+            listed = floor_minute(oldest[0].trade_time) if oldest else end
+            ranges = [(max(a, listed), b) for a, b in ranges if b > listed]
         total = sum((b - a) // MINUTE_MS for a, b in ranges)
         done_before = 0
 
@@ -240,7 +247,7 @@ async def backfill(
         fetched=fetched,
         written=written,
         present=present + fetched - written,
-        empty=total - fetched,
+        empty=missing - fetched,
         requests=client.requests,
         used_weight=client.used_weight,
         rate_limited=client.rate_limited,

@@ -160,3 +160,11 @@ async def test_a_13_column_file_is_extended_without_touching_its_rows(sim, tmp_p
     assert result.written == 10
     assert data.read_text().splitlines()[1] == old + ",,"
     assert len(load_minutes(data).frame) == 11
+
+
+async def test_a_start_long_before_the_first_trade_costs_no_walk_through_empty_hours(sim, tmp_path):
+    data = tmp_path / "m.csv"
+    start = END - 30 * 1440 * MINUTE_MS  # 30 days back; the exchange's past holds 3 hours
+    result = await backfill(settings_for(sim, data), start, END)
+    assert result.written == HISTORY and result.empty == 30 * 1440 - HISTORY
+    assert result.requests < 10  # not one request per empty hour (720)
