@@ -222,3 +222,22 @@ async def test_a_url_that_is_not_websocket_exits_2(tmp_path: Path):
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+async def test_a_csv_deleted_while_collecting_ends_with_one_line_and_exit_3(
+    simulator: Simulator, tmp_path: Path
+):
+    data = tmp_path / "minutes.csv"
+    collect = await start_collect(simulator.url, data, rest_url=simulator.rest_url)
+    await simulator.wait_for_connections(1, timeout=20)
+    simulator.publish(minute_times(0, 3))
+    simulator.publish(minute_times(1, 2))
+    await collect.next_line()
+    data.unlink()  # the disk no longer takes our rows: nothing may pretend they were written
+    simulator.publish(minute_times(2, 1))
+    code, _stdout, stderr = await collect.finish()
+    assert code == 3, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("btc-tui: disk error:")]
+    assert len(errors) == 1 and "was deleted while being written" in errors[0]
+    assert not data.exists()
