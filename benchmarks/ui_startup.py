@@ -2,7 +2,8 @@
 
 Default: a one-year minute CSV (525,600 rows, generated here in a temporary folder). Times from
 launch to the first frame (the pane titles) and to the Live pane showing the CSV's row count (its
-tail read), and the peak RSS at that point (no model loaded). Nothing reaches the network: the
+tail read), and the peak RSS (VmHWM) at the first frame and 3 s after the tail is shown, once the
+collector has opened the CSV (no model loaded). Nothing reaches the network: the
 stream and REST URLs point at a closed loopback port, history fill is off.
 
 `--demo`: the first launch of `btc-tui --demo` in an empty folder instead (its simulator and
@@ -51,18 +52,20 @@ def write_year(path: Path, minutes: int = YEAR) -> None:
         f.write("".join(rows))
 
 
-def year_run(csv: Path) -> tuple[float, float, float]:
+def year_run(csv: Path) -> tuple[float, float, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         args = ["--data", str(csv), "--models", f"{tmp}/models", "--history", "0"]
         args += ["--url", "ws://127.0.0.1:9", "--rest-url", "http://127.0.0.1:9"]
         term = Pty(args, Path(tmp))
         try:
             first = max(term.wait_for(m) for m in MARKERS)
+            rss_first = term.peak_rss_mb()
             rows = term.wait_for(f"{YEAR:,} rows".encode())
+            term.read(3.0)  # the collector opens the CSV (MinuteStore.open) meanwhile
             rss = term.peak_rss_mb()
         finally:
             term.quit()
-    return first, rows, rss
+    return first, rows, rss_first, rss
 
 
 def demo_run() -> tuple[float, float, float]:
@@ -105,7 +108,8 @@ def main() -> None:
     print(f"one-year CSV: {YEAR:,} rows, {size:.0f} MB")
     report("first screen", [r[0] for r in runs], "s", "target <= 1 s")
     report("CSV tail read and shown", [r[1] for r in runs], "s", "from launch")
-    report("peak RSS then", [r[2] for r in runs], "MB", "target <= 150 MB")
+    report("peak RSS at the first screen", [r[2] for r in runs], "MB", "target <= 150 MB")
+    report("peak RSS 3 s later (collector running)", [r[3] for r in runs], "MB", "target <= 150 MB")
 
 
 if __name__ == "__main__":

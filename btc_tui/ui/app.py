@@ -9,7 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult
@@ -28,7 +28,7 @@ from btc_tui.ui.commands import ActionsProvider
 from btc_tui.ui.prediction import LivePrediction
 from btc_tui.ui.screens.help import HelpScreen
 from btc_tui.ui.startup import saved_metrics
-from btc_tui.ui.widgets import EventLog, ForecastPane, LivePane, LossChart, TrainingPane
+from btc_tui.ui.widgets import EventLog, LivePane, LossChart, TrainingPane
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20  # below this, one line says so
 COMPACT_WIDTH, COMPACT_HEIGHT = 80, 24  # below this, the lower panes become views (v)
@@ -70,6 +70,7 @@ class BtcTuiApp(App[int]):
         self._quitting = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False  # collecting and model loading begin after the first read
+        self._forecast_pending: list[Callable[[Any], None]] = []  # until the pane is mounted
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -88,7 +89,7 @@ class BtcTuiApp(App[int]):
                 yield TrainingPane(s, id="training")
             with Horizontal(id="charts"):
                 yield LossChart(id="loss-chart")
-                yield ForecastPane(id="forecast")
+                # ForecastPane is mounted once its module is imported, after the first screen.
             yield EventLog(self.clock, id="log")
         yield Static("", id="too-small")
         yield Footer()
@@ -105,7 +106,6 @@ class BtcTuiApp(App[int]):
         )
         self.query_one("#training").border_title = "Training"
         self.query_one("#loss-chart").border_title = "Epoch loss"
-        self.query_one("#forecast").border_title = "Forecast · test set"
         self.query_one("#log").border_title = "Log"
         training = self.query_one(TrainingPane)
         self.watch(training, "losses", self.query_one(LossChart).show_losses, init=False)
@@ -115,8 +115,30 @@ class BtcTuiApp(App[int]):
             for sig in hangup.HANGUP_SIGNALS:
                 self._loop.add_signal_handler(sig, self.hang_up, sig.name)
         self._fit(self.size.width, self.size.height)
+        self.run_worker(self._mount_forecast_pane(), exit_on_error=False)
         if self.autostart:
             self.query_one(LivePrediction).prepare(self.clock)
+
+    async def _mount_forecast_pane(self) -> None:
+        """Its module imports the forecast package (pandas...): import it off the loop, after the
+        first screen, then mount it where compose left room for it."""
+        import importlib
+
+        module = await asyncio.to_thread(importlib.import_module, "btc_tui.ui.widgets.forecast")
+        pane = module.ForecastPane(id="forecast")
+        pane.border_title = "Forecast · test set"
+        await self.query_one("#charts").mount(pane)
+        self._show_view()
+        for show in self._forecast_pending:
+            show(pane)
+        self._forecast_pending.clear()
+
+    def _with_forecast_pane(self, show: Callable[[Any], None]) -> None:
+        panes = self.query("#forecast")
+        if panes:
+            show(panes.first())
+        else:
+            self._forecast_pending.append(show)
 
     def terminal_gone(self, why: str) -> None:
         """From Textual's input or output thread: never wait for the loop (it may be waiting on
@@ -163,7 +185,8 @@ class BtcTuiApp(App[int]):
 
     def _show_view(self) -> None:
         for name in VIEWS:
-            self.query_one(f"#{name}").set_class(name == self.view, "-view")
+            for pane in self.query(f"#{name}"):  # the forecast pane comes a moment later
+                pane.set_class(name == self.view, "-view")
             self.screen.set_class(name == self.view, f"-view-{name}")
 
     def log_event(self, text: str) -> None:
@@ -245,7 +268,9 @@ class BtcTuiApp(App[int]):
     @on(m.TrainingFinished)
     def _training_finished(self, message: m.TrainingFinished) -> None:
         result = message.result
-        self.query_one(ForecastPane).show(result.actual, result.predicted, result.metrics)
+        self._with_forecast_pane(
+            lambda pane: pane.show(result.actual, result.predicted, result.metrics)
+        )
         if result.model_path.exists():
             self.query_one(LivePrediction).load("loading the new model…")
 
@@ -255,7 +280,7 @@ class BtcTuiApp(App[int]):
         saved = saved_metrics(message.predictor)
         if saved is not None:
             created = str(getattr(message.predictor.metadata, "created", ""))
-            self.query_one(ForecastPane).show_saved(saved, created)
+            self._with_forecast_pane(lambda pane: pane.show_saved(saved, created))
 
 
 def run(settings: Settings) -> int:
