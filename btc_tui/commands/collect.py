@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -61,8 +62,7 @@ class Output:
                 self._progress_shown = False
             print(text, file=stream, flush=True)
         except OSError:
-            self.gone = True
-            self._lost()
+            self._gone()
 
     def progress(self, text: str) -> None:
         """A line that rewrites itself, on a terminal only (not in a journal or a pipe)."""
@@ -73,8 +73,17 @@ class Output:
             sys.stderr.flush()
             self._progress_shown = True
         except OSError:
-            self.gone = True
-            self._lost()
+            self._gone()
+
+    def _gone(self) -> None:
+        """The reader of our output went away: stop as for SIGHUP. What Python still holds for
+        stdout/stderr goes to /dev/null, so its flush at exit can't fail (exit status 120)."""
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for stream in (sys.stdout, sys.stderr):
+                os.dup2(devnull, stream.fileno())
+        self._lost()
 
 
 async def _collect(settings: Settings) -> None:

@@ -38,7 +38,11 @@ class CollectProcess:
 
 
 async def start_collect(
-    url: str, data: Path, *extra: str, rest_url: str = "http://127.0.0.1:9"
+    url: str,
+    data: Path,
+    *extra: str,
+    rest_url: str = "http://127.0.0.1:9",
+    output: int | None = None,
 ) -> CollectProcess:
     """`btc-tui collect` on loopback only: REST goes to the simulator (or to a closed port)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
@@ -57,8 +61,8 @@ async def start_collect(
         "--data",
         str(data),
         *extra,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE if output is None else output,
+        stderr=asyncio.subprocess.PIPE if output is None else output,
         cwd=PROJECT_ROOT,
         env=env,
     )
@@ -241,3 +245,21 @@ async def test_a_csv_deleted_while_collecting_ends_with_one_line_and_exit_3(
     errors = [line for line in stderr.splitlines() if line.startswith("btc-tui: disk error:")]
     assert len(errors) == 1 and "was deleted while being written" in errors[0]
     assert not data.exists()
+
+
+async def test_a_reader_that_goes_away_stops_it_like_a_hang_up(
+    simulator: Simulator, tmp_path: Path
+):
+    data = tmp_path / "minutes.csv"
+    reader, writer = os.pipe()
+    collect = await start_collect(simulator.url, data, rest_url=simulator.rest_url, output=writer)
+    os.close(writer)
+    await simulator.wait_for_connections(1, timeout=20)
+    os.close(reader)  # whoever read its output is gone: its next line gets EPIPE
+    simulator.publish(minute_times(0, 4))
+    simulator.publish(minute_times(1, 3))  # closes minute 0: its line can't be printed
+    code = await asyncio.wait_for(collect.proc.wait(), 20)
+    assert code == 0
+    assert [int(r["trades"]) for r in read_rows(data)] == [4, 3]  # the open minute was written
+    with MinuteStore(data) as store:
+        assert store.rows == 2
