@@ -44,7 +44,7 @@ from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.http11 import Request, Response
 
 from btc_tui.market.bars import MINUTE_MS, MinuteBar
-from btc_tui.market.binance import QTY_SCALE, AggTrade, format_trade
+from btc_tui.market.binance import QTY_SCALE, AggTrade, Trade, format_trade
 
 PRICE_TICK_CENTS = 1  # price tick 0.01 USDT
 QTY_STEP_UNITS = 1  # quantity step 0.00001 BTC, counted in units of 1e-5
@@ -566,31 +566,80 @@ class Simulator:
                     order = (cents, maker)
                 cents, maker = order
                 self._walk.cents = cents
-            agg_id = self.aggs.add(trade_id, trade_id, cents, units, trade_time, maker)
-            self.klines.add(cents, units, 1, trade_time, maker)
-            payload = format_trade(
-                self.symbol,
-                trade_id,
-                price_text(cents),
-                qty_text(units),
-                trade_time,
-                trade_time + 1,  # the event is stamped just after the match, as on Binance
-                maker,
+            trades.append(self._trade(trade_id, cents, units, trade_time, maker, deliver))
+        return self._batch_done(trades)
+
+    def publish_trades(
+        self, trades: Iterable[Trade], *, send: bool | Sequence[bool] = True
+    ) -> list[SentTrade]:
+        """Replay real trades (e.g. parsed from a capture) as one batch of matching: their own ids,
+        prices, quantities, times and sides; consecutive ones with the same time, price and side
+        share an aggregate, as Binance's do. The ids must continue the simulator's (the first call
+        on a simulator without history may start anywhere). ValueError for a price finer than
+        0.01 or a quantity finer than 0.00001 (what the simulator stores exactly)."""
+        self._make_history()
+        given = list(trades)
+        sends = [send] * len(given) if isinstance(send, bool) else list(send)
+        if len(sends) != len(given):
+            raise ValueError(f"send has {len(sends)} entries for {len(given)} trades")
+        next_id = self._walk.next_id
+        if given and self.published == 0 and not len(self.aggs):
+            next_id = given[0].trade_id
+        exact = []  # checked before anything is recorded: a refused batch leaves no trace
+        for trade in given:
+            if trade.trade_id != next_id:
+                raise ValueError(f"trade id {trade.trade_id} does not follow {next_id - 1}")
+            next_id += 1
+            cents = round(trade.price * 100)
+            if abs(cents - trade.price * 100) > 1e-6 * max(1.0, trade.price):
+                raise ValueError(f"trade {trade.trade_id}: price {trade.price} is finer than 0.01")
+            if trade.qty_units % UNITS_TO_QTY_UNITS:
+                raise ValueError(f"trade {trade.trade_id}: quantity is finer than 0.00001")
+            exact.append((cents, trade.qty_units // UNITS_TO_QTY_UNITS))
+        made = []
+        self.aggs.close_order()
+        for trade, (cents, units), deliver in zip(given, exact, sends, strict=True):
+            made.append(
+                self._trade(
+                    trade.trade_id, cents, units, trade.trade_time, trade.buyer_is_maker, deliver
+                )
             )
-            trade = SentTrade(
-                trade_id,
-                price_text(cents),
-                qty_text(units),
-                trade_time,
-                payload,
-                agg_id,
-                units * UNITS_TO_QTY_UNITS,
-                maker,
-            )
-            trades.append(trade)
-            if deliver:
-                self._recent.append(trade)
-                self._send_payload(payload)
+        if given:
+            self._walk.next_id = next_id
+            self._walk.cents = exact[-1][0]
+        return self._batch_done(made)
+
+    def _trade(
+        self, trade_id: int, cents: int, units: int, trade_time: int, maker: bool, deliver: bool
+    ) -> SentTrade:
+        """Record one trade (aggregate, kline) and send it unless told not to."""
+        agg_id = self.aggs.add(trade_id, trade_id, cents, units, trade_time, maker)
+        self.klines.add(cents, units, 1, trade_time, maker)
+        payload = format_trade(
+            self.symbol,
+            trade_id,
+            price_text(cents),
+            qty_text(units),
+            trade_time,
+            trade_time + 1,  # the event is stamped just after the match, as on Binance
+            maker,
+        )
+        trade = SentTrade(
+            trade_id,
+            price_text(cents),
+            qty_text(units),
+            trade_time,
+            payload,
+            agg_id,
+            units * UNITS_TO_QTY_UNITS,
+            maker,
+        )
+        if deliver:
+            self._recent.append(trade)
+            self._send_payload(payload)
+        return trade
+
+    def _batch_done(self, trades: list[SentTrade]) -> list[SentTrade]:
         self.aggs.close_order()
         self.aggs.trim()
         self.published += len(trades)

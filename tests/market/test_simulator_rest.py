@@ -8,11 +8,14 @@ from decimal import Decimal
 
 import aiohttp
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 
 from btc_tui.market.bars import MINUTE_MS
 from btc_tui.market.binance import QTY_SCALE, Trade, parse_agg_trade, parse_message
+from btc_tui.market.rest import BinanceRest
 from btc_tui.market.simulator import SentTrade, Simulator
+from tests.conftest import fixture_path
 from tests.market.conftest import BASE_MINUTE, eventually, minute_times
 
 
@@ -282,3 +285,67 @@ async def test_old_live_aggregates_are_capped_but_never_the_history():
             sim, "/api/v3/aggTrades", symbol="BTCUSDT", fromId=history[-1].agg_id + 1, limit=3
         )
         assert [o["a"] for o in body] == [a.agg_id for a in live[:3]]  # the next ones kept
+
+
+async def test_replayed_real_trades_give_binances_own_klines():
+    lines = fixture_path("binance-spot-2023-04-05", "trades.jsonl").read_text().splitlines()
+    trades = [parse_message(line) for line in lines]
+    assert all(isinstance(t, Trade) for t in trades)
+    official = {}
+    for row in (
+        fixture_path("binance-spot-2023-04-05", "klines_1m.csv").read_text().splitlines()[1:]
+    ):
+        open_time, *values = row.split(",")
+        official[int(open_time)] = [Decimal(v) for v in values]
+    async with Simulator(rate=0, record=True) as sim:
+        sent = sim.publish_trades(trades)  # type: ignore[arg-type]
+        first_minute = 1_680_652_800_000  # 2023-04-05 00:00, the first complete minute
+        _, _, rows = await get(
+            sim,
+            "/api/v3/klines",
+            symbol="BTCUSDT",
+            interval="1m",
+            startTime=first_minute,
+            endTime=first_minute + 5 * MINUTE_MS,
+        )
+        async with BinanceRest(sim.rest_url, "BTCUSDT") as rest:
+            fetched = [
+                a
+                async for page in rest.agg_trades_between(
+                    first_minute - MINUTE_MS, 1_680_653_300_000
+                )
+                for a in page
+            ]
+        aggs = sim.agg_trades()
+    assert [t.trade_id for t in sent] == [t.trade_id for t in trades]  # type: ignore[union-attr]
+    assert len(rows) == 6
+    for row in rows:  # open, high, low, close, volume exactly as Binance published them
+        assert [Decimal(v) for v in row[1:6]] == official[row[0]]
+    assert fetched == aggs
+    assert sum(a.count for a in aggs) == len(trades)
+    assert sum(1 for a in aggs if a.count > 1) > 100  # real taker orders filling several makers
+    by_id = {t.trade_id: t for t in trades}  # type: ignore[union-attr]
+    for agg in aggs:
+        members = [by_id[i] for i in range(agg.first_id, agg.last_id + 1)]
+        assert {(t.price, t.trade_time, t.buyer_is_maker) for t in members} == {  # type: ignore[union-attr]
+            (agg.price, agg.trade_time, agg.buyer_is_maker)
+        }
+        assert sum(t.qty_units for t in members) == agg.qty_units  # type: ignore[union-attr]
+
+
+async def test_replay_refuses_what_it_cannot_store_exactly():
+    def trade(trade_id: int, price: float = 28000.5, qty_units: int = 56000) -> Trade:
+        return Trade(
+            trade_id, price, qty_units / QTY_SCALE, qty_units, BASE_MINUTE, BASE_MINUTE, True
+        )
+
+    async with Simulator(rate=0) as sim:
+        sim.publish_trades([trade(100), trade(101)])
+        with pytest.raises(ValueError, match="trade id 103 does not follow 103"):
+            sim.publish_trades([trade(102), trade(103), trade(103)])
+        with pytest.raises(ValueError, match=r"finer than 0\.01"):
+            sim.publish_trades([trade(102, price=28000.123)])
+        with pytest.raises(ValueError, match=r"finer than 0\.00001"):
+            sim.publish_trades([trade(102, qty_units=1)])
+        (next_one,) = sim.publish([BASE_MINUTE + 5])
+    assert next_one.trade_id == 102
