@@ -214,15 +214,21 @@ class Collector:
         loop = asyncio.get_running_loop()
         self._failure = loop.create_future()
         self._first_live = loop.create_future()
-        async with contextlib.AsyncExitStack() as stack:
-            if self._repair_on and self.rest is None:
-                from btc_tui.market.rest import BinanceRest
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if self._repair_on and self.rest is None:
+                    from btc_tui.market.rest import BinanceRest
 
-                rest_url = getattr(settings := self.settings, "rest_url", "https://api.binance.com")
-                self.rest = await stack.enter_async_context(BinanceRest(rest_url, settings.symbol))
-            if self._plan is not None and self.rest is not None:
-                self._spawn(self._fill(self._plan))
-            await self._run_tasks(store)
+                    settings = self.settings
+                    rest_url = getattr(settings, "rest_url", "https://api.binance.com")
+                    self.rest = await stack.enter_async_context(
+                        BinanceRest(rest_url, settings.symbol)
+                    )
+                if self._plan is not None and self.rest is not None:
+                    self._spawn(self._fill(self._plan))
+                await self._run_tasks(store)
+        finally:
+            store.close()  # releases the lock, whatever happened
 
     def _fill_plan(self, store: MinuteStore) -> _FillPlan | None:
         if not self._repair_on:
