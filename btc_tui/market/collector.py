@@ -553,6 +553,17 @@ class Collector:
                 runs = missing_runs(aggs, first.trade_id - 1, self.seen.units)
                 self._hold.add_runs(runs, final_before=live_minute)
                 self.repaired += sum(gained(r.first_id, r.last_id) for r in runs)
+        except asyncio.CancelledError:
+            # Stopped mid-fill: the held live minutes are written anyway (nothing received is
+            # lost), so say which minutes before them are missing and how to fill them.
+            resume = start + done * MINUTE_MS
+            if resume < live_minute:
+                self._log(
+                    f"stopped while filling: {_utc(resume)} .. {_utc(live_minute)} not filled; "
+                    f"to fill it: btc-tui backfill --start {_utc(resume)} --end {_utc(live_minute)}",
+                    "fill",
+                )
+            raise
         except Exception as exc:
             if not (_is_rest_error(exc) or isinstance(exc, Unrepairable)):
                 raise

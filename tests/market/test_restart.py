@@ -197,3 +197,27 @@ async def test_status_says_filling_while_the_fill_runs(tmp_path: Path):
             await eventually(lambda: bool(seen.fills) and seen.fills[-1].finished)
             await eventually(lambda: not second.status.filling)
         assert_csv_matches(data, sim.sent)
+
+
+async def test_stopping_mid_fill_writes_the_live_minutes_and_names_what_is_missing(
+    tmp_path: Path,
+):
+    async with Simulator(rate=0, seed=4, ping_interval=0.2, record=True, rest_latency=2.0) as sim:
+        data = tmp_path / "m.csv"
+        first = make_collector(sim, data, Seen())
+        async with collecting(first):
+            await sim.wait_for_connections(1)
+            sim.publish(minute_times(0, 3))
+            await eventually(lambda: first.stream.trades == 3)
+        sim.publish(minute_times(1, 2))  # only REST has these; it answers slowly
+        seen = Seen()
+        second = make_collector(sim, data, seen)
+        async with collecting(second):
+            await sim.wait_for_connections(2)
+            sim.publish(minute_times(2, 4))
+            sim.publish(minute_times(3, 1))  # minute 2 closes, held behind the fill
+            await eventually(lambda: second.stream.trades == 5 and second.status.filling)
+    # Stopped before REST answered: the live minutes are written, and the gap is named.
+    assert [int(r["trades"]) for r in read_rows(data)] == [3, 4, 1]
+    message = next(log.text for log in seen.logs if "stopped while filling" in log.text)
+    assert "btc-tui backfill --start 2024-01-01T00:00:00Z --end 2024-01-01T00:02:00Z" in message
