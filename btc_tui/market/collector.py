@@ -549,7 +549,13 @@ class Collector:
                 first.trade_id - 1,
             )
             if aggs:
-                await self._wait_boundary(aggs, first.trade_id - 1)
+                try:
+                    async with asyncio.timeout(self._repair_timeout):
+                        await self._wait_boundary(aggs, first.trade_id - 1)
+                except TimeoutError:
+                    raise Unrepairable(
+                        "the stream did not deliver the rest of an aggregate"
+                    ) from None
                 runs = missing_runs(aggs, first.trade_id - 1, self.seen.units)
                 self._hold.add_runs(runs, final_before=live_minute)
                 self.repaired += sum(gained(r.first_id, r.last_id) for r in runs)
