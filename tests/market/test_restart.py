@@ -221,3 +221,30 @@ async def test_stopping_mid_fill_writes_the_live_minutes_and_names_what_is_missi
     assert [int(r["trades"]) for r in read_rows(data)] == [3, 4, 1]
     message = next(log.text for log in seen.logs if "stopped while filling" in log.text)
     assert "btc-tui backfill --start 2024-01-01T00:00:00Z --end 2024-01-01T00:02:00Z" in message
+
+
+async def test_a_start_inside_an_aggregate_takes_only_its_unseen_trades_from_rest(
+    simulator: Simulator, tmp_path: Path
+):
+    data = tmp_path / "m.csv"
+    first = make_collector(simulator, data, Seen())
+    async with collecting(first):
+        await simulator.wait_for_connections(1)
+        simulator.publish(minute_times(0, 3))
+        await eventually(lambda: first.stream.trades == 3)
+
+    seen = Seen()
+    second = make_collector(simulator, data, seen)
+    async with collecting(second):
+        await simulator.wait_for_connections(2)
+        t = BASE_MINUTE + MINUTE_MS + 500
+        # One taker order: its first three trades happen before we receive anything.
+        order = simulator.publish(
+            [t] * 6, send=[False, False, False, True, True, True], one_order=True
+        )
+        assert len({s.agg_id for s in order}) == 1
+        simulator.publish(minute_times(2, 1))
+        await eventually(lambda: len(seen.bars) == 1)
+    rows = assert_csv_matches(data, simulator.sent)
+    assert [int(r["trades"]) for r in rows] == [3, 6, 1]
+    assert second.status.repaired == 3
