@@ -98,7 +98,7 @@ async def test_unreachable_stream_says_so_and_suggests_demo(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: "try: btc-tui --demo" in live_text(app))
         assert "✗ no connection:" in live_text(app)
-        assert "ws://127.0.0.1:9" in log_text(app)
+        await until(pilot, lambda: "ws://127.0.0.1:9" in log_text(app))
         await until(pilot, lambda: "reconnecting in" in live_text(app))
         assert app.query_one(Collecting).state == "collecting"  # it keeps retrying
 
