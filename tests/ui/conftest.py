@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from btc_tui.config import Settings
+from btc_tui.market.bars import MINUTE_MS
 from btc_tui.market.simulator import Simulator, simulated_history
 from btc_tui.market.store import MinuteStore
-
-MINUTE_MS = 60_000
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from btc_tui.ui.collecting import Collecting
 from btc_tui.ui.prediction import LivePrediction
 from btc_tui.ui.screens.help import HelpScreen
 from btc_tui.ui.widgets import EventLog, LivePane, TrainingPane
-from tests.ui.conftest import settings_for, until
+from tests.ui.conftest import MINUTE_MS, settings_for, until
 
 
 def live_text(app: BtcTuiApp) -> str:
@@ -47,16 +47,28 @@ async def test_collecting_starts_on_launch_and_c_toggles_it(tmp_path, live_simul
     assert app.return_code == 0
 
 
-async def test_quit_writes_the_open_minute(tmp_path, live_simulator):
-    settings = settings_for(tmp_path, url=live_simulator.url)
-    app = BtcTuiApp(settings)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: app.query_one(LivePane).tick is not None)
-        seen = app.query_one(LivePane).tick
-        await pilot.press("q")
-        await until(pilot, lambda: not app.is_running, timeout=5)
-    minutes = load_minutes(settings.data).frame.index.as_unit("ms").asi8
-    assert seen.minute in minutes.tolist()
+async def test_quit_writes_the_open_minute(tmp_path):
+    """The trades of a minute that is still open at q are written by q, and only by q.
+
+    All trades carry times inside one minute ten minutes ago, so the exchange clock the collector
+    infers from them stays inside that minute for a whole minute of wall time: no minute boundary
+    between the trades and q can close it first, whatever the wall clock says.
+    """
+    async with Simulator(rate=0, seed=9) as sim:
+        settings = settings_for(tmp_path, url=sim.url)
+        app = BtcTuiApp(settings)
+        async with app.run_test(size=(80, 24)) as pilot:
+            collecting = app.query_one(Collecting)
+            await until(pilot, lambda: sim.clients > 0)
+            minute = (int(time.time()) // 60 - 10) * MINUTE_MS
+            sim.publish([minute + 1_000 * k for k in range(1, 6)])
+            await until(pilot, lambda: collecting.collector_ticks >= 5)
+            assert not settings.data.exists() or len(settings.data.read_text().splitlines()) <= 1
+            await pilot.press("q")
+            await until(pilot, lambda: not app.is_running, timeout=5)
+    frame = load_minutes(settings.data).frame
+    assert frame.index.as_unit("ms").asi8.tolist() == [minute]
+    assert frame["trades"].iloc[-1] == 5
 
 
 async def test_help_screen_lists_every_key_and_closes(tmp_path):
@@ -179,3 +191,34 @@ async def test_demo_fills_its_history_through_the_collector_and_shows_progress(t
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, timeout=10)
     assert len(load_minutes(settings.data).frame) >= 3 * 24 * 60 - 5
+
+
+@pytest.mark.parametrize("rest", ["reachable", "unreachable"])
+async def test_holes_in_the_stream_are_shown_repaired_or_lost(tmp_path, rest):
+    """Trades the stream never delivered: fetched over the simulator's REST when it answers,
+    and shown as lost when REST is unreachable."""
+    async with Simulator(rate=0, seed=4) as sim:
+        rest_url = sim.rest_url if rest == "reachable" else "http://127.0.0.1:9"
+        settings = settings_for(tmp_path, url=sim.url, rest_url=rest_url)
+        app = BtcTuiApp(settings)
+        async with app.run_test(size=(100, 30)) as pilot:
+            collecting = app.query_one(Collecting)
+            await until(pilot, lambda: sim.clients > 0)
+            minute = (int(time.time()) // 60 - 10) * MINUTE_MS
+            times = [minute + 100 * k for k in range(1, 11)]
+            sim.publish(times, send=[True, True, False, False, False, True, True, True, True, True])
+            await until(pilot, lambda: collecting.collector_ticks >= 7)
+
+            def holes() -> tuple[int, int]:
+                status = collecting.status
+                return (status.repaired, status.unrepaired) if status else (0, 0)
+
+            if rest == "reachable":
+                await until(pilot, lambda: holes()[0] >= 3, timeout=30)
+                assert "REST 3 trades" in live_text(app)
+                assert "lost 0" in live_text(app)
+            else:
+                await until(pilot, lambda: holes()[1] >= 3, timeout=60)
+                assert "lost 3" in live_text(app)
+            assert "missed 3" in live_text(app)
+            await pilot.press("q")
