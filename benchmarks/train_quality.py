@@ -54,6 +54,8 @@ VARIANTS: dict[str, tuple[ModelSpec, int | None]] = {
     "32x16": (ModelSpec(units=(32, 16)), None),
     "lr1e-3": (ModelSpec(learning_rate=1e-3), None),
     "p5": (ModelSpec(patience=5), None),
+    "min-delta-1e-3": (ModelSpec(min_delta=1e-3), None),
+    "min-delta-3e-4": (ModelSpec(min_delta=3e-4), None),
 }
 
 

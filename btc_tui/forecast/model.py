@@ -64,6 +64,9 @@ class ModelSpec:
     features: tuple[str, ...] = ("level", "change", "close", "high", "low")
     learning_rate: float = 2e-3
     patience: int = 3  # epochs without a better validation loss before stopping
+    # What counts as better: a validation loss lower by more than this (absolute, in the pinball
+    # loss's volatility units).
+    min_delta: float = 0.0
     jit_compile: bool = False  # measured slower for this LSTM on CPU
 
     def __post_init__(self) -> None:

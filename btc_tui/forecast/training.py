@@ -257,6 +257,12 @@ def train(
 
     encoded, split = prepared.encoded, prepared.split
     stage("training")
+    stopper = keras.callbacks.EarlyStopping(
+        monitor="val_loss",
+        patience=spec.patience,
+        min_delta=spec.min_delta,
+        restore_best_weights=True,
+    )
     history = model.fit(
         encoded.x[split.train],
         encoded.y[split.train],
@@ -266,9 +272,7 @@ def train(
         shuffle=True,
         verbose=0,
         callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=spec.patience, restore_best_weights=True
-            ),
+            stopper,
             _progress_callback(keras, settings.epochs, stop, on_epoch, on_batch),
         ],
     )
@@ -335,8 +339,9 @@ def train(
             "optimizer": "adam",
             "learning_rate": spec.learning_rate,
             "early_stopping_patience": spec.patience,
+            "early_stopping_min_delta": spec.min_delta,
             # restore_best_weights: the saved weights are those of the best validation epoch
-            "best_epoch": int(np.argmin(val_losses)) + 1 if val_losses else None,
+            "best_epoch": _best_epoch(stopper, val_losses),
             "validation_fraction": VALIDATION_FRACTION,
             "test_fraction": settings.test_fraction,
             # what the spec asked for; `features` above is what was used (see the warnings)
@@ -436,6 +441,17 @@ def evaluate_outputs(
             for name, (band_lo, band_hi) in references.items()
         },
     )
+
+
+def _best_epoch(stopper: Any, val_losses: list[float]) -> int | None:
+    """The epoch whose weights were kept: the last one better by more than min_delta (Keras's
+    own record when it has one), which is not always the lowest validation loss."""
+    if not val_losses:
+        return None
+    best = getattr(stopper, "best_epoch", None)
+    if isinstance(best, int) and 0 <= best < len(val_losses):
+        return best + 1
+    return int(np.argmin(val_losses)) + 1
 
 
 def _check_stop(stop: threading.Event) -> None:
