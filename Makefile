@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONSTRAINTS := constraints.txt
 
-.PHONY: run demo test test-3.13 lint bench install-web constraints clean
+.PHONY: run demo serve test test-3.13 lint bench install-web install-browser constraints clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[test]'
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[test,web]'
 	touch $(STAMP)
 
 run: $(STAMP)  ## set up and start the app (live Binance; pass ARGS=--demo for the simulator)
@@ -31,8 +31,16 @@ PY313 ?= python3.13
 test-3.13:
 	$(MAKE) test VENV=.venv-3.13 PY=$(PY313)
 
-install-web: $(STAMP)  ## add textual-serve for `btc-tui serve`
+install-web: $(STAMP)  ## textual-serve for `btc-tui serve` (the set-up above already installs it)
 	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[test,web]'
+
+serve: $(STAMP)  ## set up and serve the demo to a browser on http://127.0.0.1:8000/
+	$(BIN)/btc-tui serve --demo $(ARGS)
+
+# Debian's Chromium + chromedriver for the browser test of `serve` (needs root or sudo; where it
+# cannot install, it says why and the browser test skips with that reason).
+install-browser:
+	sh scripts/install-browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix btc_tui tests benchmarks
