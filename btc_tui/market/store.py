@@ -160,7 +160,7 @@ def read_lock_owner(path: Path | str) -> LockOwner | None:
     return _parse_owner(text) if text.strip() else None
 
 
-_COMMANDS = {"collect", "backfill", "import", "check", "train", "simulate"}
+_COMMANDS = {"collect", "backfill", "import", "check", "train", "simulate", "serve"}
 
 
 def _command_name() -> str:
