@@ -10,7 +10,7 @@ import csv
 from datetime import UTC, datetime
 from pathlib import Path
 
-from btc_tui.market.store import CSV_COLUMNS
+from btc_tui.market.store import V2_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 KLINES = (
@@ -24,34 +24,19 @@ def require_klines() -> Path:
     return KLINES
 
 
-def write_minute_csv(klines: Path, out: Path) -> int:
-    """One minute row per kline. Klines have no trade prices, so avg_price = (O+H+L+C)/4 (the
-    fixture README's stand-in); vwap likewise, and trades is left empty (unknown)."""
-    rows = 0
-    with klines.open(newline="") as src, out.open("w", newline="") as dst:
-        reader = csv.DictReader(src)
+def fixture_csv(out: Path) -> Path:
+    """The 20-day kline fixture as a 13-column minute CSV (klines carry no trade ids, so the
+    13-column form, which the loader accepts, says so rather than 15 columns with empty ids).
+
+    Klines have no trade prices, so avg_price = vwap = (O+H+L+C)/4 (the fixture README's
+    stand-in), and trades is left empty (unknown)."""
+    with require_klines().open(newline="") as src, out.open("w", newline="") as dst:
         writer = csv.writer(dst, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        for row in reader:
+        writer.writerow(V2_COLUMNS)
+        for row in csv.DictReader(src):
             o, h, lo, c = (float(row[k]) for k in ("open", "high", "low", "close"))
             t = datetime.fromtimestamp(int(row["open_time"]) / 1000, UTC)
             avg = (o + h + lo + c) / 4
-            writer.writerow(
-                [
-                    t.year,
-                    t.month,
-                    t.day,
-                    t.hour,
-                    t.minute,
-                    repr(avg),
-                    o,
-                    h,
-                    lo,
-                    c,
-                    row["volume"],
-                    repr(avg),
-                    "",
-                ]
-            )
-            rows += 1
-    return rows
+            time_parts = (t.year, t.month, t.day, t.hour, t.minute)
+            writer.writerow([*time_parts, repr(avg), o, h, lo, c, row["volume"], repr(avg), ""])
+    return out

@@ -82,7 +82,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="btc-tui-predict-"))
     data = args.data
     if data is None:
-        from benchmarks.train_quality import fixture_csv
+        from benchmarks._fixtures import fixture_csv
 
         data = fixture_csv(tmp / "minutes.csv")
     models = args.models

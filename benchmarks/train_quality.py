@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._fixtures import require_klines
+from benchmarks._fixtures import fixture_csv
 from btc_tui.config import Settings
 from btc_tui.forecast import metrics
 from btc_tui.forecast.bands import ROLLING, STATIC
@@ -85,25 +85,6 @@ def predict_speed(settings: Settings, data) -> None:
         predictor.predict(frame)
     per_call = (time.perf_counter() - started) / runs
     print(f"  Predictor.predict (latest {settings.window} minutes): {per_call * 1000:.2f} ms/call")
-
-
-def fixture_csv(out: Path) -> Path:
-    """The 20-day kline fixture as a 13-column minute CSV (klines carry no trade ids)."""
-    import csv
-    from datetime import UTC, datetime
-
-    from btc_tui.market.store import V2_COLUMNS
-
-    with require_klines().open(newline="") as src, out.open("w", newline="") as dst:
-        writer = csv.writer(dst, lineterminator="\n")
-        writer.writerow(V2_COLUMNS)
-        for row in csv.DictReader(src):
-            o, h, lo, c = (float(row[k]) for k in ("open", "high", "low", "close"))
-            t = datetime.fromtimestamp(int(row["open_time"]) / 1000, UTC)
-            avg = (o + h + lo + c) / 4  # the fixture README's stand-in for the trade average
-            time_parts = (t.year, t.month, t.day, t.hour, t.minute)
-            writer.writerow([*time_parts, repr(avg), o, h, lo, c, row["volume"], repr(avg), ""])
-    return out
 
 
 def row(name: str, mae: float, mape: float, persistence: float, last: float) -> str:

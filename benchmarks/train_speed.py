@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.train_quality import fixture_csv
+from benchmarks._fixtures import fixture_csv
 from btc_tui.config import Settings
 from btc_tui.forecast.dataset import (
     build_windows,
