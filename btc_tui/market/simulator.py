@@ -692,7 +692,11 @@ class Simulator:
         dropped = 0
         for connection in list(self._clients):
             connection.transport.abort()
+            # Forget it now, not when its handler notices: trades published meanwhile would be
+            # written into the aborted socket, and asyncio logs a warning for each such write.
+            self._clients.pop(connection, None)
             dropped += 1
+        self._changed.set()
         return dropped
 
     def stall(self, answer_pings: bool = True) -> None:
