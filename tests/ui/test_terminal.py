@@ -160,7 +160,7 @@ def test_sighup_while_training_keeps_the_old_model(tmp_path):
     term = Terminal(tmp_path, *args, "--epochs", "500", *small)
     try:
         term.wait_for(b" trades")
-        term.wait_for(b"model: /", timeout=60)  # the training pane names the loaded model
+        term.wait_for(b"btc_lstm.keras", timeout=60)  # named once the model is loaded
         os.write(term.master, b"t")
         term.wait_for(b"ETA", timeout=60)  # batches are running
         before = time.time()
