@@ -382,8 +382,9 @@ async def test_garbage_and_binary_frames_are_counted_and_skipped(simulator: Simu
     [
         (frame(TEXT, b'{"e":"trade"\xff\xfe}'), "utf8", "1007"),  # text that is not UTF-8
         (bytes([0xC1, 2]) + b"{}", "protocol", "1002"),  # a reserved bit set, no extension
+        (frame(TEXT, b" " * (1 << 20) + b"{}"), "too_big", "1009"),  # over websockets' 1 MiB
     ],
-    ids=["invalid-utf8", "reserved-bit"],
+    ids=["invalid-utf8", "reserved-bit", "too-big"],
 )
 async def test_a_frame_that_breaks_the_protocol_is_counted_and_we_reconnect(
     raw_server: RawFrameServer, bad_frame: bytes, kind: str, code: str
