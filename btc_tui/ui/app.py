@@ -20,7 +20,7 @@ from textual.events import Resize
 from textual.reactive import reactive
 from textual.widgets import Footer, Static
 
-from btc_tui.config import Settings
+from btc_tui.config import Settings, remember_theme
 from btc_tui.ui import actions, hangup
 from btc_tui.ui import messages as m
 from btc_tui.ui.collecting import Collecting
@@ -33,7 +33,6 @@ from btc_tui.ui.widgets import EventLog, LivePane, LossChart, TrainingPane
 MIN_WIDTH, MIN_HEIGHT = 60, 20  # below this, one line says so
 COMPACT_WIDTH, COMPACT_HEIGHT = 80, 24  # below this, the lower panes become views (v)
 VIEWS = ("training", "loss-chart", "forecast", "log")
-DEFAULT_REFRESH = 10.0  # Hz: how often a new price may repaint (the trade rate does not matter)
 
 
 class BtcTuiApp(App[int]):
@@ -63,10 +62,8 @@ class BtcTuiApp(App[int]):
         self.settings = settings
         self.autostart = autostart
         self.clock = clock
-        self.keymap = dict(getattr(settings, "keys", {}) or {})
-        self.refresh_hz = refresh_hz or float(
-            getattr(settings, "refresh", DEFAULT_REFRESH) or DEFAULT_REFRESH
-        )
+        self.keymap = dict(settings.keys)
+        self.refresh_hz = refresh_hz or settings.refresh
         self._quitting = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False  # collecting and model loading begin after the first read
@@ -96,9 +93,8 @@ class BtcTuiApp(App[int]):
 
     def on_mount(self) -> None:
         s = self.settings
-        theme = getattr(s, "theme", None)
-        if theme and theme in self.available_themes:
-            self.theme = theme
+        if s.theme in self.available_themes:
+            self.theme = s.theme
         if self.keymap:
             self.set_keymap(self.keymap)
         self.query_one("#live").border_title = f"Live · {s.symbol.upper()}" + (
@@ -117,7 +113,7 @@ class BtcTuiApp(App[int]):
         self._fit(self.size.width, self.size.height)
         self.run_worker(self._mount_forecast_pane(), exit_on_error=False)
         if self.autostart:
-            self.query_one(LivePrediction).prepare(self.clock)
+            self.query_one(LivePrediction).prepare()
 
     async def _mount_forecast_pane(self) -> None:
         """Its module imports the forecast package (pandas...): import it off the loop, after the
@@ -153,11 +149,7 @@ class BtcTuiApp(App[int]):
             self.run_worker(self.action_quit(), exit_on_error=False)
 
     def watch_theme(self, theme: str) -> None:
-        if self.is_mounted and theme != getattr(self.settings, "theme", theme):
-            try:
-                from btc_tui.config import remember_theme  # type: ignore[attr-defined]
-            except ImportError:
-                return
+        if self.is_mounted and theme != self.settings.theme:
             try:
                 remember_theme(self.settings, theme)
             except Exception as exc:  # a read-only config file must not end the app
@@ -263,7 +255,7 @@ class BtcTuiApp(App[int]):
 
     @on(m.CsvReplaced)
     def _csv_replaced(self) -> None:
-        self.query_one(LivePrediction).prepare(self.clock)
+        self.query_one(LivePrediction).prepare()
 
     @on(m.TrainingFinished)
     def _training_finished(self, message: m.TrainingFinished) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from btc_tui.errors import UsageError
 from btc_tui.ui import messages as m
 
 if TYPE_CHECKING:
-    from btc_tui.market.collector import BarWritten, CollectorLog, StreamStatus, Tick
+    from btc_tui.market.collector import BarWritten, CollectorLog, FillProgress, StreamStatus, Tick
     from btc_tui.market.stream import StreamEvent
 
 FOLLOW_INTERVAL = 1.0  # seconds between looks at a CSV another process writes
@@ -169,11 +168,13 @@ class Collecting(Widget):
     async def _run_simulator(self) -> None:
         from btc_tui.market.simulator import Simulator
 
-        options: dict[str, Any] = {}
-        if "history_minutes" in inspect.signature(Simulator).parameters:
-            options["history_minutes"] = DEMO_HISTORY_MINUTES
+        # The demo's past is served over REST, so the collector's own history fill (the real
+        # backfill path) fills the demo CSV; no special-purpose prefill.
         simulator = Simulator(
-            port=0, symbol=self.settings.symbol, start_price=self.start_price, **options
+            port=0,
+            symbol=self.settings.symbol,
+            start_price=self.start_price,
+            history_minutes=DEMO_HISTORY_MINUTES,
         )
         await simulator.start()
         try:
@@ -189,10 +190,7 @@ class Collecting(Widget):
         settings = self.settings
         sim = self._simulator
         if sim is not None:
-            changes: dict[str, Any] = {"url": sim.url}
-            if getattr(sim, "rest_url", None) and hasattr(settings, "rest_url"):
-                changes["rest_url"] = sim.rest_url
-            settings = settings.with_changes(**changes)
+            settings = settings.with_changes(url=sim.url, rest_url=sim.rest_url)
         return settings
 
     async def _collect(self, previous: Worker[None] | None) -> None:
@@ -203,16 +201,13 @@ class Collecting(Widget):
             await wait_quietly(previous)
         settings = self._collector_settings()
         self._log(f"collecting from {settings.url} into {settings.data}")
-        callbacks: dict[str, Any] = {}
-        if "on_fill" in inspect.signature(Collector).parameters:
-            callbacks["on_fill"] = self._on_fill
         collector = Collector(
             settings,
             on_tick=self._on_tick,
             on_bar=self._on_bar,
             on_status=self._on_status,
             on_log=self._on_collector_log,
-            **callbacks,
+            on_fill=self._on_fill,
         )
         self._status_source = lambda: collector.status
         try:
@@ -235,7 +230,7 @@ class Collecting(Widget):
     def _on_collector_log(self, log: CollectorLog) -> None:
         self._log(log.text)
 
-    def _on_fill(self, progress: Any) -> None:
+    def _on_fill(self, progress: FillProgress) -> None:
         self.fill = Fill(
             progress.done_minutes, progress.total_minutes, progress.finished, progress.error
         )

@@ -48,7 +48,6 @@ class DataPrepared(Message):
 
     rows: int
     last_price: float | None
-    simulated_minutes: int
     frame: pd.DataFrame | None  # the most recent minutes, for live prediction
 
 

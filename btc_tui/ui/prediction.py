@@ -4,7 +4,7 @@ imported there, never on the loop)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.reactive import reactive, var
@@ -44,22 +44,21 @@ class LivePrediction(Widget):
 
     # --- the CSV's tail --------------------------------------------------------------------------
 
-    def prepare(self, clock: Any) -> None:
+    def prepare(self) -> None:
         """Read the CSV's tail in a thread; DataPrepared bubbles up to the Live pane and the app."""
-        self._prepare_worker = self._prepare(clock)
+        self._prepare_worker = self._prepare()
 
     @work(thread=True, exit_on_error=False, name="read the CSV", group="read")
-    def _prepare(self, clock: Any) -> None:
+    def _prepare(self) -> None:
         from btc_tui.ui.startup import read_startup_minutes
 
         data = read_startup_minutes(
-            self.settings, clock, lambda text: self.post_message(m.EventLogged(text))
+            self.settings, lambda text: self.post_message(m.EventLogged(text))
         )
         self.post_message(
             m.DataPrepared(
                 rows=data.rows,
                 last_price=data.last_price,
-                simulated_minutes=data.simulated_minutes,
                 frame=data.frame,
             )
         )
@@ -136,20 +135,10 @@ class LivePrediction(Widget):
         if event.worker is self._prepare_worker:
             # Go on without the CSV's minutes: the collector reports its own trouble with the file.
             self.post_message(m.EventLogged(f"reading {self.settings.data} failed: {reason}"))
-            self.post_message(
-                m.DataPrepared(rows=0, last_price=None, simulated_minutes=0, frame=None)
-            )
+            self.post_message(m.DataPrepared(rows=0, last_price=None, frame=None))
         elif event.worker is self._load_worker:
             self.loading = False
             self.model_state = f"could not load: {reason}"
             self.post_message(m.EventLogged(f"model not loaded: {reason}"))
         else:
             self.post_message(m.EventLogged(f"prediction failed: {reason}"))
-
-    def describe_prediction(self, prediction: Any) -> str:
-        describe_ = getattr(self.score, "describe_prediction", None)
-        if describe_ is not None:
-            return str(describe_(prediction))
-        from btc_tui.ui.widgets.live import hhmm
-
-        return f"{hhmm(prediction.target_minute)} forecast {prediction.price:,.2f}"

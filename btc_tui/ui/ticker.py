@@ -8,6 +8,7 @@ match what that collector will write.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 
 from btc_tui.market.bars import MINUTE_MS, MinuteAggregator
 from btc_tui.market.binance import Trade
@@ -32,7 +33,9 @@ class ReadOnlyTicker:
 
     @property
     def status(self) -> StreamStatus:
-        return self.stream.status(self.aggregator.late)
+        """The collector's status type (nothing repaired: this connection writes nothing)."""
+        link = self.stream.status(self.aggregator.late)
+        return StreamStatus(**{f.name: getattr(link, f.name) for f in fields(link)})
 
     async def run(self) -> None:
         await self.stream.run(self._trade, self._event)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 
 import pytest
 from textual.widgets import Static
 
-from btc_tui.market.collector import Collector
 from btc_tui.market.simulator import Simulator
 from btc_tui.market.store import load_minutes
 from btc_tui.ui.actions import ACTIONS
@@ -168,11 +166,6 @@ async def test_command_palette_offers_the_same_actions_by_name(tmp_path):
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
 
 
-@pytest.mark.skipif(
-    "on_fill" not in inspect.signature(Collector).parameters
-    or "history_minutes" not in inspect.signature(Simulator).parameters,
-    reason="needs the collector's history fill and the simulator's REST history",
-)
 async def test_demo_fills_its_history_through_the_collector_and_shows_progress(tmp_path):
     """The demo's three days arrive through the real backfill path (the simulator's REST),
     while the Live pane shows how far the fill has come; t works once it is done."""

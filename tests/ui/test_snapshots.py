@@ -95,9 +95,7 @@ async def show_live(app: BtcTuiApp, pilot) -> None:
     live = app.query_one(LivePane)
     prediction = app.query_one(LivePrediction)
     collecting = app.query_one(Collecting)
-    prediction.post_message(
-        m.DataPrepared(rows=4_320, last_price=60_010.0, simulated_minutes=0, frame=None)
-    )
+    prediction.post_message(m.DataPrepared(rows=4_320, last_price=60_010.0, frame=None))
     await settle(app, pilot)
     collecting.state = "collecting"
     collecting.ever_connected = True

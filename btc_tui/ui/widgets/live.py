@@ -291,10 +291,9 @@ class LivePane(Vertical):
         """Trades the stream missed, those lost for good, and those fetched over REST (the
         collector counts hole repairs and history fills together)."""
         status = self.collecting.status
-        if status is None:
-            return Text()
-        fetched = getattr(status, "repaired", 0)
-        lost = getattr(status, "unrepaired", 0)
+        if status is None or self.collecting.state != "collecting":
+            return Text()  # attached: the holes are the owning collector's, not this ticker's
+        fetched, lost = status.repaired, status.unrepaired
         line = Text(f"holes: missed {status.missed:,} · ")
         line.append(f"lost {lost:,}", self._style("error") if lost else "")
         if fetched:
@@ -328,20 +327,8 @@ class LivePane(Vertical):
         if prediction is None or prediction.target_minute < now_minute:
             # No prediction, or only one for a minute already past (a gap stops predicting).
             return [Text(f"model: {p.model_state}", self._style("muted"))]
-        lines = [Text(p.describe_prediction(prediction))]
-        summary = getattr(p.score, "summary", None)
-        if summary is not None:
-            lines.append(Text(str(summary()), self._style("muted")))
-            return lines
-        mae, base = p.score.mae, p.score.persistence_mae
-        if mae is not None and base is not None:
-            verdict = "better" if mae < base else "worse"
-            lines.append(
-                Text(
-                    f"live MAE {money(mae)} vs persistence {money(base)} ({verdict})",
-                    self._style("good" if mae < base else "warn"),
-                )
-            )
-        else:
-            lines.append(Text("live MAE: once a predicted minute closes", self._style("muted")))
-        return lines
+        # Both lines are LiveScore's own words (owned by the forecast helper), shown as they are.
+        return [
+            Text(p.score.describe_prediction(prediction)),
+            Text(p.score.summary(), self._style("muted")),
+        ]
