@@ -1,0 +1,67 @@
+"""CsvFollower (market/follow.py): the attach mode's view of a CSV another process writes."""
+
+from __future__ import annotations
+
+import os
+
+from btc_tui.market.bars import MINUTE_MS, MinuteBar
+from btc_tui.market.follow import CsvFollower, count_rows, parse_row
+from btc_tui.market.store import HEADER, MinuteStore, format_row
+
+T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
+
+
+def bar(i: int, price: float = 100.0) -> MinuteBar:
+    return MinuteBar(T0 + i * MINUTE_MS, price, price, price + 1, price - 1, price, 0.5, price, 3,
+                     10 * i + 1, 10 * i + 3)  # fmt: skip
+
+
+def test_rows_appended_by_a_writer_are_returned_once_and_in_order(tmp_path):
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as store:
+        store.append(bar(0))
+        follower = CsvFollower(path, after_minute=T0)
+        follower.start_at_end()
+        assert follower.poll().bars == []
+        store.append(bar(1, 101.5))
+        store.append(bar(2, 102.25))
+        got = follower.poll().bars
+        assert got == [bar(1, 101.5), bar(2, 102.25)]  # every column read back exactly
+        assert follower.poll().bars == []
+
+
+def test_a_row_still_being_written_waits_for_its_newline(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(HEADER + format_row(bar(0)))
+    follower = CsvFollower(path, after_minute=T0)
+    follower.start_at_end()
+    row = format_row(bar(1))
+    with open(path, "a") as f:
+        f.write(row[:20])
+    assert follower.poll().bars == []
+    with open(path, "a") as f:
+        f.write(row[20:])
+    assert follower.poll().bars == [bar(1)]
+
+
+def test_a_replaced_file_is_read_from_the_end_back_to_the_last_known_minute(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(HEADER + "".join(format_row(bar(i)) for i in range(5000, 5010)))
+    follower = CsvFollower(path, after_minute=T0 + 5009 * MINUTE_MS)
+    follower.start_at_end()
+    # History merged in before (an atomic rewrite: a new inode), and two new minutes after.
+    new = path.with_name("new.csv")
+    rows = [format_row(bar(i)) for i in [*range(0, 5010), 5010, 5011]]
+    new.write_text(HEADER + "".join(rows))
+    os.replace(new, path)
+    update = follower.poll()
+    assert update.replaced
+    assert update.bars == [bar(5010), bar(5011)]
+    assert count_rows(path) == 5012
+
+
+def test_a_missing_file_and_bad_lines_are_not_rows(tmp_path):
+    assert CsvFollower(tmp_path / "none.csv").poll().missing
+    assert parse_row(HEADER) is None
+    assert parse_row("2026,1,1,0,0,abc,1,1,1,1,1,1,1,1,1") is None
+    assert parse_row(format_row(bar(3))) == bar(3)
