@@ -26,6 +26,26 @@ from btc_tui.ui.app import BtcTuiApp
 from btc_tui.ui.collecting import Collecting
 
 TICK = 0.005
+WRITES: list[float] = []  # seconds each MinuteStore write call took (on the loop, in the collector)
+
+
+def time_store_writes() -> None:
+    """Attribute the stalls: time every MinuteStore write the collector makes."""
+    from btc_tui.market import store
+
+    for name in ("append", "append_many", "replace_last", "merge"):
+        original = getattr(store.MinuteStore, name, None)
+        if original is None:
+            continue
+
+        def timed(self, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                WRITES.append(time.perf_counter() - started)
+
+        setattr(store.MinuteStore, name, timed)
 
 
 async def measure(minutes: int, trades: int) -> None:
@@ -63,6 +83,12 @@ async def measure(minutes: int, trades: int) -> None:
                 written = (app.query_one("#live").rows or 0) - written_before
                 await pilot.press("q")
     ms = sorted(1000 * x for x in lateness)
+    writes = sorted(1000 * x for x in WRITES)
+    if writes:
+        print(
+            f"MinuteStore writes (write + fsync, on the loop): {len(writes)} calls,"
+            f" median {statistics.median(writes):.2f} ms, worst {writes[-1]:.2f} ms"
+        )
     p99 = ms[int(0.99 * (len(ms) - 1))]
     print(
         f"{written} minutes written ({trades} trades each); loop lag over {len(ms)} {TICK * 1000:g} ms"
@@ -75,6 +101,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=40)
     parser.add_argument("--trades", type=int, default=200)
     args = parser.parse_args()
+    time_store_writes()
     asyncio.run(measure(args.minutes, args.trades))
 
 

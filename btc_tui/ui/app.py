@@ -6,6 +6,7 @@ pane, training in the Training pane. Nothing here imports tensorflow.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -249,6 +250,9 @@ class BtcTuiApp(App[int]):
         self.log_event(f"{self.settings.data}: {message.rows:,} minutes")
         if self.autostart and not self._quitting and not self._started:
             self._started = True
+            # Everything imported and read so far lives as long as the app: keep it out of the
+            # cyclic collector's full passes, which otherwise stall the loop ~30 ms each.
+            gc.freeze()
             self.query_one(Collecting).start()
             if self.settings.model_path.exists():
                 self.query_one(LivePrediction).load()
