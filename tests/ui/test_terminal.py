@@ -66,6 +66,9 @@ class Terminal:
                 read_until(self.master, b"\x00never", self.seen, timeout=0.1)
         return self.proc.poll()
 
+    def read(self, seconds: float) -> None:
+        read_until(self.master, b"\x00never", self.seen, timeout=seconds)
+
     def close_master(self) -> None:
         os.close(self.master)
         self.closed = True
@@ -171,3 +174,62 @@ def test_sighup_while_training_keeps_the_old_model(tmp_path):
     assert code == 0
     assert model.read_bytes() == saved
     assert_ended_like_q(csv, before)
+
+
+def test_two_processes_on_one_csv_attach_then_take_over(tmp_path):
+    """`btc-tui collect` owns the CSV; the app started second attaches (never takes the lock);
+    when the collector stops, o in the app takes over collecting."""
+    port = _free_port()
+    csv = tmp_path / "minutes.csv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    urls = ["--url", f"ws://127.0.0.1:{port}", "--rest-url", f"http://127.0.0.1:{port}"]
+    sim = subprocess.Popen(
+        [str(BIN), "simulate", "--port", str(port), "--rate", "20", "--history-minutes", "30"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    collector = subprocess.Popen(
+        [str(BIN), "collect", "--data", str(csv), *urls],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    term = None
+    try:
+        deadline = time.monotonic() + 30
+        while (read_lock_owner(csv) is None or not csv.exists()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert read_lock_owner(csv).pid == collector.pid
+        args = ["--data", str(csv), "--models", str(tmp_path / "m"), "--history", "0", *urls]
+        term = Terminal(tmp_path, *args, size=(100, 30))
+        term.wait_for(f"pid {collector.pid}".encode())
+        term.wait_for(b"connected")  # its own read-only ticker
+        assert read_lock_owner(csv).pid == collector.pid  # the app took nothing
+
+        collector.send_signal(signal.SIGTERM)
+        assert collector.wait(timeout=20) == 0
+        term.wait_for(b"press o to take over")
+        os.write(term.master, b"o")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            owner = read_lock_owner(csv)
+            if owner is not None and owner.pid == term.proc.pid:
+                break
+            term.read(0.05)
+        assert read_lock_owner(csv).pid == term.proc.pid
+        os.write(term.master, b"q")
+        assert term.exit_code() == 0
+        assert read_lock_owner(csv) is None
+    finally:
+        if term is not None:
+            term.stop()
+        for proc in (collector, sim):
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
