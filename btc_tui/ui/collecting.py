@@ -122,7 +122,11 @@ class Collecting(Widget):
         self._worker = self.run_worker(self._collect(previous), exit_on_error=False)
 
     def toggle(self) -> None:
-        if self.state in ("collecting", "starting"):
+        if self.state == "starting":
+            if self._sim_worker is not None:
+                self._sim_worker.cancel()
+            self.state = "off"
+        elif self.state == "collecting":
             self._log("collecting stopped: writing the open minute")
             if self._worker is not None:
                 self._worker.cancel()
@@ -334,13 +338,17 @@ class Collecting(Widget):
         event.stop()
         error = describe(worker.error) if state == WorkerState.ERROR else None
         if worker is self._worker and self.state == "collecting":
-            if error is not None and live_owner(self.settings.data) is not None:
+            owner = live_owner(self.settings.data) if error is not None else None
+            if owner is not None:
                 # Another process took the lock between our look and our open: attach to it.
-                self.attach(live_owner(self.settings.data))
+                self.attach(owner)
                 return
             self.state = "off"
             self.error = error
             if error is not None:
                 self._log(f"collector stopped: {error}")
+        elif worker is self._sim_worker and self.state == "starting":
+            self.state = "off"
+            self.error = f"simulator: {error}" if error else None
         elif error is not None:
             self._log(f"{worker.name or 'worker'} failed: {error}")
