@@ -69,6 +69,7 @@ class BtcTuiApp(App[int]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False  # collecting and model loading begin after the first read
         self._forecast_pending: list[Callable[[Any], None]] = []  # until the pane is mounted
+        self._remembered_theme = settings.theme  # what the config file says now
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -150,11 +151,14 @@ class BtcTuiApp(App[int]):
             self.run_worker(self.action_quit(), exit_on_error=False)
 
     def watch_theme(self, theme: str) -> None:
-        if self.is_mounted and theme != self.settings.theme:
+        """A theme picked in the app (palette: "Change theme") is written to the config file."""
+        if self.is_mounted and theme != self._remembered_theme:
             try:
                 remember_theme(self.settings, theme)
             except Exception as exc:  # a read-only config file must not end the app
                 self.log_event(f"theme {theme} not remembered: {exc}")
+            else:
+                self._remembered_theme = theme
 
     def on_resize(self, event: Resize) -> None:
         self._fit(event.size.width, event.size.height)

@@ -49,6 +49,9 @@ async def test_theme_from_settings_is_applied_and_a_new_pick_is_remembered(tmp_p
         assert app.theme == "nord"
         app.theme = "gruvbox"  # what the palette's theme picker does
         await pilot.pause()
+        assert 'theme = "gruvbox"' in config.read_text()
+        app.theme = "nord"  # back to the one it started with: remembered too
+        await pilot.pause()
     text = config.read_text()
-    assert 'theme = "gruvbox"' in text
+    assert 'theme = "nord"' in text and "gruvbox" not in text
     assert "# mine" in text and "refresh = 4" in text  # the rest of the file is kept
