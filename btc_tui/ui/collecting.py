@@ -95,6 +95,7 @@ class Collecting(Widget):
         self._worker: Worker[None] | None = None  # collector, or follower
         self._ticker_worker: Worker[None] | None = None
         self._sim_worker: Worker[None] | None = None
+        self._start_worker: Worker[None] | None = None
         self._pending_tick: Tick | None = None
         self._pending_status: StreamStatus | None = None
         self._status_source: Callable[[], StreamStatus] | None = None
@@ -107,13 +108,17 @@ class Collecting(Widget):
 
     def start(self) -> None:
         """Collect into the CSV, or attach when another live process owns it."""
-        owner = live_owner(self.settings.data)
+        self.state = "starting"
+        self.error = None
+        self._start_worker = self.run_worker(self._start(), exit_on_error=False)
+
+    async def _start(self) -> None:
+        # The lock's owner record is a file: read it off the loop.
+        owner = await asyncio.to_thread(live_owner, self.settings.data)
         if owner is not None:
             self.attach(owner)
             return
-        self.error = None
         if self.settings.demo and self._simulator is None:
-            self.state = "starting"
             if self._sim_worker is None or not self._sim_worker.is_running:
                 self._sim_worker = self.run_worker(self._run_simulator(), exit_on_error=False)
             return  # the simulator starts the collector once it listens
@@ -123,8 +128,9 @@ class Collecting(Widget):
 
     def toggle(self) -> None:
         if self.state == "starting":
-            if self._sim_worker is not None:
-                self._sim_worker.cancel()
+            for worker in (self._start_worker, self._sim_worker):
+                if worker is not None:
+                    worker.cancel()
             self.state = "off"
         elif self.state == "collecting":
             self._log("collecting stopped: writing the open minute")
@@ -156,7 +162,7 @@ class Collecting(Widget):
 
     async def stop(self) -> None:
         """Quit: the collector writes the open minute and releases the lock."""
-        for worker in (self._ticker_worker, self._sim_worker):
+        for worker in (self._start_worker, self._ticker_worker, self._sim_worker):
             if worker is not None:
                 worker.cancel()
         worker = self._worker
@@ -347,6 +353,9 @@ class Collecting(Widget):
             self.error = error
             if error is not None:
                 self._log(f"collector stopped: {error}")
+        elif worker is self._start_worker and error is not None:
+            self.state = "off"
+            self.error = error
         elif worker is self._sim_worker and self.state == "starting":
             self.state = "off"
             self.error = f"simulator: {error}" if error else None

@@ -242,7 +242,8 @@ class LivePane(Vertical):
         elif c.state == "off":
             return [Text("○ not collecting: press c to start", self._style("warn"))]
         elif c.state == "starting":
-            return [Text("… starting the simulator", self._style("muted"))]
+            what = "the simulator" if self.settings.demo else "collecting"
+            return [Text(f"… starting {what}", self._style("muted"))]
         lines.append(self._connection_line())
         if not c.ever_connected and c.status is not None and c.status.last_error:
             lines.append(Text(f"✗ no connection: {c.status.last_error}", self._style("error")))
