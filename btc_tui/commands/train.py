@@ -115,6 +115,8 @@ def _stop_on_signals(stop: threading.Event, received: list[int], out: TextIO) ->
 def summary(result: TrainResult) -> dict[str, object]:
     return {
         **result.metrics.to_dict(),
+        # "last price" / "persistence" when the point forecast is that rule itself (none of the
+        # network's correction kept: see `point_weight`), else "model".
         "verdict": verdict(result.metrics),
         "bands": {name: stats.to_dict() for name, stats in result.bands.items()},
         "train_windows": result.train_windows,
@@ -130,20 +132,24 @@ def summary(result: TrainResult) -> dict[str, object]:
 
 
 def _text_report(result: TrainResult, color: bool) -> str:
-    columns, _rows = shutil.get_terminal_size((100, 30))
+    columns, _rows = shutil.get_terminal_size((80, 30))
+    prose = max(40, min(columns, 80))  # sentences wrap to fit a standard terminal
     return "\n".join(
         [
             "",
-            f"{result.epochs_run} epochs in {result.seconds:.1f}s; windows: "
-            f"{result.train_windows} train, {result.validation_windows} validation, "
-            f"{result.test_windows} test"
-            + (f", {result.dropped_windows} dropped (gaps)" if result.dropped_windows else ""),
+            textwrap.fill(
+                f"{result.epochs_run} epochs in {result.seconds:.1f}s; windows: "
+                f"{result.train_windows} train, {result.validation_windows} validation, "
+                f"{result.test_windows} test"
+                + (f", {result.dropped_windows} dropped (gaps)" if result.dropped_windows else ""),
+                width=prose,
+            ),
             "",
             metrics_table(result.metrics),
             "",
             bands_table(result),
             "",
-            textwrap.fill(verdict(result.metrics), width=max(40, min(columns, 100))),
+            textwrap.fill(verdict(result.metrics), width=prose),
             "",
             chart(result, width=max(40, min(columns, 120)), height=20, color=color),
             f"saved {result.model_path} and {result.metadata_path}",

@@ -18,6 +18,11 @@ Intervals: coverage is the share of actual prices inside [lo, hi] (both ends inc
 the mean of hi - lo; the interval (Winkler) score adds to the width 2/alpha times how far the
 actual price fell outside the band (alpha = 1 - nominal coverage), so a narrow band that misses
 is punished; lower is better, in price units.
+
+The point forecast may be a naive rule itself: training keeps none of the network's correction
+when it did not clearly lower the validation error (`bands.fit_point_weight`). `point_forecast`
+then names that rule ("last price" or "persistence"), found by comparing the predictions with the
+rule's prices exactly, so no report can present the last price as the model's skill.
 """
 
 from __future__ import annotations
@@ -59,10 +64,20 @@ class Metrics:
     coverage: float = math.nan
     width: float = math.nan
     interval_score: float = math.nan
+    # The reference bands' interval scores on the same windows (bands.STATIC, bands.ROLLING).
+    static_band_score: float = math.nan
+    rolling_band_score: float = math.nan
+    # The share of the network's correction the point forecast keeps (chosen on validation), and
+    # what the point forecast is: "model", or the naive rule it equals exactly ("last price",
+    # "persistence"); "" when unknown (figures saved by an older btc-tui).
+    point_weight: float = math.nan
+    point_forecast: str = ""
 
     def to_dict(self) -> dict[str, float | str | None]:
         """Plain floats, NaN as None, so the dict is valid JSON; plus `best_baseline`."""
-        values: dict[str, float | str | None] = {k: _plain(v) for k, v in asdict(self).items()}
+        values: dict[str, float | str | None] = {
+            k: v if isinstance(v, str) else _plain(v) for k, v in asdict(self).items()
+        }
         values["best_baseline"] = self.best_baseline
         return values
 
@@ -75,8 +90,16 @@ class Metrics:
             if name not in saved and name in _ORIGINAL:
                 raise KeyError(name)
             value = saved.get(name)
-            values[name] = math.nan if value is None else float(value)  # type: ignore[arg-type]
+            if name in _TEXT:
+                values[name] = value if isinstance(value, str) else ""
+            else:
+                values[name] = math.nan if value is None else float(value)  # type: ignore[arg-type]
         return cls(**values)
+
+    @property
+    def point_is_naive(self) -> bool:
+        """The point forecast is a naive rule (the last price, or persistence), not the model's."""
+        return self.point_forecast in (LAST_PRICE, PERSISTENCE)
 
     @property
     def beats_persistence(self) -> bool:
@@ -99,6 +122,7 @@ class Metrics:
         return self.skill_vs_last_price if self.best_baseline == LAST_PRICE else self.skill
 
 
+_TEXT = ("point_forecast",)
 _ORIGINAL = ("mae", "mape", "baseline_mae", "baseline_mape", "skill", "direction_accuracy")
 
 
@@ -166,10 +190,15 @@ def evaluate(
     last: np.ndarray,
     last_close: np.ndarray | None = None,
     band: tuple[np.ndarray, np.ndarray, float] | None = None,
+    *,
+    point_weight: float = math.nan,
+    reference_scores: tuple[float, float] = (math.nan, math.nan),
 ) -> Metrics:
     """Model vs the baselines on the same windows: `last` is each window's last average price
     (persistence), `last_close` its last traded price (None for files without a close);
-    `band` = (lo, hi, nominal coverage) of the model's interval, if it has one."""
+    `band` = (lo, hi, nominal coverage) of the model's interval, if it has one; `point_weight`
+    the share of the network's correction kept; `reference_scores` the static and the
+    rolling-volatility bands' interval scores on these windows."""
     model_mae = mae(predicted, actual)
     baseline_mae = mae(last, actual)
     close_mae = close_mape = math.nan
@@ -191,7 +220,24 @@ def evaluate(
         coverage=math.nan if stats is None else stats.coverage,
         width=math.nan if stats is None else stats.width,
         interval_score=math.nan if stats is None else stats.score,
+        static_band_score=reference_scores[0],
+        rolling_band_score=reference_scores[1],
+        point_weight=point_weight,
+        point_forecast=_point_forecast(predicted, last, last_close),
     )
+
+
+def _point_forecast(predicted: np.ndarray, last: np.ndarray, last_close: np.ndarray | None) -> str:
+    """The naive rule the predictions equal exactly, if any (then the model adds no point skill);
+    "model" otherwise. Exact equality, not closeness: a correction of 0.001 USDT is the model's."""
+    predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    if not len(predicted):
+        return ""
+    if last_close is not None and np.array_equal(predicted, np.asarray(last_close, np.float64)):
+        return LAST_PRICE
+    if np.array_equal(predicted, np.asarray(last, np.float64).reshape(-1)):
+        return PERSISTENCE
+    return "model"
 
 
 def _pair(predicted: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

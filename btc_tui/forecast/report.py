@@ -11,7 +11,8 @@ import re
 
 import numpy as np
 
-from btc_tui.forecast.metrics import LAST_PRICE, Metrics
+from btc_tui.forecast.bands import MIN_GAIN
+from btc_tui.forecast.metrics import LAST_PRICE, PERSISTENCE, Metrics
 from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult
 
 
@@ -36,13 +37,23 @@ def _signed(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:+.3f}"
 
 
+def model_label(m: Metrics) -> str:
+    """The model's row name: says so when its point forecast is a naive rule itself."""
+    if m.point_forecast == LAST_PRICE:
+        return "model (= last price)"
+    if m.point_forecast == PERSISTENCE:
+        return "model (= persistence)"
+    return "LSTM model"
+
+
 def metrics_table(m: Metrics) -> str:
-    """Model beside both baselines, then its interval's coverage, width and score."""
-    header = ("", "MAE (USDT)", "MAPE (%)", "skill vs persistence", "skill vs last price")
+    """Model beside both baselines (80 columns at most), the direction and what each baseline
+    is."""
+    header = ("", "MAE (USDT)", "MAPE (%)", "skill vs persistence", "vs last price")
     rows = [
         header,
         (
-            "LSTM model",
+            model_label(m),
             _number(m.mae, 3),
             _number(m.mape, 4),
             _signed(m.skill),
@@ -62,19 +73,13 @@ def metrics_table(m: Metrics) -> str:
         )
     lines = _columns(rows)
     direction = "n/a" if math.isnan(m.direction_accuracy) else f"{m.direction_accuracy:.1%}"
-    lines.append(f"direction right: {direction} of the test minutes that moved")
+    whose = f" (the {m.point_forecast}'s own)" if m.point_is_naive else ""
+    lines.append(f"direction right{whose}: {direction} of the test minutes that moved")
     if not math.isnan(m.last_price_mae):
         lines.append("(persistence = last minute's average; last price = last minute's close)")
     else:
-        lines.append(
-            "(persistence = last minute's average; no close in this file, so no last-price "
-            "baseline)"
-        )
-    if not math.isnan(m.coverage):
-        lines.append(
-            f"{m.interval:.0%} interval: covers {m.coverage:.1%} of the test minutes, mean width "
-            f"{m.width:,.2f}, interval score {m.interval_score:,.2f} (lower is better)"
-        )
+        lines.append("(persistence = last minute's average; this file has no close column,")
+        lines.append(" so there is no last-price baseline)")
     return "\n".join(lines)
 
 
@@ -106,22 +111,82 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
 
 # Skill whose size rounds to 0.0% is called a tie: the figures can't tell the two apart.
 TIE = 0.0005
+# Coverage this far from nominal (3 points) is called off target.
+COVERAGE_TOLERANCE = 0.03
 
 
-def _baseline_words(m: Metrics) -> str:
-    if m.best_baseline == LAST_PRICE:
+def _baseline_words(name: str) -> str:
+    if name == LAST_PRICE:
         return "repeating the last price"
     return "repeating the last average price (persistence)"
 
 
+def _rule_words(name: str) -> str:
+    if name == LAST_PRICE:
+        return "the last price"
+    return "the last average price (persistence)"
+
+
+def _compared(share: float) -> str:
+    if abs(share) < TIE:
+        return "equal to"
+    return f"{abs(share):.1%} {'better' if share > 0 else 'worse'} than"
+
+
+def _band_gain(m: Metrics, score: float) -> float:
+    return math.nan if not score > 0 else 1.0 - m.interval_score / score
+
+
+def band_beats_references(m: Metrics) -> bool:
+    """The model's interval scores better (by more than a tie) than both reference bands."""
+    gains = [_band_gain(m, m.static_band_score), _band_gain(m, m.rolling_band_score)]
+    return all(g >= TIE for g in gains)
+
+
+def interval_verdict(m: Metrics) -> str:
+    """The interval in plain words against the two reference bands, e.g. "Its 80% interval held
+    79.8% of the test minutes; its interval score is 1.7% worse than the static band's and equal
+    to the rolling-volatility band's: the simple bands do as well." ("" without an interval)."""
+    if math.isnan(m.coverage):
+        return ""
+    text = f"Its {m.interval:.0%} interval held {m.coverage:.1%} of the test minutes"
+    if abs(m.coverage - m.interval) > COVERAGE_TOLERANCE:
+        text += f" (more than {COVERAGE_TOLERANCE:.0%} from {m.interval:.0%}: not calibrated here)"
+    static = _band_gain(m, m.static_band_score)
+    rolling = _band_gain(m, m.rolling_band_score)
+    if math.isnan(static) or math.isnan(rolling):
+        return text + "."
+    text += (
+        f"; its interval score is {_compared(static)} the static band's and "
+        f"{_compared(rolling)} the rolling-volatility band's"
+    )
+    if band_beats_references(m):
+        return text + " (lower is better)."
+    return text + ": the simple bands do as well, so the model adds nothing here."
+
+
 def verdict(m: Metrics) -> str:
-    """One plain sentence against the best baseline, e.g. "The model is 0.5% worse than repeating
-    the last price." (the CLI's report and, shortened by `short_verdict`, the app's)."""
+    """Plain sentences against the best baseline, e.g. "The model is 0.5% worse than repeating
+    the last price." When the point forecast is the last price itself, says that, and judges the
+    interval instead (the CLI's report and --json; `short_verdict` is the app's)."""
     best = m.best_skill
     if math.isnan(best):
         return "Skill is undefined: the test prices never moved, so the baselines are exact."
-    words = _baseline_words(m)
-    if abs(best) < TIE:
+    words = _baseline_words(m.best_baseline)
+    if m.point_is_naive:
+        text = (
+            f"The point forecast is {_rule_words(m.point_forecast)} itself: the network's "
+            f"correction to it did not lower the validation error by at least "
+            f"{MIN_GAIN:.1%}, so none of it is used"
+        )
+        if m.point_forecast == m.best_baseline or abs(best) < TIE:
+            text += f", and the point forecast has no skill (it ties {words})."
+        else:
+            text += f", and it is {-best:.1%} worse than {words}."
+        band = interval_verdict(m)
+        if band:
+            text += f" So the model can add value only through its interval. {band}"
+    elif abs(best) < TIE:
         text = f"The model ties {words} (MAE within 0.05%): it adds nothing over it yet."
     elif best > 0:
         text = f"The model is {best:.1%} better than {words} (lower MAE on the test minutes)."
@@ -136,11 +201,18 @@ def verdict(m: Metrics) -> str:
 
 
 def short_verdict(m: Metrics) -> str:
-    """The verdict in a few words for a narrow pane: "✓ 1.2% better than the last price"."""
+    """The verdict in a few words for a narrow pane: "✓ 1.2% better than the last price"; when
+    the point forecast is the last price itself: "= the last price itself; the model adds its
+    band" (or that its band is no better than a simple one)."""
     best = m.best_skill
     if math.isnan(best):
         return "? skill unknown"
     name = "the last price" if m.best_baseline == LAST_PRICE else "persistence"
+    if m.point_is_naive and best > -TIE:
+        itself = "the last price" if m.point_forecast == LAST_PRICE else "persistence"
+        if not math.isnan(m.coverage) and band_beats_references(m):
+            return f"= {itself} itself; the model adds its band"
+        return f"= {itself} itself; its band is no better than simple ones"
     if abs(best) < TIE:
         return f"= ties {name}"
     if best > 0:

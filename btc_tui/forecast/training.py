@@ -414,9 +414,6 @@ def evaluate_outputs(
     hi_price = encoded.decode(hi, split.test)
     actual = test.targets
     close = last_prices(test)
-    result = metrics_mod.evaluate(
-        predicted, actual, test.last_prices, close, (lo_price, hi_price, interval)
-    )
     # Reference bands around the last price (the last average without a close).
     train = windows.subset(split.train)
     train_close = last_prices(train)
@@ -430,16 +427,29 @@ def evaluate_outputs(
             train.targets, train_anchor, train_vol, test_anchor, test_vol, interval
         ),
     }
+    reference_stats = {
+        name: metrics_mod.interval_stats(band_lo, band_hi, actual, interval)
+        for name, (band_lo, band_hi) in references.items()
+    }
+    result = metrics_mod.evaluate(
+        predicted,
+        actual,
+        test.last_prices,
+        close,
+        (lo_price, hi_price, interval),
+        point_weight=point_weight,
+        reference_scores=(
+            reference_stats[bands.STATIC].score,
+            reference_stats[bands.ROLLING].score,
+        ),
+    )
     return Evaluation(
         metrics=result,
         predicted=predicted,
         lo=lo_price,
         hi=hi_price,
         last_price=close,
-        bands={
-            name: metrics_mod.interval_stats(band_lo, band_hi, actual, interval)
-            for name, (band_lo, band_hi) in references.items()
-        },
+        bands=reference_stats,
     )
 
 

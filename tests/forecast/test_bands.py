@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
 from btc_tui.forecast import bands
-from btc_tui.forecast.metrics import Metrics, evaluate, interval_stats
+from btc_tui.forecast.metrics import _ORIGINAL, Metrics, evaluate, interval_stats
 from btc_tui.forecast.report import short_verdict, verdict
 
 
@@ -107,3 +108,61 @@ def test_reference_bands_scale_with_recent_volatility():
     assert (lo[0], hi[0]) == pytest.approx((50 - 1.25, 50 + 1.25))
     lo, hi = bands.rolling_band(train_actual, anchor, vol, np.array([50.0]), np.array([4.0]), 0.5)
     assert (lo[0], hi[0]) == pytest.approx((50 - 5.0, 50 + 5.0))
+
+
+def _naive_point_case(static_score: float, rolling_score: float) -> Metrics:
+    """Test windows whose point forecast is the last price itself (no correction kept), with an
+    interval of score 10.0 and the reference bands' scores given."""
+    actual = np.array([100.0, 102.0, 101.0, 99.0])
+    last_avg = np.array([98.0, 99.0, 104.0, 100.0])
+    last_close = np.array([99.0, 101.0, 102.0, 100.5])
+    # widths 10, all inside: score 10
+    lo, hi = last_close - 5.0, last_close + 5.0
+    return evaluate(
+        last_close.copy(),
+        actual,
+        last_avg,
+        last_close,
+        (lo, hi, 0.8),
+        point_weight=0.0,
+        reference_scores=(static_score, rolling_score),
+    )
+
+
+def test_a_point_forecast_that_is_the_last_price_is_called_so_and_judged_by_its_band():
+    good = _naive_point_case(12.5, 10.2)
+    assert good.interval_score == 10.0
+    assert good.point_forecast == "last price" and good.point_is_naive
+    assert good.skill_vs_last_price == 0.0
+    text = verdict(good)
+    assert text.startswith("The point forecast is the last price itself")
+    assert "none of it is used" in text and "has no skill" in text
+    assert "interval held 100.0% of the test minutes (more than 3% from 80%" in text
+    assert "20.0% better than the static band's and 2.0% better than the rolling" in text
+    assert "simple bands do as well" not in text
+    assert short_verdict(good) == "= the last price itself; the model adds its band"
+    # A band worse than the reference bands: no claim of value at all.
+    poor = _naive_point_case(12.5, 10.002)  # a tie with the rolling band is no gain
+    assert "the simple bands do as well, so the model adds nothing here" in verdict(poor)
+    assert short_verdict(poor) == "= the last price itself; its band is no better than simple ones"
+    # Saved and read back (the app's pane reads the model's JSON).
+    again = Metrics.from_dict(json.loads(json.dumps(good.to_dict())))
+    assert again.point_forecast == "last price" and again.point_weight == 0.0
+    assert again.static_band_score == good.static_band_score
+
+
+def test_only_exact_equality_with_a_rule_counts_as_that_rule():
+    actual = np.array([100.0, 102.0, 101.0])
+    last_avg = np.array([98.0, 99.0, 104.0])
+    last_close = np.array([99.0, 101.0, 102.0])
+    assert evaluate(last_close + 0.001, actual, last_avg, last_close).point_forecast == "model"
+    assert evaluate(last_avg, actual, last_avg, last_close).point_forecast == "persistence"
+    assert evaluate(last_avg, actual, last_avg).point_forecast == "persistence"
+    persisting = _metrics(8 / 3, 8 / 3, 1.0)
+    persisting = Metrics(**{**persisting.__dict__, "point_forecast": "persistence"})
+    # The point forecast is persistence but the last price is better: that is a loss, said so.
+    assert short_verdict(persisting).startswith("✗")
+    assert "is the last average price (persistence) itself" in verdict(persisting)
+    assert "worse than repeating the last price" in verdict(persisting)
+    # Figures saved by an older btc-tui: unknown, so no claim either way.
+    assert Metrics.from_dict({k: 1.0 for k in _ORIGINAL}).point_forecast == ""

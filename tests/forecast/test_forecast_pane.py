@@ -36,6 +36,12 @@ async def test_the_pane_draws_the_band_and_shows_the_verdict_against_the_last_pr
         assert "last pr." in text and "persist." in text and "80% band covers" in text
         assert "int. score" in text
         assert text.strip().splitlines()[-1].endswith("the last price")
+        # A point forecast that is the last price itself is called that, not a model's tie.
+        naive = evaluate(last_close, actual, last_avg, last_close, (lo, hi, 0.8), point_weight=0.0)
+        pane.show(actual, last_close, naive, lo=lo, hi=hi)
+        await pilot.pause()
+        text = str(app.query_one("#forecast-metrics").render())
+        assert text.strip().splitlines()[-1].startswith("= the last price itself")
         # Without a band (an older caller), the chart still draws.
         pane.show(actual, predicted, metrics)
         await pilot.pause()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -24,9 +25,11 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 def run_train(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     return subprocess.run(
         [sys.executable, "-m", "btc_tui", "train", *map(str, args)],
         cwd=PROJECT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -132,8 +135,13 @@ def test_text_report_shows_progress_table_verdict_and_chart(tmp_path):
     # names the better baseline in plain words.
     assert "last price" in out and "coverage" in out and "static band" in out
     assert re.search(
-        r"The model (is \d+\.\d% (better|worse) than|ties) repeating the last price", out
+        r"The model (is \d+\.\d% (better|worse) than|ties) repeating the last price"
+        r"|The point forecast is the last price itself",
+        out,
     )
+    # Piped (no terminal): every line but those naming the files, the chart's too, fits a
+    # standard 80-column terminal.
+    assert max(len(line) for line in out.splitlines() if str(tmp_path) not in line) <= 80, out
     assert "predicted, interval and actual" in out
     assert "saved" in out and (tmp_path / "models" / "btc_lstm.keras").exists()
 
@@ -198,7 +206,9 @@ def test_json_and_predictions_file_let_anyone_check_the_figures(tmp_path):
     assert required <= set(result)
     assert result["best_baseline"] in ("last price", "persistence")
     assert set(result["bands"]) == {"static band", "rolling-volatility band"}
-    rows = pd.read_csv(predictions)
+    # round_trip: the file's repr() numbers read back bit for bit (pandas' default parser may
+    # differ in the last digit), so the figures below come out exactly, not just nearly.
+    rows = pd.read_csv(predictions, float_precision="round_trip")
     assert list(rows.columns) == [
         "minute", "actual", "predicted", "lo", "hi", "last_price", "persistence",
     ]  # fmt: skip
@@ -213,7 +223,19 @@ def test_json_and_predictions_file_let_anyone_check_the_figures(tmp_path):
         result["baseline_mae"], rel=1e-12
     )
     inside = (rows.lo <= rows.actual) & (rows.actual <= rows.hi)
-    assert inside.mean() == pytest.approx(result["coverage"])
+    assert inside.mean() == result["coverage"]
+    assert (rows.hi - rows.lo).mean() == pytest.approx(result["width"], rel=1e-12)
+    alpha = 1 - result["interval"]
+    outside = (rows.lo - rows.actual).clip(lower=0) + (rows.actual - rows.hi).clip(lower=0)
+    score = (rows.hi - rows.lo) + 2 / alpha * outside
+    assert score.mean() == pytest.approx(result["interval_score"], rel=1e-12)
+    # What the point forecast is, said in the JSON, and true of every row.
+    assert result["point_forecast"] in ("model", "last price")
+    is_last_price = bool((rows.predicted == rows.last_price).all())
+    assert is_last_price == (result["point_forecast"] == "last price")
+    assert is_last_price == (result["point_weight"] == 0)
+    if is_last_price:
+        assert result["verdict"].startswith("The point forecast is the last price itself")
     assert pd.to_datetime(rows.minute).iloc[-1] == pd.Timestamp("2024-01-01 04:19", tz="UTC")
 
 

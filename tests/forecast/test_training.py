@@ -346,25 +346,46 @@ def test_last_price_baseline_and_interval_figures_are_what_they_say(trained):
     assert m.width == pytest.approx(np.mean(result.hi - result.lo))
     assert m.interval == 0.8 and m.interval_score >= m.width
     assert set(result.bands) == {"static band", "rolling-volatility band"}
+    assert m.static_band_score == result.bands["static band"].score
+    assert m.rolling_band_score == result.bands["rolling-volatility band"].score
+    # What the point forecast is: the saved weight, and "last price" exactly when it is that.
+    meta = json.loads(settings.metadata_path.read_text())
+    assert m.point_weight == meta["point_weight"] == meta["metrics"]["point_weight"]
+    same = bool(np.array_equal(result.predicted, last_close))
+    assert (m.point_forecast == "last price") == same == (m.point_weight == 0)
 
 
 def test_numpy_forward_pass_equals_keras(trained):
+    """The live predictor's NumPy LSTM against Keras on the module's trained model (weights
+    fitted by model.fit, reloaded from the saved .keras file): equal to 1e-6 relative to Keras
+    run in float64 with the same weights, and to float32 precision to the saved float32 model."""
     from btc_tui.forecast.lstm_numpy import NumpyLSTM
-    from btc_tui.forecast.model import load_model, read_metadata, read_weights
+    from btc_tui.forecast.model import import_keras, load_model, read_metadata, read_weights
     from btc_tui.forecast.training import prepare
 
-    settings, _result, *_ = trained
+    settings, *_ = trained
     encoded = prepare(settings, load_minutes(settings.data), ModelSpec()).encoded
     model = load_model(settings.model_path)
     keras_out = np.asarray(model.predict(encoded.x, verbose=0), dtype=np.float64)
+    # Really trained: the quantile heads came out ordered (lower < median < upper) for every
+    # window, which an untrained network's three outputs are not.
+    assert np.all(keras_out[:, 0] < keras_out[:, 1]) and np.all(keras_out[:, 1] < keras_out[:, 2])
+    keras = import_keras()
+    layers = [keras.Input(shape=encoded.x.shape[1:], dtype="float64")]
+    for layer in model.layers:
+        layers.append(type(layer).from_config({**layer.get_config(), "dtype": "float64"}))
+    model64 = keras.Sequential(layers)
+    model64.set_weights(model.get_weights())
+    keras64 = np.asarray(model64.predict(encoded.x.astype(np.float64), verbose=0))
     metadata = read_metadata(settings.metadata_path, settings.model_path)
     numpy_out = NumpyLSTM(read_weights(metadata, settings.model_path, settings.metadata_path))(
         encoded.x
     )
-    assert numpy_out.shape == keras_out.shape == (len(encoded), 3)
-    # Keras computes in float32; in prices (what users see) the two agree to far below 1e-6.
-    np.testing.assert_allclose(numpy_out, keras_out, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(encoded.decode(numpy_out), encoded.decode(keras_out), rtol=1e-6)
+    assert numpy_out.shape == keras_out.shape == keras64.shape == (len(encoded), 3)
+    assert keras64.dtype == np.float64
+    np.testing.assert_allclose(numpy_out, keras64, rtol=1e-6, atol=0)
+    # The saved model computes in float32: agreement to float32 rounding (outputs are O(1)).
+    np.testing.assert_allclose(numpy_out, keras_out, rtol=0, atol=1e-5)
 
 
 def test_an_older_or_incomplete_model_is_refused_with_train_again(trained, tmp_path):
