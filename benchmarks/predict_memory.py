@@ -5,10 +5,14 @@ Trains a small model first (in its own process, on the last minutes of the kline
 the way the app does (`Predictor.load`) and predicts, and prints: peak RSS (VmHWM) and current
 RSS, whether TensorFlow or Keras got imported, and the time of one prediction from the latest
 minutes (median of many). With `--with-ui` the fresh process imports the Textual app as well, as
-`btc-tui` does.
+`btc-tui` does. With `--app` it then also launches the real `btc-tui` in a pseudo-terminal (120x40)
+on a copy of the CSV with that model (stream and REST on a closed loopback port, no history fill),
+waits until its Live pane shows the prediction line ("→ … (80%: …)"), and prints that process's
+peak and current RSS and whether a TensorFlow library is mapped in it (/proc/PID/maps).
 
     .venv/bin/python benchmarks/predict_memory.py
     .venv/bin/python benchmarks/predict_memory.py --with-ui
+    .venv/bin/python benchmarks/predict_memory.py --app
     .venv/bin/python benchmarks/predict_memory.py --models models/ --data data/bitcoin_price_stream.csv
 """
 
@@ -19,6 +23,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +43,7 @@ from btc_tui.config import Settings
 from btc_tui.forecast.predictor import Predictor
 from btc_tui.market.store import load_minutes
 
-settings = Settings(data=Path({data!r}), models=Path({models!r}))
+settings = Settings(data=Path({data!r}), models=Path({models!r}), **{shape!r})
 started = time.perf_counter()
 predictor = Predictor.load(settings)
 loaded = time.perf_counter() - started
@@ -72,12 +77,61 @@ def train_small(data: Path, models: Path, minutes: int) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
+def model_shape(models: Path) -> dict[str, float]:
+    """The saved model's window, horizon and interval, so it is loaded with its own settings."""
+    meta = json.loads((models / "btc_lstm.json").read_text())
+    return {name: meta[name] for name in ("window", "horizon", "interval")}
+
+
+def app_rss(data: Path, models: Path) -> None:
+    """The real app, started with the saved model, once it shows a live prediction."""
+    import re
+    import shutil
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _terminal import Pty
+
+    with tempfile.TemporaryDirectory(prefix="btc-tui-app-") as tmp:
+        copy = Path(tmp) / "minutes.csv"  # the app locks and may repair its CSV: not the user's
+        shutil.copyfile(data, copy)
+        args = ["--data", str(copy), "--models", str(models), "--history", "0"]
+        args += ["--url", "ws://127.0.0.1:9", "--rest-url", "http://127.0.0.1:9"]
+        args += [f"--{name}={value}" for name, value in model_shape(models).items()]
+        term = Pty(args, Path(tmp), size=(120, 40))
+        try:
+            # The prediction line: "HH:MM → price (80%: lo–hi)", drawn once the model is in.
+            deadline = 120.0
+            while not re.search(rb"\(\d+%: ", bytes(term.seen)):
+                term.read(0.1)
+                deadline -= 0.1
+                if deadline < 0:
+                    raise SystemExit("no prediction line on screen within 120 s")
+            seen = time.perf_counter() - term.started
+            term.read(3.0)  # a few refreshes while it predicts
+            status = Path(f"/proc/{term.proc.pid}/status").read_text()
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            peak, now = (int(fields[k].split()[0]) / 1024 for k in ("VmHWM", "VmRSS"))
+            maps = Path(f"/proc/{term.proc.pid}/maps").read_text()
+            tf = sorted({Path(line.split()[-1]).name for line in maps.splitlines()
+                         if "tensorflow" in line and "/" in line})  # fmt: skip
+        finally:
+            term.quit()
+    print(
+        f"btc-tui (the app) with the saved model, prediction on screen after {seen:.1f} s: "
+        f"peak RSS {peak:.0f} MB (now {now:.0f} MB); TensorFlow libraries mapped: "
+        f"{', '.join(tf) or 'none'}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="minute CSV (default: the kline fixture)")
     parser.add_argument("--models", type=Path, help="a folder with a saved model (else trains)")
     parser.add_argument("--minutes", type=int, default=3000, help="minutes to train on")
     parser.add_argument("--with-ui", action="store_true", help="import the Textual app too")
+    parser.add_argument(
+        "--app", action="store_true", help="also measure the real btc-tui predicting live"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="btc-tui-predict-"))
     data = args.data
@@ -91,10 +145,11 @@ def main() -> None:
         print(f"training a small model on the last {args.minutes} minutes of {data}…", flush=True)
         train_small(data, models, args.minutes)
         print(f"(saved in {models}; pass --models {models} --data {data} to reuse it)")
-    probe = PROBE.format(with_ui=args.with_ui, data=str(data), models=str(models))
-    out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True
-    )
+    shape = model_shape(models)
+    probe = PROBE.format(with_ui=args.with_ui, data=str(data), models=str(models), shape=shape)
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"the prediction process failed: {out.stderr.strip().splitlines()[-1]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
     what = "the Textual app imported, " if args.with_ui else ""
     print(
@@ -106,6 +161,8 @@ def main() -> None:
         f"median {r['predict_ms']:.2f} ms, p95 {r['predict_ms_p95']:.2f} ms "
         f"(last: {r['price']:,.2f} in [{r['lo']:,.2f}, {r['hi']:,.2f}])"
     )
+    if args.app:
+        app_rss(data, models)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,14 @@ def main() -> None:
         started = time.monotonic()
         result = train(settings, data, on_epoch=on_epoch, spec=spec)
         total = time.monotonic() - started
+        # The baselines and ARs above were computed on this script's own windows: they must be
+        # the model's test windows exactly, or every skill printed below would be silently off.
+        if len(result.actual) != len(test) or not np.array_equal(result.actual, test.targets):
+            sys.exit(
+                f"{name}: the model was tested on {len(result.actual)} windows, this script's "
+                f"baselines on {len(test)} other ones (minutes lacking close/high/low?); "
+                f"compare the model's own figures: btc-tui train --data {csv_path} --json"
+            )
         results.append((name, result, total))
         for warning in result.warnings:
             print(f"  warning: {warning}")
@@ -203,7 +211,9 @@ def main() -> None:
         )
     for name, result, _total in results:
         m = result.metrics
-        print(row(f"LSTM {name}", m.mae, m.mape, m0.baseline_mae, m0.last_price_mae))
+        # Say so when the point forecast is a naive rule itself (no correction kept).
+        label = f"LSTM {name}" + (f" (= {m.point_forecast})" if m.point_is_naive else "")
+        print(row(label, m.mae, m.mape, m0.baseline_mae, m0.last_price_mae))
     for name, result, _total in results:
         print(f"  LSTM {name}: {verdict(result.metrics)}")
     print()

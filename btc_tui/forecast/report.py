@@ -73,7 +73,7 @@ def metrics_table(m: Metrics) -> str:
         )
     lines = _columns(rows)
     direction = "n/a" if math.isnan(m.direction_accuracy) else f"{m.direction_accuracy:.1%}"
-    whose = f" (the {m.point_forecast}'s own)" if m.point_is_naive else ""
+    whose = f" ({_rule_words(m.point_forecast)} itself)" if m.point_is_naive else ""
     lines.append(f"direction right{whose}: {direction} of the test minutes that moved")
     if not math.isnan(m.last_price_mae):
         lines.append("(persistence = last minute's average; last price = last minute's close)")
@@ -151,7 +151,8 @@ def interval_verdict(m: Metrics) -> str:
         return ""
     text = f"Its {m.interval:.0%} interval held {m.coverage:.1%} of the test minutes"
     if abs(m.coverage - m.interval) > COVERAGE_TOLERANCE:
-        text += f" (more than {COVERAGE_TOLERANCE:.0%} from {m.interval:.0%}: not calibrated here)"
+        off = round(100 * COVERAGE_TOLERANCE)
+        text += f" (more than {off} points from {m.interval:.0%}: not calibrated here)"
     static = _band_gain(m, m.static_band_score)
     rolling = _band_gain(m, m.rolling_band_score)
     if math.isnan(static) or math.isnan(rolling):
@@ -180,7 +181,7 @@ def verdict(m: Metrics) -> str:
             f"{MIN_GAIN:.1%}, so none of it is used"
         )
         if m.point_forecast == m.best_baseline or abs(best) < TIE:
-            text += f", and the point forecast has no skill (it ties {words})."
+            text += f", and the point forecast has no skill: it ties {words}."
         else:
             text += f", and it is {-best:.1%} worse than {words}."
         band = interval_verdict(m)

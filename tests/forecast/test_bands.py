@@ -137,7 +137,7 @@ def test_a_point_forecast_that_is_the_last_price_is_called_so_and_judged_by_its_
     text = verdict(good)
     assert text.startswith("The point forecast is the last price itself")
     assert "none of it is used" in text and "has no skill" in text
-    assert "interval held 100.0% of the test minutes (more than 3% from 80%" in text
+    assert "interval held 100.0% of the test minutes (more than 3 points from 80%" in text
     assert "20.0% better than the static band's and 2.0% better than the rolling" in text
     assert "simple bands do as well" not in text
     assert short_verdict(good) == "= the last price itself; the model adds its band"

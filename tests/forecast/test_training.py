@@ -419,6 +419,7 @@ def test_a_saved_model_predicts_without_tensorflow_in_the_process(trained):
     code = (
         "import json, sys\n"
         "from pathlib import Path\n"
+        "import btc_tui.cli, btc_tui.ui.app, btc_tui.ui.prediction  # the app's own modules\n"
         "from btc_tui.config import Settings\n"
         "from btc_tui.forecast.predictor import Predictor\n"
         "from btc_tui.market.store import load_minutes\n"
