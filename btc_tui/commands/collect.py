@@ -108,9 +108,8 @@ async def _collect(settings: Settings) -> None:
             out.line(log.text, sys.stderr)
 
     def on_fill(progress: FillProgress) -> None:
-        if progress.finished:
-            out.line(format_fill_line(progress), sys.stderr)
-        else:
+        # The end of a fill (done, failed, stopped) is said by the collector's own log line.
+        if not progress.finished:
             out.progress(format_fill_line(progress))
 
     collector = Collector(settings, on_bar=on_bar, on_log=on_log, on_fill=on_fill)

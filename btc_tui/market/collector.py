@@ -12,6 +12,12 @@ tasks that never hold up the live stream:
 - a start: from the last stored trade to the first live one. The last stored minute (perhaps cut
   short at shutdown) is rebuilt wholly from REST and replaces its row; an empty file gets the last
   `settings.history` seconds. `settings.max_fill` bounds how far back, and what is left is said.
+
+A disk that refuses a write (full, read-only, the CSV deleted or replaced) ends the run with
+StorageError, so `collect` exits 3. The app passes `keep_on_disk_error=True` instead: the minutes
+stay in memory (`status.unwritten`), a log line says so, every `disk_retry` seconds the write is
+tried again (reopening the CSV if it was deleted or replaced), and once the disk takes them they are
+written in order, nothing lost. Only a stop while the disk still refuses loses them, loudly.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from btc_tui.config import Settings
-from btc_tui.errors import UsageError
+from btc_tui.errors import StorageError, UsageError
 from btc_tui.market.bars import MINUTE_MS, MinuteAggregator, MinuteBar
 from btc_tui.market.binance import AggTrade, Trade
 from btc_tui.market.history import fetch_minutes
@@ -55,6 +61,8 @@ class StreamStatus(_LinkStatus):
     repaired: int = 0  # trades recovered over REST (holes and fills)
     unrepaired: int = 0  # trades in holes that could not be recovered
     filling: bool = False  # a start's fill is running
+    unwritten: int = 0  # closed minutes kept in memory because the disk refused them
+    disk_error: str | None = None  # why, while it lasts
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +146,8 @@ class Collector:
         status_interval: float = 1.0,
         repair_timeout: float = 20.0,
         rest: BinanceRest | None = None,
+        keep_on_disk_error: bool = False,
+        disk_retry: float = 5.0,
     ) -> None:
         self.settings = settings
         self._on_tick = on_tick
@@ -151,6 +161,13 @@ class Collector:
         self._status_interval = status_interval
         self._repair_timeout = repair_timeout
         self._repair_on = bool(getattr(settings, "repair", True))
+        self._keep_on_disk_error = keep_on_disk_error
+        self._disk_retry = disk_retry
+        # (bar, live, replace) the disk refused, oldest first; written before anything newer
+        self._unwritten: list[tuple[MinuteBar, bool, bool]] = []
+        self.disk_error: str | None = None
+        self._retrying = False
+        self._logged_unwritten = 0
         self.rest = rest
         try:
             self.stream = TradeStream(
@@ -188,6 +205,8 @@ class Collector:
             repaired=self.repaired,
             unrepaired=self.unrepaired,
             filling=self.filling,
+            unwritten=len(self._unwritten),
+            disk_error=self.disk_error,
         )
 
     async def run(self) -> None:
@@ -267,6 +286,13 @@ class Collector:
                     if bar is not None:
                         self._hold.add_bar(bar)
                     self._release(force=True)
+                if self._unwritten and not self._flush_unwritten():
+                    first, last = self._unwritten[0][0], self._unwritten[-1][0]
+                    raise StorageError(
+                        f"{self.disk_error}; stopped with {len(self._unwritten)} minute(s) the "
+                        f"disk refused, not written: {first.start:%Y-%m-%d %H:%M} .. "
+                        f"{last.start:%Y-%m-%d %H:%M} UTC"
+                    )
             finally:
                 store.close()
                 self.filling = False
@@ -366,20 +392,19 @@ class Collector:
         written into the last row, or report them."""
         store = self._store
         assert store is not None
-        if store.last_minute is not None:
+        unwritten = self._unwritten
+        newest = unwritten[-1][0].minute if unwritten else store.last_minute
+        if newest is not None:
             for minute, runs in sorted(
-                self._hold.take_runs_at_or_before(store.last_minute, self._replace_ok).items()
+                self._hold.take_runs_at_or_before(newest, self._replace_ok).items()
             ):
+                kept = next((i for i, e in enumerate(unwritten) if e[0].minute == minute), None)
                 last = self._last_bar
-                if last is not None and last.minute == minute == store.last_minute:
-                    bar = fold(last, runs)
-                    store.replace_last(bar)
-                    self._last_bar = bar
-                    self._log(
-                        f"rewrote {bar.start:%Y-%m-%d %H:%M} UTC with its repaired trades: "
-                        f"{bar.trades} trades",
-                        "gap",
-                    )
+                if kept is not None:  # still in memory (the disk refused it): fold it there
+                    bar, live, replace = unwritten[kept]
+                    unwritten[kept] = (fold(bar, runs), live, replace)
+                elif not unwritten and last is not None and last.minute == minute == newest:
+                    self._write([fold(last, runs)], live=False, replace=True)
                 else:
                     count = sum(r.last_id - r.first_id + 1 for r in runs)
                     self._unrepaired(
@@ -391,40 +416,195 @@ class Collector:
         if bars:
             self._write(bars)
 
-    def _write(self, bars: list[MinuteBar], live: bool = True) -> None:
+    def _write(self, bars: list[MinuteBar], live: bool = True, replace: bool = False) -> None:
+        """Write closed minutes in order (or, while the disk refuses, keep them behind the ones
+        it refused). `replace`: the bar is the last row again, with repaired trades folded in."""
+        for i, bar in enumerate(bars):
+            if self._done.is_set():
+                return
+            if self._unwritten:  # behind the minutes the disk refused, in order
+                self._unwritten.append((bar, live, replace))
+                self._say_unwritten()
+                continue
+            try:
+                self._write_one(bar, live, replace)
+            except StorageError as exc:
+                if not self._keep_on_disk_error:
+                    raise
+                self._unwritten.extend((b, live, replace) for b in bars[i:])
+                self._disk_refused(exc)
+                return
+
+    def _write_many(self, bars: list[MinuteBar]) -> None:
+        """History minutes after the last row: one write and one fsync for the lot."""
+        store = self._store
+        assert store is not None
+        if self._unwritten:
+            self._unwritten.extend((b, False, False) for b in bars)
+            self._say_unwritten()
+            return
+        try:
+            store.append_many(bars)
+        except StorageError as exc:
+            if not self._keep_on_disk_error:
+                raise
+            self._unwritten.extend((b, False, False) for b in bars)
+            self._disk_refused(exc)
+            return
+        self._last_bar = bars[-1]
+
+    def _write_one(self, bar: MinuteBar, live: bool, replace: bool) -> None:
+        store = self._store
+        assert store is not None
+        if bar.minute == store.last_minute and bar.minute in self._replace_ok:
+            # The stored minute rebuilt at start (it was cut short when collecting stopped).
+            store.replace_last(bar)
+            self._replace_ok.discard(bar.minute)
+            self._log(
+                f"completed {bar.start:%Y-%m-%d %H:%M} UTC, cut short when collecting "
+                f"stopped: {bar.trades} trades",
+                "fill",
+            )
+        elif replace and bar.minute == store.last_minute:
+            store.replace_last(bar)
+            self._last_bar = bar
+            self._log(
+                f"rewrote {bar.start:%Y-%m-%d %H:%M} UTC with its repaired trades: "
+                f"{bar.trades} trades",
+                "gap",
+            )
+            return
+        elif not store.append(bar):
+            self._log(f"not writing {bar.start:%Y-%m-%d %H:%M} UTC again: already stored", "store")
+            return
+        self._last_bar = bar
+        if live:
+            self._announce(bar)
+
+    def _announce(self, bar: MinuteBar, rows: int | None = None) -> None:
+        """A live minute is on disk: BarWritten (rows: the CSV's row count once it was)."""
         store = self._store
         assert store is not None
         limit = self.settings.minutes
-        for bar in bars:
-            if self._done.is_set():
-                return
-            if bar.minute == store.last_minute and bar.minute in self._replace_ok:
-                # The stored minute rebuilt at start (it was cut short when collecting stopped).
-                self._replace_ok.discard(bar.minute)
-                store.replace_last(bar)
-                self._log(
-                    f"completed {bar.start:%Y-%m-%d %H:%M} UTC, cut short when collecting "
-                    f"stopped: {bar.trades} trades",
-                    "fill",
-                )
-            elif not store.append(bar):
-                self._log(
-                    f"not writing {bar.start:%Y-%m-%d %H:%M} UTC again: already stored", "store"
-                )
-                continue
-            self._last_bar = bar
-            if not live:
-                continue
-            self.bars_written += 1
-            event = BarWritten(bar, store.rows, self.stream.reconnects)
-            if self._on_bar is not None:
-                self._on_bar(event)
+        self.bars_written += 1
+        event = BarWritten(bar, store.rows if rows is None else rows, self.stream.reconnects)
+        if self._on_bar is not None:
+            self._on_bar(event)
+        self._log(
+            f"wrote {bar.start:%Y-%m-%d %H:%M} UTC: avg {bar.avg_price:.2f}, {bar.trades} trades",
+            "minute",
+        )
+        if limit is not None and self.bars_written >= limit:
+            self._done.set()
+
+    # -- a disk that refuses writes (keep_on_disk_error) ---------------------------------------
+    def _disk_refused(self, exc: StorageError) -> None:
+        store = self._store
+        assert store is not None
+        self.disk_error = str(exc).removesuffix("; nothing of it was kept")
+        if store.file_changed() in ("deleted", "replaced") and self._flush_unwritten():
+            return  # reopened the path and wrote everything at once
+        self._say_unwritten()
+        if not self._retrying:
+            self._retrying = True
+            self._spawn(self._retry_disk())
+
+    def _say_unwritten(self) -> None:
+        count = len(self._unwritten)
+        if count != self._logged_unwritten:
+            self._logged_unwritten = count
             self._log(
-                f"wrote {bar.start:%Y-%m-%d %H:%M} UTC: avg {bar.avg_price:.2f}, {bar.trades} trades",
-                "minute",
+                f"{self.disk_error}; {count} minute(s) kept in memory, retrying every "
+                f"{self._disk_retry:g} s",
+                "store",
             )
-            if limit is not None and self.bars_written >= limit:
-                self._done.set()
+            self._emit_status()
+
+    async def _retry_disk(self) -> None:
+        try:
+            while self._unwritten:
+                await asyncio.sleep(self._disk_retry)
+                if not self._flush_unwritten():
+                    self._say_unwritten()
+        finally:
+            self._retrying = False
+
+    def _flush_unwritten(self) -> bool:
+        """Write the minutes kept in memory, in order; False if the disk still refuses."""
+        store = self._store
+        assert store is not None
+        count = len(self._unwritten)
+        try:
+            why = store.file_changed()
+            if why is not None:
+                store.reopen()
+                if why == "deleted":
+                    self._log(
+                        f"{store.path} was deleted while being written: started it again; the "
+                        "rows it held are gone with the deleted file",
+                        "store",
+                    )
+                elif why == "replaced":
+                    self._log(
+                        f"{store.path} was replaced while being written: continuing in the new "
+                        f"file ({store.rows} rows)",
+                        "store",
+                    )
+                for warning in store.warnings:
+                    self._log(warning, "store")
+                store.warnings.clear()
+            while self._unwritten:
+                bar, live, replace = self._unwritten[0]
+                batch = self._append_batch()
+                if batch:
+                    store.append_many([b for b, _, _ in batch])
+                    del self._unwritten[: len(batch)]
+                    self._last_bar = batch[-1][0]
+                    for i, (b, live, _) in enumerate(batch, start=store.rows - len(batch) + 1):
+                        if live:
+                            self._announce(b, rows=i)
+                    continue
+                if (
+                    not replace
+                    and store.last_minute is not None
+                    and bar.minute <= store.last_minute
+                ):
+                    # After a reopen the new file may already reach past a kept minute: insert
+                    # it if that file lacks it (rows there are never changed).
+                    if store.merge([bar]) and live:
+                        self._announce(bar)
+                else:
+                    self._write_one(bar, live, replace)
+                del self._unwritten[0]
+        except StorageError as exc:
+            self.disk_error = str(exc).removesuffix("; nothing of it was kept")
+            return False
+        self.disk_error = None
+        self._logged_unwritten = 0
+        if count:
+            self._log(
+                f"the disk takes writes again: wrote the {count} minute(s) kept in memory", "store"
+            )
+        self._emit_status()
+        return True
+
+    def _append_batch(self) -> list[tuple[MinuteBar, bool, bool]]:
+        """The leading kept minutes a plain append writes (after the last row, in order)."""
+        store = self._store
+        assert store is not None
+        last = store.last_minute
+        batch: list[tuple[MinuteBar, bool, bool]] = []
+        for entry in self._unwritten:
+            bar, _, replace = entry
+            if (
+                replace
+                or bar.minute in self._replace_ok
+                or (last is not None and bar.minute <= last)
+            ):
+                break
+            batch.append(entry)
+            last = bar.minute
+        return batch
 
     # -- holes -------------------------------------------------------------------------------
     def _on_gap(self, event: StreamEvent) -> None:
@@ -519,7 +699,8 @@ class Collector:
             self._replace_ok.discard(start)
             start = earliest
         total = max(0, (live_minute - start) // MINUTE_MS)
-        done = 0
+        done = 0  # minutes of [start, live_minute) covered so far
+        written = 0  # of them, minutes with trades (a row each)
         self.filling = True
         self._emit_status()
         self._progress(FillProgress(start, live_minute, 0, total, False))
@@ -532,15 +713,16 @@ class Collector:
 
         try:
             if start < live_minute:
-                async for bars in fetch_minutes(self.rest, start, live_minute):
+                async for batch in fetch_minutes(self.rest, start, live_minute):
+                    bars = batch
+                    written += len(batch)
                     self.repaired += sum(gained(b.first_trade_id, b.last_trade_id) for b in bars)
                     if bars[0].minute == store.last_minute and bars[0].minute in self._replace_ok:
                         self._write(bars[:1], live=False)
                         bars = bars[1:]
                     if bars:
-                        store.append_many(bars)
-                        self._last_bar = bars[-1]
-                        done = (bars[-1].minute - start) // MINUTE_MS + 1
+                        self._write_many(bars)
+                    done = (batch[-1].minute - start) // MINUTE_MS + 1
                     self._progress(FillProgress(start, live_minute, done, total, False))
             # The first live minute's trades before the first live one.
             aggs = await _collect(
@@ -581,7 +763,11 @@ class Collector:
             )
             self._progress(FillProgress(start, live_minute, done, total, True, str(exc)))
         else:
-            self._log(f"filled {done} minute(s) from {_utc(start)} over REST", "fill")
+            self._log(
+                f"filled {_utc(start)} .. {_utc(live_minute)} over REST: {written} minute(s) "
+                f"with trades written",
+                "fill",
+            )
             self._progress(FillProgress(start, live_minute, total, total, True))
         finally:
             self.filling = False

@@ -271,6 +271,45 @@ class MinuteStore:
             self.close()
             raise
 
+    def reopen(self) -> None:
+        """Open the CSV at the path again, keeping the lock: after the file was deleted (a new one
+        is started) or replaced (the new one is continued). Used by the app's collector, which
+        keeps minutes in memory while the disk refuses them and writes them once it can."""
+        if self._lock_fd is None:
+            raise RuntimeError("MinuteStore.reopen() before open()")
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        _check_regular(self.path)
+        self.rows, self.last_minute, self.last_trade_id = 0, None, None
+        self._identity = None
+        try:
+            record_symbol = self._check_symbol()
+            self._open_csv()
+            if record_symbol:
+                text = json.dumps({"symbol": self.symbol.upper()}) + "\n"
+                _atomic_write(meta_path(self.path), text)
+        except BaseException:
+            if self._fd is not None:  # e.g. the header could not be written: try again later
+                os.close(self._fd)
+                self._fd = None
+            raise
+
+    def file_changed(self) -> str | None:
+        """Why the store must be reopened before it can write: "deleted" or "replaced" (the path
+        no longer names the file we write), "closed" (a reopen failed), or None."""
+        if self._fd is None or self._identity is None:
+            return "closed"
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return "deleted"
+        except OSError:
+            return None
+        if (st.st_dev, st.st_ino) != (self._identity.dev, self._identity.ino):
+            return "replaced"
+        return None
+
     def _lock(self) -> None:
         lpath = lock_path(self.path)
         try:

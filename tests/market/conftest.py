@@ -8,7 +8,8 @@ import asyncio
 import contextlib
 import csv
 import random
-from collections.abc import AsyncIterator, Callable
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -40,6 +41,32 @@ async def simulator() -> AsyncIterator[Simulator]:
     """A hand-driven simulator: no random-walk clock, pings every 0.2 s, every trade recorded."""
     async with Simulator(rate=0, seed=7, ping_interval=0.2, record=True) as sim:
         yield sim
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 64 KiB tmpfs (we run as root in CI and here); skipped where mounting is not allowed."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill_up(folder: Path) -> Path:
+    """Fill the file system holding `folder` with one file until it refuses more: ENOSPC."""
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 1024)
+        except OSError:
+            pass
+    return filler
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -284,20 +284,6 @@ def _assert_whole_rows(path, rows):
     assert load_minutes(path).bad_lines == []
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 64 KiB tmpfs (we run as root in CI and here); skipped where mounting is not allowed."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
-    )
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def test_a_full_disk_keeps_whole_rows_only_and_says_so(tiny_disk):
     path = tiny_disk / "m.csv"
     written = 0

@@ -1,0 +1,155 @@
+"""A disk that refuses the collector's writes, on a real full file system (a 64 KiB tmpfs) and with
+the CSV deleted or replaced under it. Headless (`collect`) ends with StorageError (exit 3); the app's
+collector (`keep_on_disk_error=True`) keeps the minutes in memory, says so, retries, and writes them
+once the disk takes them: nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+from btc_tui.errors import StorageError
+from btc_tui.market.collector import Collector
+from btc_tui.market.simulator import Simulator
+from tests.market.conftest import assert_csv_matches, eventually, fill_up, minute_times, read_rows
+from tests.market.test_collector import Seen, collecting, make_collector
+
+TRADES = 20  # a minute
+
+
+async def refuse_a_minute(sim: Simulator, collector: Collector, seen: Seen, disk: Path) -> int:
+    """Write minute 0, fill the disk, then close minutes until one is refused (the CSV's last page
+    may still hold a few rows). Returns the number of the minute now open."""
+    await sim.wait_for_connections(1)
+    sim.publish(minute_times(0, TRADES))
+    sim.publish(minute_times(1, TRADES))
+    await eventually(lambda: len(seen.bars) == 1)
+    fill_up(disk)
+    minute = 1
+    while collector.status.unwritten == 0:
+        minute += 1
+        assert minute < 100, "the full disk never refused a row"
+        sim.publish(minute_times(minute, TRADES))
+        closed = minute  # minutes 0 .. minute-1 are closed: written or kept
+        await eventually(lambda c=closed: len(seen.bars) + collector.status.unwritten == c)
+    return minute
+
+
+async def test_headless_a_full_disk_ends_the_run_with_one_storage_error(
+    simulator: Simulator, tiny_disk: Path
+):
+    data = tiny_disk / "m.csv"
+    seen = Seen()
+    collector = make_collector(simulator, data, seen, repair=False)
+    task = asyncio.create_task(collector.run())
+    await simulator.wait_for_connections(1)
+    simulator.publish(minute_times(0, TRADES))
+    simulator.publish(minute_times(1, TRADES))
+    await eventually(lambda: len(seen.bars) == 1)
+    fill_up(tiny_disk)
+    with pytest.raises(StorageError, match=r"m\.csv: the disk refused the write: .*ENOSPC"):
+        for minute in range(2, 100):
+            simulator.publish(minute_times(minute, TRADES))
+            await eventually(lambda m=minute: task.done() or len(seen.bars) == m)
+            if task.done():
+                break
+        await asyncio.wait_for(task, 10)
+    assert collector.status.unwritten == 0  # headless keeps nothing back: it stops
+    rows = read_rows(data)
+    assert [int(r["trades"]) for r in rows] == [TRADES] * len(seen.bars)  # whole rows only
+
+
+async def test_app_mode_keeps_refused_minutes_and_writes_them_when_the_disk_recovers(
+    simulator: Simulator, tiny_disk: Path
+):
+    data = tiny_disk / "m.csv"
+    seen = Seen()
+    collector = make_collector(
+        simulator, data, seen, repair=False, keep_on_disk_error=True, disk_retry=0.02
+    )
+    async with collecting(collector) as task:
+        minute = await refuse_a_minute(simulator, collector, seen, tiny_disk)
+        written = len(seen.bars)
+        on_disk = data.read_bytes()
+        status = collector.status
+        assert status.unwritten == 1 and "ENOSPC" in (status.disk_error or "")
+        for _ in range(2):  # two more minutes close while the disk is full
+            minute += 1
+            simulator.publish(minute_times(minute, TRADES))
+        await eventually(lambda: collector.status.unwritten == 3)
+        assert data.read_bytes() == on_disk  # retries failed whole: nothing half-written
+        said = [log.text for log in seen.logs if log.kind == "store"]
+        assert f"{data}: the disk refused the write: No space left on device (ENOSPC); " in said[0]
+        assert said[0].endswith("; 1 minute(s) kept in memory, retrying every 0.02 s")
+        assert said[-1].endswith("; 3 minute(s) kept in memory, retrying every 0.02 s")
+        assert [status.unwritten for status in seen.statuses if status.unwritten][-1] == 3
+
+        (tiny_disk / "filler").unlink()  # the disk recovers
+        await eventually(lambda: collector.status.unwritten == 0)
+        assert not task.done()
+        assert collector.status.disk_error is None
+        texts = [log.text for log in seen.logs]
+        assert texts[-1] == "the disk takes writes again: wrote the 3 minute(s) kept in memory", (
+            texts[-6:]
+        )
+        assert len(seen.bars) == written + 3
+    # Stopped with minute `minute` open: written too. Every trade is in exactly one minute.
+    rows = assert_csv_matches(data, simulator.sent)
+    assert len(rows) == minute + 1
+    assert [b.rows for b in seen.bars] == list(range(1, minute + 2))
+
+
+async def test_app_mode_stopped_while_the_disk_still_refuses_names_what_is_lost(
+    simulator: Simulator, tiny_disk: Path
+):
+    data = tiny_disk / "m.csv"
+    seen = Seen()
+    collector = make_collector(
+        simulator, data, seen, repair=False, keep_on_disk_error=True, disk_retry=0.02
+    )
+    task = asyncio.create_task(collector.run())
+    minute = await refuse_a_minute(simulator, collector, seen, tiny_disk)
+    task.cancel()
+    with pytest.raises(StorageError) as error:
+        await task
+    message = str(error.value)
+    assert "ENOSPC" in message and "stopped with 2 minute(s) the disk refused" in message
+    first, last = minute - 1, minute  # the refused minute and the one open at the stop
+    assert message.endswith(
+        f"not written: 2024-01-01 00:{first:02d} .. 2024-01-01 00:{last:02d} UTC"
+    )
+    assert len(read_rows(data)) == len(seen.bars) == minute - 1
+
+
+@pytest.mark.parametrize("how", ["replaced", "deleted"])
+async def test_app_mode_continues_in_a_csv_replaced_or_deleted_under_it(
+    simulator: Simulator, tmp_path: Path, how: str
+):
+    data = tmp_path / "m.csv"
+    moved = tmp_path / "moved.csv"
+    seen = Seen()
+    collector = make_collector(simulator, data, seen, repair=False, keep_on_disk_error=True)
+    async with collecting(collector):
+        await simulator.wait_for_connections(1)
+        simulator.publish(minute_times(0, TRADES))
+        simulator.publish(minute_times(1, TRADES))
+        await eventually(lambda: len(seen.bars) == 1)
+        data.rename(moved)
+        if how == "replaced":  # e.g. a sync tool or a restore put a copy back
+            shutil.copy(moved, data)
+        simulator.publish(minute_times(2, TRADES))
+        await eventually(lambda: len(seen.bars) == 2)
+        assert collector.status.unwritten == 0 and collector.status.disk_error is None
+    said = [log.text for log in seen.logs if log.kind == "store"]
+    if how == "replaced":
+        assert (
+            f"{data} was replaced while being written: continuing in the new file (1 rows)" in said
+        )
+        assert_csv_matches(data, simulator.sent)  # minutes 0 (the copy), 1 and 2
+    else:
+        assert any(f"{data} was deleted while being written: started it again" in s for s in said)
+        assert [int(r["trades"]) for r in read_rows(data)] == [TRADES, TRADES]  # minutes 1, 2
+    assert len(read_rows(moved)) == 1  # nothing went into the file moved away
