@@ -166,10 +166,22 @@ def interval_verdict(m: Metrics) -> str:
     return text + ": the simple bands do as well, so the model adds nothing here."
 
 
+def last_price_unknown(m: Metrics) -> bool:
+    """Figures from a record that predates the last-price baseline (e.g. a model JSON read as
+    the six original figures): whether the minutes had a close is unknown, so persistence alone
+    must not be presented as the best baseline."""
+    return m.point_forecast == "" and math.isnan(m.last_price_mae)
+
+
 def verdict(m: Metrics) -> str:
     """Plain sentences against the best baseline, e.g. "The model is 0.5% worse than repeating
     the last price." When the point forecast is the last price itself, says that, and judges the
     interval instead (the CLI's report and --json; `short_verdict` is the app's)."""
+    if last_price_unknown(m):
+        return (
+            "Only the comparison with persistence is known here; the last price, a much stronger "
+            "baseline, was not measured: train again to see the model against it."
+        )
     best = m.best_skill
     if math.isnan(best):
         return "Skill is undefined: the test prices never moved, so the baselines are exact."
@@ -205,6 +217,8 @@ def short_verdict(m: Metrics) -> str:
     """The verdict in a few words for a narrow pane: "✓ 1.2% better than the last price"; when
     the point forecast is the last price itself: "= the last price itself; the model adds its
     band" (or that its band is no better than a simple one)."""
+    if last_price_unknown(m):
+        return "? vs the last price: not measured (train again)"
     best = m.best_skill
     if math.isnan(best):
         return "? skill unknown"

@@ -69,7 +69,7 @@ def test_the_verdict_is_against_the_best_baseline_in_plain_words():
     tie = _metrics(7.613, 10.626, 7.612)
     assert verdict(tie).startswith("The model ties repeating the last price")
     assert short_verdict(tie) == "= ties the last price"
-    seed_file = _metrics(9.0, 10.0)
+    seed_file = Metrics(**{**_metrics(9.0, 10.0).__dict__, "point_forecast": "model"})
     assert "10.0% better than repeating the last average price (persistence)" in verdict(seed_file)
     assert "no close column, so persistence is the only baseline" in verdict(seed_file)
     assert short_verdict(seed_file) == "✓ 10.0% better than persistence"
@@ -164,5 +164,9 @@ def test_only_exact_equality_with_a_rule_counts_as_that_rule():
     assert short_verdict(persisting).startswith("✗")
     assert "is the last average price (persistence) itself" in verdict(persisting)
     assert "worse than repeating the last price" in verdict(persisting)
-    # Figures saved by an older btc-tui: unknown, so no claim either way.
-    assert Metrics.from_dict({k: 1.0 for k in _ORIGINAL}).point_forecast == ""
+    # Figures saved by an older btc-tui (the six original ones): whether a close existed is
+    # unknown, so beating persistence is not presented as skill.
+    older = Metrics.from_dict({**{k: 1.0 for k in _ORIGINAL}, "mae": 0.5, "skill": 0.5})
+    assert older.point_forecast == "" and older.best_skill == 0.5
+    assert short_verdict(older) == "? vs the last price: not measured (train again)"
+    assert "better" not in verdict(older) and "last price, a much stronger" in verdict(older)

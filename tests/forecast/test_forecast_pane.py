@@ -46,3 +46,25 @@ async def test_the_pane_draws_the_band_and_shows_the_verdict_against_the_last_pr
         pane.show(actual, predicted, metrics)
         await pilot.pause()
         assert chart.error is None and not len(chart.lo)
+
+
+async def test_saved_figures_without_the_last_price_claim_no_skill():
+    """A model's saved figures read as the six original ones (no last price): beating
+    persistence is not shown as skill, the pane says the last price was not measured."""
+    from btc_tui.forecast.metrics import Metrics
+
+    older = Metrics(
+        mae=7.6, mape=0.018, baseline_mae=10.6, baseline_mape=0.025, skill=0.28,
+        direction_accuracy=0.6,
+    )  # fmt: skip
+    app = PaneApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.query_one(ForecastPane)
+        pane.show_saved(older, "2026-11-26T14:00:00+00:00")
+        await pilot.pause()
+        text = str(app.query_one("#forecast-metrics").render())
+        assert text.startswith("saved 2026-11-26 14:00")
+        assert "last pr.  not saved" in text and "no close" not in text
+        assert text.strip().splitlines()[-1].startswith("? vs the last price")
+        assert "better" not in text
+        assert pane.has_class("-no-skill")

@@ -458,6 +458,7 @@ def test_intervals_never_see_the_test_windows(trained, tmp_path):
     saved = json.loads(settings.metadata_path.read_text())
     planted_meta = json.loads((tmp_path / "planted" / "btc_lstm.json").read_text())
     assert planted_meta["calibration"] == saved["calibration"]
+    assert planted_meta["point_weight"] == saved["point_weight"]  # chosen on validation too
     assert planted_meta["weights_sha256"] == saved["weights_sha256"]
     assert again.metrics.coverage != result.metrics.coverage or again.metrics.width != (
         result.metrics.width

@@ -13,7 +13,7 @@ from textual.widgets import Static
 from textual_plotext.plot import Plot
 
 from btc_tui.forecast.metrics import LAST_PRICE
-from btc_tui.forecast.report import short_verdict
+from btc_tui.forecast.report import last_price_unknown, short_verdict
 from btc_tui.ui.widgets.charts import (
     DOTS,
     LEGEND_MIN_HEIGHT,
@@ -59,7 +59,9 @@ def metrics_text(m: Metrics) -> str:
         lines.append(f"width {m.width:,.2f}")
         lines.append(f"int. score {m.interval_score:,.2f}")
     lines.append(f"direction {direction}")
-    if math.isnan(m.last_price_mae):
+    if last_price_unknown(m):
+        lines.append("last pr.  not saved")
+    elif math.isnan(m.last_price_mae):
         lines.append("no close: pers. only")
     lines.append(short_verdict(m))
     return "\n".join(lines)
@@ -119,7 +121,8 @@ class ForecastPane(Horizontal):
         self.query_one("#forecast-metrics", Static).update(
             f"saved {created[:16].replace('T', ' ')}\n" + metrics_text(metrics)
         )
-        self.set_class(not metrics.best_skill >= 0, "-no-skill")
+        # No skill shown as skill: unknown against the last price is flagged like a loss.
+        self.set_class(not metrics.best_skill >= 0 or last_price_unknown(metrics), "-no-skill")
 
     def show(
         self,
