@@ -13,6 +13,7 @@ commands never import textual and nothing here imports tensorflow.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -179,17 +180,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--repair", dest="check_repair", action="store_true", help="fill holes over REST"
     )
 
+    simulate_help = "serve a Binance-compatible stream and REST API locally"
     simulate = sub.add_parser(
-        "simulate", help="serve a Binance-compatible stream and REST API locally"
+        "simulate",
+        help=simulate_help,
+        description=f"{simulate_help}: random-walk trades over a WebSocket and their aggregates, "
+        "klines and time over REST, both on one port, with Binance's limits and error shapes",
+        allow_abbrev=False,
     )
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=9443)
+    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    simulate.add_argument(
+        "--port", type=_port, default=9443, help="port to listen on (9443; 0 = any free port)"
+    )
     # --symbol and --seed may also come before `simulate` (the main parser has them): SUPPRESS
     # keeps this parser's defaults from overwriting them; parse() fills them in and checks them.
     simulate.add_argument("--symbol", default=argparse.SUPPRESS, help="trading pair (btcusdt)")
-    simulate.add_argument("--rate", type=_positive_float, default=20.0, help="trades per second")
+    simulate.add_argument(
+        "--rate", type=_positive_float, default=20.0, help="trades per second (20)"
+    )
     simulate.add_argument("--seed", default=argparse.SUPPRESS, help="random seed")
-    simulate.add_argument("--start-price", type=_positive_float, default=60_000.0)
+    simulate.add_argument(
+        "--start-price",
+        type=_positive_float,
+        default=60_000.0,
+        metavar="PRICE",
+        help="where the live stream's random walk starts (60000)",
+    )
     simulate.add_argument(
         "--history-minutes",
         type=_non_negative_int,
@@ -242,8 +258,15 @@ def _non_negative_int(text: str) -> int:
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number greater than 0, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {value}")
     return value
 
 

@@ -221,6 +221,21 @@ def test_simulate_defaults_and_validation(capsys):
     assert "--symbol btc/usdt: must be a trading pair" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "70000"], "argument --port: must be 0 to 65535, got 70000"),
+        (["--start-price", "inf"], "argument --start-price: must be a number greater than 0"),
+        (["--rate", "nan"], "argument --rate: must be a number greater than 0, got nan"),
+        (["--history-minutes", "-5"], "argument --history-minutes: must be 0 or more, got -5"),
+    ],
+)
+def test_simulate_refuses_values_it_cannot_serve(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse(["simulate", *argv], environ={})
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
 # --- validation and exit codes -----------------------------------------------------------------
 
 

@@ -665,7 +665,12 @@ class Simulator:
         started = time.monotonic()
         published = 0
         while True:
-            due = int((time.monotonic() - started) * self.rate) - published
+            # At most a second's worth (and 10,000) a batch: a huge --rate runs flat out instead
+            # of building one batch that fills the memory.
+            due = min(
+                int((time.monotonic() - started) * self.rate) - published,
+                max(1, min(int(self.rate), 10_000)),
+            )
             if due > 0 and not self._stalled:
                 now_ms = int(self._clock() * 1000)
                 # A taker order begun in this batch is finished in it: one aggregate, as on
