@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -467,47 +466,88 @@ def test_replace_last_swaps_only_the_last_row(tmp_path):
         store.replace_last(bar(1))
 
 
-def test_kill_9_during_a_merge_rewrite_leaves_the_old_or_the_new_file(tmp_path):
-    """A real process merges history before 20,000 rows and is killed at random moments."""
-    import random
+# Where the merging process is killed. The OS layer (os.write / os.replace, not our code) is
+# wrapped in the child to say "here" and wait there, so every kill lands at a known step of the
+# rewrite instead of wherever a random sleep happens to fall.
+KILL_POINTS = {
+    # half of the new content written (to the temp file, if the rewrite is atomic)
+    "mid-write": (
+        "old",
+        """
+        real_write = os.write
+        def write(fd, data):
+            if len(data) > 100_000:  # the rewrite's big write, not a print
+                real_write(fd, bytes(data[: len(data) // 2]))
+                stop_here()
+            return real_write(fd, data)
+        os.write = write
+        """,
+    ),
+    # everything written and fsynced, not renamed yet
+    "before-rename": (
+        "old",
+        """
+        def replace(src, dst):
+            stop_here()
+        os.replace = replace
+        """,
+    ),
+    # renamed over the CSV, the folder not fsynced yet
+    "after-rename": (
+        "new",
+        """
+        real_replace = os.replace
+        def replace(src, dst):
+            real_replace(src, dst)
+            stop_here()
+        os.replace = replace
+        """,
+    ),
+}
 
-    rng = random.Random(1)
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_kill_9_during_a_merge_rewrite_leaves_the_old_or_the_new_file(tmp_path, point):
+    """A real process merges history before 2,000 rows and is killed -9 at a step of the rewrite."""
+    expected, hook = KILL_POINTS[point]
     path = tmp_path / "m.csv"
     with MinuteStore(path) as store:
-        store.append_many(bar(i) for i in range(1000, 21_000))
+        store.append_many(bar(i) for i in range(1000, 3000))
     old = path.read_bytes()
-    script = textwrap.dedent(
-        f"""
+    script = (
+        textwrap.dedent(
+            f"""
+        import os, sys, time
         from btc_tui.market.store import MinuteStore
         from tests.market.test_store import bar
+        def stop_here():
+            sys.stdout.write("here\\n"); sys.stdout.flush()
+            time.sleep(60)
         store = MinuteStore({str(path)!r}); store.open()
         bars = [bar(i) for i in range(1000)]
-        print("merging", flush=True)
-        store.merge(bars)
-        print("done", flush=True)
         """
-    )
-    outcomes = set()
-    for _ in range(8):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", script], cwd=str(_root()), stdout=subprocess.PIPE, text=True
         )
-        assert proc.stdout.readline().strip() == "merging"
-        time.sleep(rng.uniform(0, 0.15))  # somewhere inside the rewrite (or just after it)
+        + textwrap.dedent(hook)
+        + "store.merge(bars)\nprint('done', flush=True)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=str(_root()), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "here"  # stopped at that step, not finished
+    finally:
         proc.kill()
         proc.wait()
-        now = path.read_bytes()
-        if now == old:
-            outcomes.add("old")
-        else:
-            assert now.count(b"\n") == 21_001 and now.startswith(HEADER.encode())
-            assert now.endswith(old[len(HEADER) :])  # the new file: history, then the old rows
-            outcomes.add("new")
-            path.write_bytes(old)  # start the next round from the old file again
-        with MinuteStore(path) as store:  # a killed rewrite's temp file is cleaned away
-            assert store.rows == 20_000
-        assert not list(tmp_path.glob(".m.csv.*.tmp"))
-    assert outcomes  # at least one kill landed; every state seen was whole
+    now = path.read_bytes()
+    if expected == "old":
+        assert now == old
+    else:
+        assert now.count(b"\n") == 3_001 and now.startswith(HEADER.encode())
+        assert now.endswith(old[len(HEADER) :])  # history first, then the old rows verbatim
+        assert load_minutes(path).bad_lines == []
+    with MinuteStore(path) as store:  # a killed rewrite's temp file is cleaned away
+        assert store.rows == (2000 if expected == "old" else 3000)
+    assert not list(tmp_path.glob(".m.csv.*.tmp"))
 
 
 def test_load_tail_reads_the_end_only_with_the_same_rules(tmp_path):
