@@ -146,7 +146,8 @@ def band_beats_references(m: Metrics) -> bool:
 def interval_verdict(m: Metrics) -> str:
     """The interval in plain words against the two reference bands, e.g. "Its 80% interval held
     79.8% of the test minutes; its interval score is 1.7% worse than the static band's and equal
-    to the rolling-volatility band's: the simple bands do as well." ("" without an interval)."""
+    to the rolling-volatility band's: the static and the rolling-volatility bands do as well or
+    better, so the model adds nothing over them here." ("" without an interval)."""
     if math.isnan(m.coverage):
         return ""
     text = f"Its {m.interval:.0%} interval held {m.coverage:.1%} of the test minutes"
@@ -163,7 +164,16 @@ def interval_verdict(m: Metrics) -> str:
     )
     if band_beats_references(m):
         return text + " (lower is better)."
-    return text + ": the simple bands do as well, so the model adds nothing here."
+    gains = (("static", static), ("rolling-volatility", rolling))
+    as_good = [name for name, gain in gains if gain < TIE]
+    if len(as_good) == 2:
+        return text + (
+            ": the static and the rolling-volatility bands do as well or better, so the model "
+            "adds nothing over them here."
+        )
+    return text + (
+        f": the {as_good[0]} band does as well or better, so the model adds nothing over it here."
+    )
 
 
 def last_price_unknown(m: Metrics) -> bool:
@@ -227,7 +237,7 @@ def short_verdict(m: Metrics) -> str:
         itself = "the last price" if m.point_forecast == LAST_PRICE else "persistence"
         if not math.isnan(m.coverage) and band_beats_references(m):
             return f"= {itself} itself; the model adds its band"
-        return f"= {itself} itself; its band is no better than simple ones"
+        return f"= {itself} itself; its band is no better than a simple one"
     if abs(best) < TIE:
         return f"= ties {name}"
     if best > 0:

@@ -139,12 +139,17 @@ def test_a_point_forecast_that_is_the_last_price_is_called_so_and_judged_by_its_
     assert "none of it is used" in text and "has no skill" in text
     assert "interval held 100.0% of the test minutes (more than 3 points from 80%" in text
     assert "20.0% better than the static band's and 2.0% better than the rolling" in text
-    assert "simple bands do as well" not in text
+    assert "as well or better" not in text
     assert short_verdict(good) == "= the last price itself; the model adds its band"
     # A band worse than the reference bands: no claim of value at all.
     poor = _naive_point_case(12.5, 10.002)  # a tie with the rolling band is no gain
-    assert "the simple bands do as well, so the model adds nothing here" in verdict(poor)
-    assert short_verdict(poor) == "= the last price itself; its band is no better than simple ones"
+    assert verdict(poor).endswith(
+        "20.0% better than the static band's and equal to the rolling-volatility band's: the "
+        "rolling-volatility band does as well or better, so the model adds nothing over it here."
+    )
+    assert short_verdict(poor) == "= the last price itself; its band is no better than a simple one"
+    both = _naive_point_case(9.0, 10.0)
+    assert "the static and the rolling-volatility bands do as well or better" in verdict(both)
     # Saved and read back (the app's pane reads the model's JSON).
     again = Metrics.from_dict(json.loads(json.dumps(good.to_dict())))
     assert again.point_forecast == "last price" and again.point_weight == 0.0
