@@ -218,6 +218,8 @@ def verdict(m: Metrics) -> str:
             f"The model is {-best:.1%} worse than {words}: that rule is the better forecast. "
             f"Collect more minutes or train longer before trusting its predictions."
         )
+    if not m.point_is_naive and interval_verdict(m):
+        text += f" {interval_verdict(m)}"
     if math.isnan(m.last_price_mae):
         text += " This file has no close column, so persistence is the only baseline."
     return text
