@@ -34,6 +34,7 @@ from btc_tui.ui.widgets import EventLog, LivePane, LossChart, TrainingPane
 MIN_WIDTH, MIN_HEIGHT = 60, 20  # below this, one line says so
 COMPACT_WIDTH, COMPACT_HEIGHT = 80, 24  # below this, the lower panes become views (v)
 VIEWS = ("training", "loss-chart", "forecast", "log")
+COMPACT_VIEW_ROWS = 7  # a small terminal's lower pane: the training pane's five lines and border
 
 
 class BtcTuiApp(App[int]):
@@ -175,7 +176,23 @@ class BtcTuiApp(App[int]):
             self.query_one("#too-small", Static).update(
                 f"btc-tui needs at least {MIN_WIDTH}×{MIN_HEIGHT} (this is {width}×{height})"
             )
+        self._budget_live_pane(height)
         self._show_view()
+
+    def _budget_live_pane(self, height: int) -> None:
+        """The Live pane grows with what it says; it may take only what the panes below it leave
+        (their minimum heights are in app.tcss), so none of them is ever pushed off the screen."""
+        live = self.query_one(LivePane)
+        border = 2
+        if self.compact:
+            below = COMPACT_VIEW_ROWS
+        else:
+            below = sum(
+                int(self.query_one(pane).styles.min_height.value)  # type: ignore[union-attr]
+                for pane in ("#charts", "#log")
+            )
+        live.max_lines = max(1, height - 1 - below - border)  # 1: the footer
+        live.redraw()
 
     def watch_view(self) -> None:
         self._show_view()
@@ -276,7 +293,8 @@ class BtcTuiApp(App[int]):
 
     @on(m.ModelLoaded)
     def _model_loaded(self, message: m.ModelLoaded) -> None:
-        self.query_one(TrainingPane).show_model(f"model: {message.path}")
+        # The file name only (a path would be cut mid-word); the log has the full path.
+        self.query_one(TrainingPane).show_model(f"model: {Path(message.path).name}")
         saved = saved_metrics(message.predictor)
         if saved is not None:
             created = str(getattr(message.predictor.metadata, "created", ""))

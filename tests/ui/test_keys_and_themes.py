@@ -3,7 +3,7 @@ the theme from settings is applied and a theme picked in the app is remembered."
 
 from __future__ import annotations
 
-from textual.widgets import Footer, Static
+from textual.widgets import Footer
 
 from btc_tui.ui.app import BtcTuiApp
 from btc_tui.ui.collecting import Collecting
@@ -33,7 +33,7 @@ async def test_a_remapped_key_works_and_the_footer_and_help_show_it(tmp_path, li
 
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        rows = [str(s.render()) for s in app.screen.query(".help-row").results(Static)]
+        rows = app.screen.rows()
         collect_row = next(r for r in rows if "Collect:" in r)
         assert collect_row.split()[0] == "k"
         await pilot.press("escape")

@@ -22,6 +22,7 @@ from btc_tui.market.collector import BarWritten, StreamStatus, Tick
 from btc_tui.ui import messages as m
 from btc_tui.ui.app import BtcTuiApp
 from btc_tui.ui.collecting import Collecting, Fill
+from btc_tui.ui.live_score import LiveScore
 from btc_tui.ui.prediction import LivePrediction
 from btc_tui.ui.widgets import LivePane, TrainingPane
 
@@ -131,6 +132,50 @@ async def show_trained(app: BtcTuiApp, pilot) -> None:
     await settle(app, pilot)
 
 
+def quiet_status() -> StreamStatus:
+    """A healthy stream with no hole: the history fill's trades are not holes."""
+    return replace(status(), missed=0, repaired=0, unrepaired=0, bad=0, reconnects=0)
+
+
+def predicted(target: int, price: float, last_avg: float, last_close: float) -> Prediction:
+    return Prediction(target, price, target - MINUTE_MS, last_avg, price - 9.5, price + 8.0, 0.8,
+                      last_close)  # fmt: skip
+
+
+async def show_predicting(app: BtcTuiApp, pilot) -> None:
+    """What the lead saw at 80x24 in the demo: trained, the history filled, the model predicting
+    each next minute live, and three predicted minutes already scored."""
+    await show_trained(app, pilot)
+    live = app.query_one(LivePane)
+    prediction = app.query_one(LivePrediction)
+    collecting = app.query_one(Collecting)
+    collecting.status = quiet_status()
+    collecting.fill = Fill(4_320, 4_320, finished=True, error=None)
+    prediction.score = LiveScore()  # scored from here on, all with a close and a band
+    avg = 60_010.25
+    for k, actual in enumerate([60_013.5, 60_006.0, 60_019.25]):
+        minute = MINUTE + (k + 1) * MINUTE_MS
+        prediction.post_message(m.PredictionMade(predicted(minute, avg + 2.0, avg, avg + 1.5)))
+        await settle(app, pilot)
+        live.post_message(m.BarReceived(BarWritten(bar(minute, actual), 4_322 + k, 0)))
+        await settle(app, pilot)
+        avg = actual
+    next_minute = MINUTE + 4 * MINUTE_MS
+    prediction.post_message(m.PredictionMade(predicted(next_minute, avg - 1.0, avg, avg + 2.0)))
+    collecting.tick = Tick("btcusdt", 60_021.08, int(NOW * 1000), next_minute, 60_020.3, 1_208)
+    await settle(app, pilot)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+def test_predicting_live_with_a_score_fits(snap_compare, size):
+    """The prediction and its live score fit in the Live pane, and every pane below it keeps
+    its border on the screen (the Log pane too)."""
+    app = make_app()
+    assert snap_compare(
+        app, terminal_size=size, run_before=lambda pilot: show_predicting(app, pilot)
+    )
+
+
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_main_screen_after_training(snap_compare, size):
     app = make_app()
@@ -153,44 +198,111 @@ def test_too_small_a_terminal_says_the_minimum_size(snap_compare):
     assert snap_compare(app, terminal_size=(50, 15))
 
 
+async def show_training(app: BtcTuiApp, pilot) -> None:
+    await show_live(app, pilot)
+    training = app.query_one(TrainingPane)
+    training.running = True  # as train() sets it; the worker itself is not started here
+    training.post_message(m.TrainingStage("training"))
+    training.post_message(m.EpochEnded(EpochEnd(1, 10, LOSS[0], VAL_LOSS[0], 7.0)))
+    training.post_message(m.EpochEnded(EpochEnd(2, 10, LOSS[1], VAL_LOSS[1], 14.0)))
+    training.post_message(m.BatchProgressed(BatchProgress(3, 10, 18, 36, 17.5)))
+    await settle(app, pilot)
+
+
+async def show_attached(app: BtcTuiApp, pilot) -> None:
+    from btc_tui.market.store import LockOwner
+
+    await show_predicting(app, pilot)
+    collecting = app.query_one(Collecting)
+    collecting.owner = LockOwner(4242, "here", "2026-01-01T09:12:00+00:00", "btc-tui collect", True)
+    collecting.fill = None
+    collecting.ticker_on = True
+    collecting.state = "attached"
+    await settle(app, pilot)
+
+
 def test_main_screen_80x24_while_training(snap_compare):
     app = make_app()
-
-    async def run_before(pilot) -> None:
-        await show_live(app, pilot)
-        training = app.query_one(TrainingPane)
-        training.running = True  # as train() sets it; the worker itself is not started here
-        training.post_message(m.TrainingStage("training"))
-        training.post_message(m.EpochEnded(EpochEnd(1, 10, LOSS[0], VAL_LOSS[0], 7.0)))
-        training.post_message(m.EpochEnded(EpochEnd(2, 10, LOSS[1], VAL_LOSS[1], 14.0)))
-        training.post_message(m.BatchProgressed(BatchProgress(3, 10, 18, 36, 17.5)))
-        await settle(app, pilot)
-
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=lambda p: show_training(app, p))
 
 
 def test_attached_to_another_collector_80x24(snap_compare):
-    from btc_tui.market.store import LockOwner
-
     app = make_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=lambda p: show_attached(app, p))
 
-    async def run_before(pilot) -> None:
-        await show_live(app, pilot)
-        collecting = app.query_one(Collecting)
-        collecting.owner = LockOwner(
-            4242, "here", "2026-01-01T09:12:00+00:00", "btc-tui collect", True
-        )
-        collecting.fill = None
-        collecting.ticker_on = True
-        collecting.state = "attached"
+
+async def show_idle(app: BtcTuiApp, pilot) -> None:
+    await settle(app, pilot)
+
+
+async def show_offline_with_holes(app: BtcTuiApp, pilot) -> None:
+    """The worst case for the Live pane's height: never connected (three status lines), holes,
+    a history fill running and a model predicting."""
+    await show_predicting(app, pilot)
+    collecting = app.query_one(Collecting)
+    collecting.ever_connected = False
+    collecting.status = replace(
+        status(),
+        state="backing_off",
+        retry_in=4.0,
+        unrepaired=2,
+        last_error="Cannot connect to host stream.binance.com:9443 ssl:default [Name or "
+        "service not known]",
+    )
+    collecting.fill = Fill(2_150, 4_320, finished=False, error=None)
+    await settle(app, pilot)
+
+
+STATES = {
+    "idle": show_idle,
+    "collecting": show_live,
+    "training": show_training,
+    "trained": show_trained,
+    "predicting": show_predicting,
+    "attached": show_attached,
+    "offline-holes-filling": show_offline_with_holes,
+}
+
+
+def assert_fits(app: BtcTuiApp, width: int, height: int) -> None:
+    """Every pane shown is inside the screen above the footer, what it holds fits inside it, and
+    no Live pane line is wider than the pane."""
+    from btc_tui.ui.widgets.live import Fact
+
+    for name in ("#live", "#training", "#loss-chart", "#forecast", "#log"):
+        for pane in app.query(name):
+            if not pane.display or not pane.region.height:
+                continue
+            region = pane.region
+            assert region.right <= width and region.bottom <= height - 1, (name, region)
+            if name in ("#live", "#training"):
+                held = sum(c.outer_size.height for c in pane.children if c.display)
+                assert held <= pane.content_size.height, (name, held, pane.content_size)
+    for fact in app.query(Fact):
+        if fact.display:
+            for line in fact.lines(fact.size.width):
+                assert line.cell_len <= fact.size.width, line.plain
+
+
+@pytest.mark.parametrize("state", list(STATES))
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+async def test_nothing_overflows_in_any_state(state, size):
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await STATES[state](app, pilot)
         await settle(app, pilot)
-
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+        assert_fits(app, *size)
 
 
 def test_help_screen_80x24(snap_compare):
     app = make_app()
     assert snap_compare(app, terminal_size=(80, 24), press=["question_mark"])
+
+
+def test_help_screen_60x20_reads_as_a_table(snap_compare):
+    """Descriptions wrap under themselves (a hanging indent), never under the keys."""
+    app = make_app()
+    assert snap_compare(app, terminal_size=(60, 20), press=["question_mark"])
 
 
 def test_no_color_keeps_every_meaning_in_signs_and_words_80x24(snap_compare, monkeypatch):

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -20,11 +20,14 @@ INTRO = (
 )
 
 
+# The baselines in forecast/report.py's words: persistence repeats the last minute's average,
+# the last price is its close; skill is against the better of the two.
 SIGNS = (
     "Dimmed keys can't be used now (t while training, x when idle).\n"
     "● connected  ↻ reconnecting  ◌ stale: nothing received  ○ not collecting\n"
     "▲/▼ and the sign: the price against the last minute's average\n"
-    "persistence: copy the last price · skill = 1 − MAE / persistence MAE"
+    "persistence = last minute's average; last price = last minute's close; "
+    "skill = 1 − MAE / the better baseline's MAE"
 )
 
 
@@ -36,6 +39,14 @@ def keys_for(action_id: str, keymap: Mapping[str, str]) -> str:
     """The keys that run an action now: the config file's [keys] entry, else the default."""
     default = next(a.keys for a in ACTIONS if a.id == action_id)
     return " / ".join(key_label(k.strip()) for k in keymap.get(action_id, default).split(","))
+
+
+def key_rows(keymap: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(keys, what they do) for every action, then the palette and ctrl+q."""
+    rows = [(keys_for(a.id, keymap), f"{a.label}: {a.tooltip}") for a in ACTIONS]
+    rows.append(("ctrl+p", "Command palette: every action by name, and themes"))
+    rows.append(("ctrl+q", "Quit: the same as q"))
+    return rows
 
 
 class HelpScreen(ModalScreen[None]):
@@ -53,20 +64,22 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         self.keymap = dict(keymap or {})
 
+    def rows(self) -> list[str]:
+        """Each row as plain text, "keys  description" (tests)."""
+        return [
+            "  ".join(str(s.render()) for s in row.query(Static).results(Static))
+            for row in self.query(".help-row")
+        ]
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Static("Keys", id="help-title")
-            yield Static(INTRO, id="help-intro", markup=False)
-            for action in ACTIONS:
-                yield Static(
-                    f"[b]{keys_for(action.id, self.keymap):>10}[/b]  {action.label}:"
-                    f" {action.tooltip}",
-                    classes="help-row",
-                )
-            yield Static(
-                f"[b]{'ctrl+p':>10}[/b]  Command palette: every action by name, and themes",
-                classes="help-row",
-            )
-            yield Static(f"[b]{'ctrl+q':>10}[/b]  Quit: the same as q", classes="help-row")
-            yield Static(SIGNS, id="help-signs")
+            yield Static(INTRO, id="help-intro", markup=False)  # "[keys]" is text, not markup
+            # Keys in a column of their own; a long description wraps within its column (a
+            # hanging indent), so the keys still read as a table in a narrow terminal.
+            for keys, what in key_rows(self.keymap):
+                with Horizontal(classes="help-row"):
+                    yield Static(keys, classes="help-key", markup=False)
+                    yield Static(what, classes="help-what", markup=False)
+            yield Static(SIGNS, id="help-signs", markup=False)
             yield Static("escape closes this screen", id="help-close")

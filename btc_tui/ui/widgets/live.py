@@ -10,10 +10,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -26,7 +28,7 @@ from btc_tui.ui.prediction import LivePrediction
 if TYPE_CHECKING:
     from btc_tui.market.collector import Tick
 
-STATUS_REFRESH = 1.0  # seconds: ages ("msg 0.4 s ago") keep counting between status updates
+STATUS_REFRESH = 1.0  # seconds: ages ("last 3 s ago") keep counting between status updates
 
 
 def hhmm(ms: int) -> str:
@@ -37,15 +39,71 @@ def money(value: float) -> str:
     return f"{value:,.2f}"
 
 
+SEPARATOR = " · "
+
+
+def _wrap_words(text: Text, width: int) -> list[Text]:
+    """Greedy word wrap that keeps styles; a word longer than the width is the only thing ever
+    split (nothing we show has one)."""
+    plain = text.plain
+    if cell_len(plain) <= width:
+        return [text]
+    offsets: list[int] = []
+    start = 0
+    while cell_len(plain[start:]) > width:
+        cut = plain.rfind(" ", start, start + width + 1)
+        if cut <= start:  # one word wider than the line: split it rather than overflow
+            cut = start + width
+            offsets.append(cut)
+            start = cut
+        else:
+            offsets.append(cut)
+            start = cut + 1
+    lines = list(text.divide(offsets))
+    return [
+        line if i == 0 else line[1:] if line.plain.startswith(" ") else line
+        for i, line in enumerate(lines)
+    ]
+
+
+def fit_lines(text: Text, width: int) -> list[Text]:
+    """One line when it fits; otherwise broken at its " · " separators (each line as many whole
+    parts as fit), and a part still too wide at its spaces: never mid-word."""
+    if width <= 0 or text.cell_len <= width:
+        return [text]
+    lines: list[Text] = []
+    current: Text | None = None
+    for part in text.split(SEPARATOR):
+        if current is None:
+            current = part
+        elif current.cell_len + len(SEPARATOR) + part.cell_len <= width:
+            current = current.copy()
+            current.append(SEPARATOR)
+            current.append_text(part)
+        else:
+            lines.append(current)
+            current = part
+    if current is not None:
+        lines.append(current)
+    return [wrapped for line in lines for wrapped in _wrap_words(line, width)]
+
+
 class Fact(Widget):
-    """One fact of the Live pane, on one line when it fits, wrapped at a word when it does not
-    (never cut mid-word); hidden while empty."""
+    """One fact of the Live pane, on one line when it fits, else broken at its " · " separators
+    and then at words (never cut mid-word); hidden while empty."""
 
     DEFAULT_CSS = "Fact { height: auto; width: 1fr; }"
     text: reactive[Text] = reactive(Text, layout=False)
 
+    def lines(self, width: int) -> list[Text]:
+        return fit_lines(self.text, width)
+
     def render(self) -> Text:
-        return self.text
+        return Text("\n").join(self.lines(self.size.width))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        # Our own line breaking decides the height (Textual's cache is keyed by width only).
+        return len(self.lines(width)) if self.text.plain else 0
 
     def watch_text(self, old: Text, text: Text) -> None:
         self.display = bool(text.plain)
@@ -78,6 +136,9 @@ class LivePane(Vertical):
         "forecast",
         "score",
     )
+    # Left out first when the terminal is too short for every fact (see `max_lines`): the row
+    # count, then the open minute's details, the live score, the second and third status lines.
+    DROP_ORDER = ("rows", "minute", "score", "status3", "status2")
 
     def __init__(
         self,
@@ -96,6 +157,7 @@ class LivePane(Vertical):
         self.rows: int | None = None
         self.previous_minute: tuple[int, float] | None = None  # (minute ms, avg price)
         self.tick_at: float | None = None
+        self.max_lines: int | None = None  # set by the app from the terminal's height
 
     def compose(self) -> ComposeResult:
         yield self.collecting
@@ -169,8 +231,26 @@ class LivePane(Vertical):
             "forecast": prediction[0] if prediction else Text(),
             "score": prediction[1] if len(prediction) > 1 else Text(),
         }
+        self._keep_within(lines)
         for name, text in lines.items():
             self.query_one(f"#live-{name}", Fact).text = text
+
+    def _keep_within(self, lines: dict[str, Text]) -> None:
+        """Leave out the least needed facts while the pane would need more lines than the
+        layout gives it (`max_lines`), so the panes below are never pushed off the screen."""
+        if self.max_lines is None:
+            return
+        width = self.content_size.width or max(1, self.app.size.width - 4)
+        needed = sum(len(fit_lines(text, width)) for text in lines.values() if text.plain)
+        for name in self.DROP_ORDER:
+            if needed <= self.max_lines:
+                return
+            if lines[name].plain:
+                needed -= len(fit_lines(lines[name], width))
+                lines[name] = Text()
+
+    def on_resize(self) -> None:
+        self.redraw()
 
     def text(self) -> str:
         """Everything the pane shows, as plain text (tests)."""
@@ -200,7 +280,6 @@ class LivePane(Vertical):
 
     def _minute_line(self) -> Text:
         tick = self.collecting.tick
-        status = self.collecting.status
         line = Text()
         if tick is not None and tick.minute_trades == 0:
             line.append(
@@ -209,12 +288,10 @@ class LivePane(Vertical):
             )
         elif tick is not None:
             line.append(
-                f"{hhmm(tick.minute)} avg {money(tick.minute_avg)} · {tick.minute_trades} trades"
+                f"{hhmm(tick.minute)} avg {money(tick.minute_avg)} · {tick.minute_trades:,} trades"
             )
         else:
             line.append("open minute: none yet", self._style("muted"))
-        if status is not None and status.state == "connected":
-            line.append(f" · {status.messages_per_second:.1f}/s")
         return line
 
     def _status_lines(self) -> list[Text]:
@@ -258,7 +335,9 @@ class LivePane(Vertical):
             return Text(f"… connecting to {self.settings.url}", self._style("muted"))
         now = self.clock()
         elapsed = max(0.0, now - c.status_at)
-        reconnects = f" · {status.reconnects} reconnects"
+        # Said only once there were any: "0 reconnects" takes room and tells nothing.
+        n = status.reconnects
+        reconnects = f" · {n} reconnect{'s' if n != 1 else ''}" if n else ""
         if status.state == "backing_off":
             retry = max(0.0, (status.retry_in or 0.0) - elapsed)
             return Text(f"↻ reconnecting in {retry:.0f} s{reconnects}", self._style("warn"))
@@ -267,9 +346,10 @@ class LivePane(Vertical):
             return Text(f"◌ stale: nothing for {age:.0f} s{reconnects}", self._style("warn"))
         if status.state == "connected":
             line = Text("● connected", self._style("good"))
+            line.append(f" · {status.messages_per_second:.1f} msg/s")
             if status.last_message_age is not None:
                 age = status.last_message_age + elapsed
-                line.append(f" · msg {age:.0f} s ago")
+                line.append(f" · last {age:.0f} s ago")
             line.append(reconnects)
             return line
         if status.state == "connecting":
@@ -289,28 +369,29 @@ class LivePane(Vertical):
         return line
 
     def _holes_line(self) -> Text:
-        """Trades the stream missed, those lost for good, and those fetched over REST (the
-        collector counts hole repairs and history fills together)."""
+        """Only when the stream had holes: trades it missed, those fetched again over REST and
+        those lost for good (the history fill's trades are not holes and are not counted)."""
         status = self.collecting.status
         if status is None or self.collecting.state != "collecting":
             return Text()  # attached: the holes are the owning collector's, not this ticker's
-        fetched, lost = status.repaired, status.unrepaired
-        line = Text(f"holes: missed {status.missed:,} · ")
-        line.append(f"lost {lost:,}", self._style("error") if lost else "")
-        if fetched:
-            line.append(f" · REST {fetched:,} trades")
+        if not status.missed and not status.unrepaired:
+            return Text()  # no hole: nothing to say
+        line = Text(f"holes: {status.missed:,} trades · {status.repaired:,} repaired")
+        line.append(" · ")
+        lost = status.unrepaired
+        line.append(f"{lost:,} lost", self._style("error") if lost else "")
         return line
 
     def _fill_line(self) -> Text:
+        """While the history fill runs, and if it failed; a finished fill is in the log (the
+        collector says how many minutes it filled), so it takes no room here."""
         fill = self.collecting.fill
         if fill is None:
             return Text()
         if fill.error is not None:
             return Text(f"✗ history: {fill.error}", self._style("error"))
         if fill.finished:
-            if not fill.done_minutes:
-                return Text()  # nothing was missing: nothing to say
-            return Text(f"✓ history: {fill.done_minutes:,} minutes filled", self._style("muted"))
+            return Text()
         pct = 100 * fill.done_minutes / fill.total_minutes if fill.total_minutes else 0.0
         return Text(
             f"… history: {fill.done_minutes:,}/{fill.total_minutes:,} minutes ({pct:.0f}%)",

@@ -3,7 +3,9 @@ epoch n/N with a progress bar and ETA, the last loss and val_loss."""
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -30,6 +32,21 @@ def duration(seconds: float) -> str:
 
 def loss_text(value: float | None) -> str:
     return "–" if value is None else f"{value:.3g}"
+
+
+def finished_line(result: TrainResult) -> str:
+    """The log's line for a finished run: the model's MAE beside the best baseline's, and the
+    verdict in forecast/report.py's words (the forecast pane shows the same `short_verdict`)."""
+    from btc_tui.forecast.metrics import LAST_PRICE
+    from btc_tui.forecast.report import short_verdict
+
+    mt = result.metrics
+    best = "last price" if mt.best_baseline == LAST_PRICE else "persistence"
+    against = "" if math.isnan(mt.best_baseline_mae) else f" ({best} {mt.best_baseline_mae:,.2f})"
+    return (
+        f"training finished: {result.epochs_run} epochs, MAE {mt.mae:,.2f}{against}:"
+        f" {short_verdict(mt)}"
+    )
 
 
 class TrainingPane(Vertical):
@@ -126,13 +143,7 @@ class TrainingPane(Vertical):
         self.show_done(result)
         val = result.history_val_loss or [None] * len(result.history_loss)
         self.losses = tuple(zip(result.history_loss, val, strict=False))
-        mt = result.metrics
-        self.post_message(
-            m.EventLogged(
-                f"training finished: {result.epochs_run} epochs, MAE {mt.mae:,.2f}"
-                f" vs persistence {mt.baseline_mae:,.2f} (skill {mt.skill:+.3f})"
-            )
-        )
+        self.post_message(m.EventLogged(finished_line(result)))
         for warning in result.warnings:
             self.post_message(m.EventLogged(f"training warning: {warning}"))
         self.post_message(m.EventLogged(f"model saved to {result.model_path}"))
@@ -183,7 +194,7 @@ class TrainingPane(Vertical):
         self.query_one("#training-progress", ProgressBar).update(progress=100 * fraction)
 
     def start(self, data: str) -> None:
-        self._state("-busy", f"starting: {data}")
+        self._state("-busy", f"starting: {Path(data).name}")  # the full path is in the log
         self._progress(0)
         self.query_one("#training-epoch", Static).update("")
         self.query_one("#training-loss", Static).update("")
@@ -228,7 +239,8 @@ class TrainingPane(Vertical):
         self.query_one("#training-epoch", Static).update(
             f"windows: {result.train_windows:,} train, {result.test_windows:,} test"
         )
-        self.query_one("#training-model", Static).update(f"saved: {result.model_path}")
+        # The file name only: a path would be cut mid-word in a narrow pane (the log has it).
+        self.query_one("#training-model", Static).update(f"saved: {result.model_path.name}")
 
     def show_cancelled(self, model_kept: bool) -> None:
         self._state(
