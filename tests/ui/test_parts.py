@@ -135,3 +135,58 @@ async def test_every_pane_is_on_screen_from_80x24_up(size):
             region = app.query_one(pane).region
             assert region.width > 0 and region.height > 0, pane
             assert region.right <= size[0] and region.bottom <= size[1] - 1, pane  # footer
+
+
+def _result_with_close(model_path):
+    """A test set where the last price (the close) is the better baseline and the model ties it:
+    its point forecast is the close plus a tiny offset."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from btc_tui.forecast.metrics import evaluate
+    from tests.ui.test_snapshots import result
+
+    t = np.arange(200)
+    actual = 60_000 + 30 * np.sin(t / 9)
+    last = np.concatenate([[actual[0]], actual[:-1]])  # persistence: the last average
+    close = 0.3 * last + 0.7 * actual  # the last trade is closer to the next average
+    metrics = evaluate(close + 1e-4, actual, last, last_close=close)
+    return replace(result(), metrics=metrics, model_path=model_path)
+
+
+def test_training_finished_line_is_report_verdict_against_the_best_baseline(tmp_path):
+    """The log's line names the better baseline and says report.py's short verdict, not a skill
+    against persistence when the last price is the baseline to beat."""
+    from btc_tui.forecast.metrics import LAST_PRICE
+    from btc_tui.forecast.report import short_verdict
+    from btc_tui.ui.widgets.training import finished_line
+
+    run = _result_with_close(tmp_path / "btc_lstm.keras")
+    line = finished_line(run)
+    assert run.metrics.best_baseline == LAST_PRICE
+    assert f"(last price {run.metrics.last_price_mae:,.2f})" in line
+    assert line.endswith(short_verdict(run.metrics))
+    assert "persistence" not in line and "skill" not in line
+
+
+async def test_training_pane_names_the_model_file_never_a_path_cut_mid_word(tmp_path):
+    """A long models directory at 80x24: the Training pane shows the file name whole, and the
+    log has the full path."""
+    from textual.widgets import Static
+
+    from btc_tui.config import Settings
+    from btc_tui.ui import messages as m
+    from btc_tui.ui.app import BtcTuiApp
+    from btc_tui.ui.widgets import EventLog, TrainingPane
+
+    path = tmp_path / ("very-long-directory-name-" * 3) / "models" / "btc_lstm.keras"
+    app = BtcTuiApp(Settings(data=tmp_path / "m.csv", models=path.parent), autostart=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(TrainingPane)
+        pane.post_message(m.TrainingFinished(_result_with_close(path)))
+        await pilot.pause()
+        await pilot.pause()
+        shown = str(pane.query_one("#training-model", Static).render())
+        assert shown == "saved: btc_lstm.keras"
+        assert any(str(path) in line for line in app.query_one(EventLog).texts)
