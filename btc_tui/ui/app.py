@@ -286,7 +286,9 @@ class BtcTuiApp(App[int]):
     def _training_finished(self, message: m.TrainingFinished) -> None:
         result = message.result
         self._with_forecast_pane(
-            lambda pane: pane.show(result.actual, result.predicted, result.metrics)
+            lambda pane: pane.show(
+                result.actual, result.predicted, result.metrics, lo=result.lo, hi=result.hi
+            )
         )
         if result.model_path.exists():
             self.query_one(LivePrediction).load("loading the new model…")

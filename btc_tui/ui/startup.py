@@ -4,7 +4,6 @@ saved beside a model."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -53,11 +52,6 @@ def saved_metrics(predictor: Predictor) -> Metrics | None:
     if not isinstance(saved, dict):
         return None
     try:
-        values = {
-            name: math.nan if saved[name] is None else float(saved[name])
-            for name in ("mae", "mape", "baseline_mae", "baseline_mape", "skill")
-        }
+        return Metrics.from_dict(saved)
     except (KeyError, TypeError, ValueError):
         return None  # an older or hand-edited JSON: show nothing rather than guess
-    direction = saved.get("direction_accuracy")
-    return Metrics(**values, direction_accuracy=math.nan if direction is None else direction)
