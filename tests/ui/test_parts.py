@@ -190,3 +190,28 @@ async def test_training_pane_names_the_model_file_never_a_path_cut_mid_word(tmp_
         shown = str(pane.query_one("#training-model", Static).render())
         assert shown == "saved: btc_lstm.keras"
         assert any(str(path) in line for line in app.query_one(EventLog).texts)
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24), (120, 40)])
+async def test_log_lines_wrap_within_the_pane_never_cut_at_its_edge(size):
+    """RichLog renders lines at least 78 cells wide unless told otherwise: in a narrower pane a
+    long line was cut at the edge ("... over REST: 432" for 4320)."""
+    from btc_tui.config import Settings
+    from btc_tui.ui.app import BtcTuiApp
+    from btc_tui.ui.widgets import EventLog
+
+    app = BtcTuiApp(Settings(), autostart=False)
+    async with app.run_test(size=size) as pilot:
+        if app.compact:
+            for _ in range(3):  # training -> loss chart -> forecast -> log
+                await pilot.press("v")
+        long = "filled 2026-11-23T14:23:00Z .. 2026-11-26T14:23:00Z over REST: 4320 minute(s) " * 2
+        app.log_event(long.strip())
+        await pilot.pause()
+        await pilot.pause()
+        log = app.query_one(EventLog)
+        width = log.scrollable_content_region.width
+        assert width > 0
+        shown = [strip.text.rstrip() for strip in log.lines]
+        assert all(len(line) <= width for line in shown), (width, shown)
+        assert "4320" in "\n".join(shown)

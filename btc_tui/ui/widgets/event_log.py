@@ -17,7 +17,11 @@ REFLOW_LINES = 200  # lines wrapped again for a new width (older ones stay in .t
 
 class EventLog(RichLog):
     def __init__(self, clock: Callable[[], float], *, id: str | None = None) -> None:
-        super().__init__(max_lines=MAX_LINES, wrap=True, markup=False, highlight=False, id=id)
+        # min_width: RichLog renders every line at least 78 cells wide by default, and a narrower
+        # pane then cuts it off at its edge; 1 lets lines wrap at the pane's own width.
+        super().__init__(
+            max_lines=MAX_LINES, wrap=True, markup=False, highlight=False, min_width=1, id=id
+        )
         self.clock = clock
         self.texts: deque[str] = deque(maxlen=MAX_LINES)  # what was logged, as plain lines
         self._wrapped_at = 0
