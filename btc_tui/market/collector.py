@@ -191,6 +191,7 @@ class Collector:
         self._last_bar: MinuteBar | None = None  # the last row written, as a bar (for folding)
         self._replace_ok: set[int] = set()  # minutes whose stored row a rebuilt bar may replace
         self._plan: _FillPlan | None = None
+        self._cold_start = False  # the CSV held no minute when collecting began
         self._first_live: asyncio.Future[Trade] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._failure: asyncio.Future[None] | None = None
@@ -216,6 +217,11 @@ class Collector:
         for warning in store.warnings:
             self._log(warning, "store")
         self._plan = self._fill_plan(store)
+        if not self._repair_on and store.last_trade_id is not None:
+            # No fill over REST: the stream reports the hole since the last stored trade (its
+            # count and ids) like any other unrepaired hole, instead of nothing at all.
+            self.stream.last_trade_id = store.last_trade_id
+        self._cold_start = store.last_minute is None
         after = store.last_minute
         if self._plan is not None and self._plan.rebuild and after is not None:
             # The last stored minute is rebuilt: live trades of it are welcome, and its row is
@@ -253,8 +259,11 @@ class Collector:
         if not self._repair_on:
             return None
         if store.last_minute is None:
+            # Without history, still the first live minute's trades before the first live one:
+            # else that minute would be written with only the trades after the start, as if
+            # they were all of it.
             history = float(getattr(self.settings, "history", 0.0) or 0.0)
-            return _FillPlan(None, history_ms=int(history * 1000)) if history > 0 else None
+            return _FillPlan(None, history_ms=int(max(0.0, history) * 1000))
         if store.last_trade_id is None:  # a file without ids: we can't tell what its row holds
             return _FillPlan(store.last_minute + MINUTE_MS)
         return _FillPlan(store.last_minute, rebuild=True)
@@ -375,6 +384,12 @@ class Collector:
         # on is written until the fill has written what comes before it.
         if self._plan is not None and self.rest is not None:
             self._hold.hold("fill", minute_of(trade.trade_time))
+        elif self._cold_start and trade.trade_time % MINUTE_MS:
+            self._log(
+                f"the first minute, {_utc(minute_of(trade.trade_time))}, holds only the trades "
+                f"from {_utc(trade.trade_time)} on (gap repair is off)",
+                "gap",
+            )
         if self._first_live is not None and not self._first_live.done():
             self._first_live.set_result(trade)
 
@@ -701,9 +716,14 @@ class Collector:
         total = max(0, (live_minute - start) // MINUTE_MS)
         done = 0  # minutes of [start, live_minute) covered so far
         written = 0  # of them, minutes with trades (a row each)
-        self.filling = True
+        early = 0  # trades of the first live minute before the first live one
+        # An empty CSV without history: only the first live minute is completed; no history
+        # fill to show progress for.
+        quiet = total == 0 and plan.start is None
+        self.filling = not quiet
         self._emit_status()
-        self._progress(FillProgress(start, live_minute, 0, total, False))
+        if not quiet:
+            self._progress(FillProgress(start, live_minute, 0, total, False))
         store = self._store
         # Trades already in the CSV (the stored part of a rebuilt minute) are not "repaired".
         known = store.last_trade_id if store.last_trade_id is not None else -1
@@ -740,7 +760,8 @@ class Collector:
                     ) from None
                 runs = missing_runs(aggs, first.trade_id - 1, self.seen.units)
                 self._hold.add_runs(runs, final_before=live_minute)
-                self.repaired += sum(gained(r.first_id, r.last_id) for r in runs)
+                early = sum(gained(r.first_id, r.last_id) for r in runs)
+                self.repaired += early
         except asyncio.CancelledError:
             # Stopped mid-fill: the held live minutes are written anyway (nothing received is
             # lost), so say which minutes before them are missing and how to fill them.
@@ -756,19 +777,35 @@ class Collector:
             if not (_is_rest_error(exc) or isinstance(exc, Unrepairable)):
                 raise
             self._replace_ok.clear()
-            self._log(
-                f"could not fill {_utc(start)} .. {_utc(first.trade_time)}: {exc}; to fill it "
-                f"later: btc-tui backfill --start {_utc(start)} --end {_utc(live_minute)}",
-                "fill",
-            )
-            self._progress(FillProgress(start, live_minute, done, total, True, str(exc)))
+            if quiet:
+                self._log(
+                    f"could not fetch the trades of {_utc(live_minute)} before the first live "
+                    f"one: {exc}; that minute holds only the trades from {_utc(first.trade_time)} "
+                    "on",
+                    "fill",
+                )
+            else:
+                self._log(
+                    f"could not fill {_utc(start)} .. {_utc(first.trade_time)}: {exc}; to fill "
+                    f"it later: btc-tui backfill --start {_utc(start)} --end {_utc(live_minute)}",
+                    "fill",
+                )
+            if not quiet:
+                self._progress(FillProgress(start, live_minute, done, total, True, str(exc)))
         else:
-            self._log(
-                f"filled {_utc(start)} .. {_utc(live_minute)} over REST: {written} minute(s) "
-                f"with trades written",
-                "fill",
-            )
-            self._progress(FillProgress(start, live_minute, total, total, True))
+            if not quiet:
+                self._log(
+                    f"filled {_utc(start)} .. {_utc(live_minute)} over REST: {written} "
+                    "minute(s) with trades written",
+                    "fill",
+                )
+                self._progress(FillProgress(start, live_minute, total, total, True))
+            elif early:
+                self._log(
+                    f"completed the first minute, {_utc(live_minute)}, with the {early} "
+                    "trade(s) before the first live one, over REST",
+                    "fill",
+                )
         finally:
             self.filling = False
             self._hold.release("fill")

@@ -57,6 +57,12 @@ def minute_text(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _second_text(ms: int) -> str:
+    """To the second when it is not a whole minute (a message about partial minutes)."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if ms % 60_000 else "%Y-%m-%d %H:%M UTC")
+
+
 # -- REST -----------------------------------------------------------------------------------------
 async def fetch_minutes(
     rest: BinanceRest, start_ms: int, end_ms: int
@@ -113,7 +119,8 @@ class BackfillResult:
         return (
             f"{path}: {self.written:,} minutes written, {self.present:,} already there, "
             f"{self.empty:,} without trades, {minute_text(self.start)} to {minute_text(self.end)} "
-            f"(end exclusive); {self.requests:,} requests in {self.seconds:.1f} s"
+            f"(end exclusive); {self.requests:,} request{'' if self.requests == 1 else 's'} in "
+            f"{self.seconds:.1f} s"
         )
 
 
@@ -189,9 +196,14 @@ async def backfill(
             assert since is not None
             start_ms = end_ms - int(since * 1000)
         start, end = ceil_minute(start_ms), floor_minute(end_ms)
+        if start_ms >= now:
+            raise UsageError(
+                f"nothing to fetch: the start, {_second_text(start_ms)}, is not before now by "
+                f"Binance's clock, {_second_text(now)}"
+            )
         if end <= start:
             raise UsageError(
-                f"nothing to fetch: {minute_text(start_ms)} to {minute_text(end_ms)} holds no "
+                f"nothing to fetch: {_second_text(start_ms)} to {_second_text(end_ms)} holds no "
                 "whole minute"
             )
         present_before = existing_minutes(store.path)
@@ -321,8 +333,8 @@ def check_dump_name(path: Path, symbol: str) -> re.Match[str]:
         )
     if match["symbol"] != symbol.upper():
         raise UsageError(
-            f"{path} is a {match['symbol']} dump; the CSV holds {symbol.upper()} minutes "
-            f"(pass --symbol {match['symbol'].lower()} and a --data file for it)"
+            f"{path} holds {match['symbol']} trades, not {symbol.upper()} (--symbol); pass "
+            f"--symbol {match['symbol'].lower()} and a --data file for it"
         )
     return match
 

@@ -100,7 +100,9 @@ async def test_a_signal_writes_the_open_minute_releases_the_lock_and_exits_0(
 
 async def test_minute_line_shows_the_bar(simulator: Simulator, tmp_path: Path):
     data = tmp_path / "minutes.csv"
-    collect = await start_collect(simulator.url, data, "--minutes", "1")
+    collect = await start_collect(
+        simulator.url, data, "--minutes", "1", rest_url=simulator.rest_url
+    )
     await simulator.wait_for_connections(1, timeout=20)
     sent = simulator.publish(minute_times(0, 4)) + simulator.publish(minute_times(1, 1))
     code, stdout, stderr = await collect.finish()
@@ -115,7 +117,9 @@ async def test_minute_line_shows_the_bar(simulator: Simulator, tmp_path: Path):
 
 async def test_minutes_option_exits_0_after_that_many(simulator: Simulator, tmp_path: Path):
     data = tmp_path / "minutes.csv"
-    collect = await start_collect(simulator.url, data, "--minutes", "3")
+    collect = await start_collect(
+        simulator.url, data, "--minutes", "3", rest_url=simulator.rest_url
+    )
     await simulator.wait_for_connections(1, timeout=20)
     for minute in range(5):
         simulator.publish(minute_times(minute, 3))

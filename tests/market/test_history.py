@@ -119,6 +119,37 @@ async def test_an_end_after_the_exchange_clock_never_writes_the_minute_still_tra
     assert load_minutes(data).frame.index[-1].value // 1_000_000 == END - MINUTE_MS
 
 
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        (
+            END + 3_600_000,
+            None,
+            "nothing to fetch: the start, 2024-08-09 01:00 UTC, is not before now by Binance's "
+            "clock, 2024-08-09 00:00:30 UTC",
+        ),
+        (
+            END - 50_000,
+            END - 20_000,
+            "nothing to fetch: 2024-08-08 23:59:10 UTC to 2024-08-08 23:59:40 UTC holds no whole "
+            "minute",
+        ),
+    ],
+)
+async def test_a_range_without_a_whole_past_minute_is_one_clear_error(
+    tmp_path, start, end, message
+):
+    from btc_tui.errors import UsageError
+
+    now = END / 1000 + 30
+    async with Simulator(rate=0, seed=2, ping_interval=0, clock=lambda: now) as server:
+        data = tmp_path / "m.csv"
+        with pytest.raises(UsageError) as error:
+            await backfill(settings_for(server, data), start, end)
+    assert str(error.value) == message
+    assert [path for path, _, _ in server.rest_log] == ["/api/v3/time"]
+
+
 async def test_a_minute_cut_short_is_visible_and_repaired_from_rest(sim, tmp_path):
     data = tmp_path / "m.csv"
     settings = settings_for(sim, data)

@@ -135,7 +135,9 @@ def test_another_symbols_dump_is_refused_with_nothing_written(tmp_path, capsys):
     dump = write_dump(tmp_path / "ETHUSDT-aggTrades-2024-08-08.zip", ["1,2.0,1.0,1,1,1,True,True"])
     code = main(["import", "--data", str(data), str(dump)])
     err = capsys.readouterr().err
-    assert code == 2 and "is a ETHUSDT dump" in err and err.count("\n") == 1
+    assert (
+        code == 2 and "holds ETHUSDT trades, not BTCUSDT (--symbol)" in err and err.count("\n") == 1
+    )
     assert not data.exists()
 
 

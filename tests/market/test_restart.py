@@ -248,3 +248,58 @@ async def test_a_start_inside_an_aggregate_takes_only_its_unseen_trades_from_res
     rows = assert_csv_matches(data, simulator.sent)
     assert [int(r["trades"]) for r in rows] == [3, 6, 1]
     assert second.status.repaired == 3
+
+
+async def test_an_empty_csv_without_history_still_gets_its_first_minute_whole(
+    simulator: Simulator, tmp_path: Path
+):
+    """--history 0: no past is fetched, but the first minute is not written with only the trades
+    after the start as if they were all of it: the ones before come over REST."""
+    data = tmp_path / "m.csv"
+    simulator.publish(minute_times(0, 30), send=False)  # before the collector started
+    seen = Seen()
+    collector = make_collector(simulator, data, seen, history=0.0)
+    async with collecting(collector):
+        await simulator.wait_for_connections(1)
+        simulator.publish(minute_times(0, 20, start_ms=30_000))
+        simulator.publish(minute_times(1, 5))
+        await eventually(lambda: len(seen.bars) == 1)
+    rows = assert_csv_matches(data, simulator.sent)
+    assert [int(r["trades"]) for r in rows] == [50, 5]
+    assert seen.fills == []  # no history fill to show
+    assert collector.status.repaired == 30
+    assert "completed the first minute, 2024-01-01T00:00:00Z, with the 30 trade(s) before" in (
+        "\n".join(log.text for log in seen.logs)
+    )
+
+
+async def test_without_repair_a_start_says_what_it_cannot_know(
+    simulator: Simulator, tmp_path: Path
+):
+    """--no-repair: the first minute of an empty CSV is said to be partial, and a restart
+    reports the hole since the last stored trade (count and ids) instead of nothing."""
+    data = tmp_path / "m.csv"
+    seen = Seen()
+    first = make_collector(simulator, data, seen, repair=False)
+    async with collecting(first):
+        await simulator.wait_for_connections(1)
+        simulator.publish(minute_times(0, 3, start_ms=5_000))
+        await eventually(lambda: first.stream.trades == 3)
+    texts = [log.text for log in seen.logs]
+    assert (
+        "the first minute, 2024-01-01T00:00:00Z, holds only the trades from "
+        "2024-01-01T00:00:05Z on (gap repair is off)" in texts
+    )
+    simulator.publish(minute_times(1, 4))  # nobody collects these
+
+    seen = Seen()
+    second = make_collector(simulator, data, seen, repair=False)
+    async with collecting(second):
+        await simulator.wait_for_connections(2)
+        simulator.publish(minute_times(2, 2))
+        await eventually(lambda: second.stream.trades == 2)
+    assert "hole not repaired: 4 trade(s), ids 4..7: repair is off (--no-repair)" in [
+        log.text for log in seen.logs
+    ]
+    assert second.status.unrepaired == 4
+    assert [int(r["trades"]) for r in read_rows(data)] == [3, 2]
