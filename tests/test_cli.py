@@ -437,3 +437,30 @@ def test_help_lists_every_environment_variable(argv, capsys):
     for option in OPTIONS.values():
         assert option.env in out
     assert "BTC_TUI_DATA" in out and "BTC_TUI_CONFIG" in out
+
+
+# --- the demo never mixes with real data -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--demo", "backfill", "--since", "1h"], "backfill fetches real history from Binance"),
+        (["import", "--demo", "BTCUSDT-aggTrades-2024-08-08.zip"], "import merges real Binance"),
+        (["--demo", "check", "--repair"], "--repair fetches real trades from Binance"),
+    ],
+)
+def test_demo_never_takes_real_data_into_its_file(argv, message, tmp_path, monkeypatch, capsys):
+    from btc_tui.market.store import MinuteStore
+    from tests.market.test_store import bar
+
+    monkeypatch.chdir(tmp_path)
+    demo = tmp_path / "data" / "demo.csv"
+    with MinuteStore(demo) as store:
+        store.append_many([bar(0), bar(1)])  # both claim trades 1..100: check finds a problem
+    before = demo.read_bytes()
+    assert main(argv, environ={}, config_path=NO_FILE) == 2
+    err = capsys.readouterr().err
+    assert message in err and "never into the demo's data/demo.csv" in err
+    assert err.count("btc-tui: error:") == 1 and "Traceback" not in err
+    assert demo.read_bytes() == before

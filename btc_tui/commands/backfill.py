@@ -86,6 +86,11 @@ def run(
 ) -> int:
     from btc_tui.market.rest import RestError
 
+    if settings.demo:
+        raise UsageError(
+            f"backfill fetches real history from Binance, never into the demo's {settings.data}; "
+            "the demo fills its own past from the simulator (btc-tui --demo, or --demo collect)"
+        )
     start_ms, end_ms = _to_ms(start, "--start"), _to_ms(end, "--end")
     if start_ms is None and since is None:
         raise UsageError("backfill: pass --since (e.g. 3d) or --start")

@@ -35,6 +35,14 @@ def run(settings: Settings, repair: bool = False) -> int:
 def _repair(settings: Settings, report) -> int:
     from btc_tui.market.rest import RestError
 
+    if settings.demo:
+        print(
+            f"btc-tui: error: --repair fetches real trades from Binance, never into the demo's "
+            f"{settings.data}; the CSV is unchanged",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
     try:
         result = asyncio.run(repair(settings, report))
     except RestError as exc:

@@ -8,6 +8,10 @@ printing) stops it the same way. A disk that refuses writes ends it with one lin
 
 Output is plain text, one line per event and never colour: under systemd each line becomes one
 journald entry. On a terminal the start's fill also shows a progress line that rewrites itself.
+
+With --demo it collects from the built-in simulator (started in this process, its simulated past
+served over REST) into the demo's own file: simulated minutes never go into a real CSV, and real
+trades never into the demo's.
 """
 
 from __future__ import annotations
@@ -86,7 +90,33 @@ class Output:
         self._lost()
 
 
+DEMO_HISTORY_MINUTES = 3 * 24 * 60  # the simulated past, as in the app's demo
+
+
 async def _collect(settings: Settings) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.demo:
+            from btc_tui.market.simulator import Simulator
+
+            simulator = Simulator(
+                port=0, symbol=settings.symbol, history_minutes=DEMO_HISTORY_MINUTES
+            )
+            await stack.enter_async_context(simulator)
+            settings = settings.with_changes(url=simulator.url, rest_url=simulator.rest_url)
+            source = f"the built-in simulator at {simulator.url} (demo: random prices)"
+        else:
+            source = settings.url
+        repair = getattr(settings, "repair", True)
+        rest = f"; gaps repaired from {settings.rest_url}" if repair else "; gap repair off"
+        print(
+            f"collecting {settings.symbol}@trade from {source} into {settings.data}{rest}",
+            file=sys.stderr,
+            flush=True,
+        )
+        await _collect_from(settings)
+
+
+async def _collect_from(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     stopping: list[str] = []
     task: asyncio.Task[None] | None = None
@@ -129,18 +159,11 @@ async def _collect(settings: Settings) -> None:
     holes = f", {status.unrepaired} trade(s) in unrepaired holes" if status.unrepaired else ""
     out.line(
         f"stopped; {collector.bars_written} minute(s) written to {settings.data}; "
-        f"{status.repaired} trade(s) repaired over REST{holes}",
+        f"{status.repaired} trade(s) fetched over REST (history, restart, holes){holes}",
         sys.stderr,
     )
 
 
 def run(settings: Settings) -> int:
-    repair = getattr(settings, "repair", True)
-    rest = f"; gaps repaired from {settings.rest_url}" if repair else "; gap repair off"
-    print(
-        f"collecting {settings.symbol}@trade from {settings.url} into {settings.data}{rest}",
-        file=sys.stderr,
-        flush=True,
-    )
     asyncio.run(_collect(settings))
     return 0

@@ -9,10 +9,15 @@ import sys
 from pathlib import Path
 
 from btc_tui.config import Settings
+from btc_tui.errors import UsageError
 from btc_tui.market.history import import_dumps
 
 
 def run(settings: Settings, files: list[Path]) -> int:
+    if settings.demo:
+        raise UsageError(
+            f"import merges real Binance dumps, never into the demo's {settings.data}; drop --demo"
+        )
     result = import_dumps(settings, files)
     for warning in result.warnings:
         print(f"btc-tui: warning: {warning}", file=sys.stderr)

@@ -161,7 +161,7 @@ async def test_kill_9_then_restart_completes_the_file_and_duplicates_nothing(
     assert "torn last line" in stderr
     rows = assert_csv_matches(data, simulator.sent)  # every trade, in exactly one row
     assert [int(r["trades"]) for r in rows] == [9, 13, 2]
-    assert "7 trade(s) repaired over REST" in stderr
+    assert "7 trade(s) fetched over REST (history, restart, holes)" in stderr
 
 
 async def test_rest_unreachable_collects_live_and_says_what_is_missing(
@@ -267,3 +267,39 @@ async def test_a_reader_that_goes_away_stops_it_like_a_hang_up(
     assert [int(r["trades"]) for r in read_rows(data)] == [4, 3]  # the open minute was written
     with MinuteStore(data) as store:
         assert store.rows == 2
+
+
+async def test_demo_collects_from_the_built_in_simulator_into_its_own_file(tmp_path: Path):
+    """`btc-tui --demo collect` used to stream real Binance trades into data/demo.csv."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "no-config")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "btc_tui",
+        "--demo",
+        "collect",
+        "--history",
+        "10m",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,  # the demo's default file: tmp_path/data/demo.csv
+        env=env,
+    )
+    assert proc.stderr is not None
+    said: list[str] = []
+    async with asyncio.timeout(30):
+        while not any(line.startswith("filled ") for line in said):
+            line = (await proc.stderr.readline()).decode()
+            assert line, "collect ended: " + "".join(said)
+            said.append(line)
+    proc.send_signal(signal.SIGINT)
+    _, rest = await asyncio.wait_for(proc.communicate(), 20)
+    text = "".join(said) + rest.decode()
+    assert proc.returncode == 0, text
+    assert "from the built-in simulator at ws://127.0.0.1:" in said[0]
+    assert "into data/demo.csv; gaps repaired from http://127.0.0.1:" in said[0]
+    assert "binance" not in text.lower()
+    rows = read_rows(tmp_path / "data" / "demo.csv")
+    assert len(rows) >= 10  # the simulated past (the app's backfill path), then live minutes
+    assert not (tmp_path / "data" / "bitcoin_price_stream.csv").exists()
