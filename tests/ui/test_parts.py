@@ -215,3 +215,36 @@ async def test_log_lines_wrap_within_the_pane_never_cut_at_its_edge(size):
         shown = [strip.text.rstrip() for strip in log.lines]
         assert all(len(line) <= width for line in shown), (width, shown)
         assert "4320" in "\n".join(shown)
+
+
+def test_help_defines_the_baselines_in_the_reports_words(tmp_path):
+    """Persistence is the last minute's average, not "the last price" (the help said so)."""
+    from btc_tui.forecast.report import metrics_table
+    from btc_tui.ui.screens.help import SIGNS
+
+    phrase = "persistence = last minute's average; last price = last minute's close"
+    assert phrase in metrics_table(_result_with_close(tmp_path / "m.keras").metrics)
+    assert phrase in SIGNS
+
+
+async def test_help_at_60x20_keeps_keys_in_their_own_column():
+    """Descriptions wrap within their column (hanging indent), never back under the keys; the
+    intro's "[keys]" is shown as text, not eaten as markup."""
+    from textual.widgets import Static
+
+    from btc_tui.config import Settings
+    from btc_tui.ui.app import BtcTuiApp
+
+    app = BtcTuiApp(Settings(), autostart=False)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "[keys] table" in str(app.screen.query_one("#help-intro", Static).render())
+        rows = list(app.screen.query(".help-row"))
+        assert rows
+        wrapped = 0
+        for row in rows:
+            key, what = row.query(Static).results(Static)
+            assert what.region.x > key.region.right - 1
+            wrapped += what.region.height > 1
+        assert wrapped  # at 60 columns some descriptions take two lines, all beside their key
