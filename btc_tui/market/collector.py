@@ -249,6 +249,8 @@ class Collector:
                     self.rest = await stack.enter_async_context(
                         BinanceRest(rest_url, settings.symbol)
                     )
+                if self.rest is not None:
+                    self._spawn(self._check_symbol())
                 if self._plan is not None and self.rest is not None:
                     self._spawn(self._fill(self._plan))
                 await self._run_tasks(store)
@@ -693,6 +695,22 @@ class Collector:
         self.holes.append(hole)
         del self.holes[:-100]  # the latest ones; the count above keeps the total
         self._log(f"hole not repaired: {hole.describe()}: {why}", "gap")
+
+    async def _check_symbol(self) -> None:
+        """Binance's stream accepts any pair's name and then sends nothing: ask REST once, so a
+        typo in --symbol ends the run with Binance's own message instead of reconnecting every
+        --stale-after seconds forever. Any other REST trouble is left to where it matters."""
+        from btc_tui.market.rest import BinanceError
+
+        assert self.rest is not None
+        try:
+            await self.rest.agg_trades(limit=1)
+        except BinanceError as exc:
+            if exc.code == -1121:
+                raise UsageError(f"--symbol {self.settings.symbol}: {exc}") from None
+        except Exception as exc:
+            if not _is_rest_error(exc):
+                raise
 
     # -- the start's fill ---------------------------------------------------------------------
     async def _fill(self, plan: _FillPlan) -> None:

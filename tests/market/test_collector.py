@@ -262,3 +262,19 @@ async def test_real_binance_payloads_over_a_socket_give_binance_klines(
         ours, theirs = rows[minute], klines[minute]
         for column in ("open", "high", "low", "close", "volume"):
             assert Decimal(ours[column]) == Decimal(theirs[column]), (minute, column)
+
+
+async def test_a_pair_binance_does_not_list_ends_the_run_with_its_message(
+    simulator: Simulator, tmp_path: Path
+):
+    """The stream accepts any pair's name and sends nothing (Binance does too): without the REST
+    check a typo in --symbol reconnected every --stale-after seconds forever."""
+    settings = Settings(
+        data=tmp_path / "m.csv", url=simulator.url, rest_url=simulator.rest_url, symbol="btcusdx"
+    )
+    collector = Collector(settings)
+    with pytest.raises(
+        UsageError, match=r"^--symbol btcusdx: .*Binance error -1121 .*Invalid symbol"
+    ):
+        await asyncio.wait_for(collector.run(), 10)
+    assert collector.stream.trades == 0
