@@ -168,6 +168,7 @@ class Collector:
         self.disk_error: str | None = None
         self._retrying = False
         self._logged_unwritten = 0
+        self._lost: list[MinuteBar] = []  # headless: minutes a refused write could not keep
         self.rest = rest
         try:
             self.stream = TradeStream(
@@ -447,7 +448,9 @@ class Collector:
                 self._write_one(bar, live, replace)
             except StorageError as exc:
                 if not self._keep_on_disk_error:
-                    raise
+                    # Headless: the run ends here; the message says what it could not keep.
+                    self._lost.extend(bars[i:])
+                    raise StorageError(f"{exc}; {_lost_text(self._lost)}") from None
                 self._unwritten.extend((b, live, replace) for b in bars[i:])
                 self._disk_refused(exc)
                 return
@@ -464,7 +467,8 @@ class Collector:
             store.append_many(bars)
         except StorageError as exc:
             if not self._keep_on_disk_error:
-                raise
+                self._lost.extend(bars)
+                raise StorageError(f"{exc}; {_lost_text(self._lost)}") from None
             self._unwritten.extend((b, False, False) for b in bars)
             self._disk_refused(exc)
             return
@@ -881,6 +885,13 @@ async def _collect(
             if agg.first_id <= last_id and (first_id is None or agg.last_id >= first_id):
                 out.append(agg)
     return out
+
+
+def _lost_text(bars: list[MinuteBar]) -> str:
+    first, last = min(b.minute for b in bars), max(b.minute for b in bars)
+    span = _utc(first) if first == last else f"{_utc(first)} .. {_utc(last)}"
+    trades = sum(b.trades for b in bars)
+    return f"not written: {len(bars)} minute(s), {span}, {trades} trade(s)"
 
 
 def _is_rest_error(exc: BaseException) -> bool:

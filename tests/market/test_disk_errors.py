@@ -50,7 +50,7 @@ async def test_headless_a_full_disk_ends_the_run_with_one_storage_error(
     simulator.publish(minute_times(1, TRADES))
     await eventually(lambda: len(seen.bars) == 1)
     fill_up(tiny_disk)
-    with pytest.raises(StorageError, match=r"m\.csv: the disk refused the write: .*ENOSPC"):
+    with pytest.raises(StorageError, match=r"m\.csv: the disk refused the write: .*ENOSPC") as err:
         for minute in range(2, 100):
             simulator.publish(minute_times(minute, TRADES))
             await eventually(lambda m=minute: task.done() or len(seen.bars) == m)
@@ -58,6 +58,12 @@ async def test_headless_a_full_disk_ends_the_run_with_one_storage_error(
                 break
         await asyncio.wait_for(task, 10)
     assert collector.status.unwritten == 0  # headless keeps nothing back: it stops
+    # the refused minute and the one open when it stopped: named, not silently gone
+    refused = len(seen.bars)
+    assert str(err.value).endswith(
+        f"not written: 2 minute(s), 2024-01-01T00:{refused:02d}:00Z .. "
+        f"2024-01-01T00:{refused + 1:02d}:00Z, {TRADES + 1} trade(s)"
+    )
     rows = read_rows(data)
     assert [int(r["trades"]) for r in rows] == [TRADES] * len(seen.bars)  # whole rows only
 
