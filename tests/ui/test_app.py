@@ -41,6 +41,9 @@ async def test_collecting_starts_on_launch_and_c_toggles_it(tmp_path, live_simul
         await pilot.press("c")
         await until(pilot, lambda: app.query_one(Collecting).state == "off")
         assert "not collecting" in live_text(app)
+        # The last price stays, said to be old; no open minute is claimed any more.
+        assert "last seen before stopping" in live_text(app)
+        assert " trades" not in live_text(app)
 
         await pilot.press("c")
         await until(pilot, lambda: "● connected" in live_text(app))

@@ -267,6 +267,11 @@ class LivePane(Vertical):
             line.append("waiting for the first trade…", self._style("muted"))
             return line
         price = tick.price
+        if not self._streaming():
+            # Stopped: the last price seen, said to be old, without a change that looks live.
+            line.append(money(price), self._style("muted"))
+            line.append(" last seen before stopping", self._style("muted"))
+            return line
         if self.previous_minute is None:
             line.append(money(price), self._style("price"))
             return line
@@ -278,9 +283,16 @@ class LivePane(Vertical):
         line.append(f" {arrow} {change:+,.2f} ({pct:+.3f}%)", self._style(direction))
         return line
 
+    def _streaming(self) -> bool:
+        """Trades are arriving (or expected): collecting, or attached with our ticker on."""
+        c = self.collecting
+        return c.state in ("collecting", "starting") or (c.state == "attached" and c.ticker_on)
+
     def _minute_line(self) -> Text:
         tick = self.collecting.tick
         line = Text()
+        if tick is not None and not self._streaming():
+            return line  # no open minute while stopped: the status line says so
         if tick is not None and tick.minute_trades == 0:
             line.append(
                 f"{hhmm(tick.minute)} already saved; next row {hhmm(tick.minute + MINUTE_MS)}",
