@@ -44,7 +44,7 @@ from btc_tui.market.repair import (
     minute_of,
     missing_runs,
 )
-from btc_tui.market.store import MinuteStore
+from btc_tui.market.store import LockLost, MinuteStore
 from btc_tui.market.stream import Backoff, StreamConfigError, StreamEvent, TradeStream
 from btc_tui.market.stream import StreamStatus as _LinkStatus
 
@@ -447,10 +447,10 @@ class Collector:
             try:
                 self._write_one(bar, live, replace)
             except StorageError as exc:
-                if not self._keep_on_disk_error:
+                if not self._keep_on_disk_error or isinstance(exc, LockLost):
                     # Headless: the run ends here; the message says what it could not keep.
                     self._lost.extend(bars[i:])
-                    raise StorageError(f"{exc}; {_lost_text(self._lost)}") from None
+                    raise type(exc)(f"{exc}; {_lost_text(self._lost)}") from None
                 self._unwritten.extend((b, live, replace) for b in bars[i:])
                 self._disk_refused(exc)
                 return
@@ -466,9 +466,9 @@ class Collector:
         try:
             store.append_many(bars)
         except StorageError as exc:
-            if not self._keep_on_disk_error:
+            if not self._keep_on_disk_error or isinstance(exc, LockLost):
                 self._lost.extend(bars)
-                raise StorageError(f"{exc}; {_lost_text(self._lost)}") from None
+                raise type(exc)(f"{exc}; {_lost_text(self._lost)}") from None
             self._unwritten.extend((b, False, False) for b in bars)
             self._disk_refused(exc)
             return
@@ -597,6 +597,8 @@ class Collector:
                 else:
                     self._write_one(bar, live, replace)
                 del self._unwritten[0]
+        except LockLost:
+            raise  # another process may write the CSV now: never keep writing beside it
         except StorageError as exc:
             self.disk_error = str(exc).removesuffix("; nothing of it was kept")
             return False

@@ -217,6 +217,11 @@ def _check_regular(path: Path) -> None:
         raise UsageError(f"{path} is a {kind} pseudo-file, not a regular file; pass a CSV")
 
 
+class LockLost(StorageError):
+    """The lock file was deleted or replaced under a writer: another process could lock the CSV
+    now, so this one must stop writing (never two writers, each sure it is the only one)."""
+
+
 @dataclass
 class _Identity:
     dev: int
@@ -235,6 +240,7 @@ class MinuteStore:
         self.warnings: list[str] = []
         self._fd: int | None = None
         self._lock_fd: int | None = None
+        self._lock_identity: _Identity | None = None
         self._identity: _Identity | None = None
         self._size = 0
         self._last_line_start = 0  # byte offset of the last row (for replace_last)
@@ -352,6 +358,8 @@ class MinuteStore:
                 f"{lpath}: cannot write the lock owner: {_os_problem(exc)}"
             ) from None
         self._lock_fd = fd
+        st = os.fstat(fd)
+        self._lock_identity = _Identity(st.st_dev, st.st_ino)
 
     def _check_symbol(self) -> bool:
         """UsageError if the file holds another symbol's minutes; True if it has no record yet."""
@@ -461,6 +469,7 @@ class MinuteStore:
     # -- writing ---------------------------------------------------------------------------------
     def _check_identity(self) -> None:
         assert self._identity is not None
+        self._check_lock()
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -474,6 +483,25 @@ class MinuteStore:
             raise StorageError(
                 f"{self.path} was replaced by another file while being written; nothing more is "
                 "written to it (restart to continue in the new file)"
+            )
+
+    def _check_lock(self) -> None:
+        """The sidecar must still be the file we hold the lock on (someone may have "cleaned up"
+        a lock file they thought stale: then a second writer could lock a new one)."""
+        if self._lock_identity is None:
+            return
+        lpath = lock_path(self.path)
+        try:
+            st = os.stat(lpath)
+            same = (st.st_dev, st.st_ino) == (self._lock_identity.dev, self._lock_identity.ino)
+        except FileNotFoundError:
+            same = False
+        except OSError:
+            return  # can't tell: the write itself will say what is wrong
+        if not same:
+            raise LockLost(
+                f"{lpath} was deleted or replaced while {self.path} was being written: another "
+                "process could write the CSV now, so this one stops (restart to lock it again)"
             )
 
     def _truncate(self, size: int) -> None:

@@ -159,3 +159,23 @@ async def test_app_mode_continues_in_a_csv_replaced_or_deleted_under_it(
         assert any(f"{data} was deleted while being written: started it again" in s for s in said)
         assert [int(r["trades"]) for r in read_rows(data)] == [TRADES, TRADES]  # minutes 1, 2
     assert len(read_rows(moved)) == 1  # nothing went into the file moved away
+
+
+async def test_app_mode_stops_when_its_lock_file_is_removed(simulator: Simulator, tmp_path: Path):
+    """Keeping minutes in memory is for a disk that refuses; a lost lock means another process
+    may write the CSV, so even the app's collector stops (with the minutes it could not keep)."""
+    from btc_tui.market.store import LockLost, lock_path
+
+    data = tmp_path / "m.csv"
+    seen = Seen()
+    collector = make_collector(simulator, data, seen, repair=False, keep_on_disk_error=True)
+    task = asyncio.create_task(collector.run())
+    await simulator.wait_for_connections(1)
+    simulator.publish(minute_times(0, TRADES))
+    simulator.publish(minute_times(1, TRADES))
+    await eventually(lambda: len(seen.bars) == 1)
+    lock_path(data).unlink()
+    simulator.publish(minute_times(2, TRADES))
+    with pytest.raises(LockLost, match=r"not written: 2 minute\(s\)"):
+        await asyncio.wait_for(task, 10)
+    assert collector.status.unwritten == 0 and len(read_rows(data)) == 1

@@ -385,6 +385,25 @@ def test_a_csv_deleted_or_replaced_while_writing_is_loud(tmp_path, how):
 
 
 # -- the lock -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_lock_file_removed_under_a_writer_stops_it_before_a_second_one_can_write(tmp_path, how):
+    """Someone "cleans up" the lock file: a second writer can lock a new one, so the first must
+    stop writing, never both appending to one CSV."""
+    from btc_tui.market.store import LockLost, lock_path
+
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as first:
+        first.append(bar(0))
+        lock_path(path).unlink()
+        if how == "replaced":
+            lock_path(path).write_text("")
+        with MinuteStore(path) as second:  # nothing stops the second one now
+            with pytest.raises(LockLost, match=r"m\.csv\.lock was deleted or replaced while"):
+                first.append(bar(1))
+            assert second.append(bar(1))
+    assert load_minutes(path).frame.shape[0] == 2  # one row a minute, written once
+
+
 def test_a_live_owner_is_named_and_a_killed_one_is_taken_over(tmp_path):
     path = tmp_path / "m.csv"
     proc = subprocess.Popen(
