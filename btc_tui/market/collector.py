@@ -768,12 +768,19 @@ class Collector:
                         self._write_many(bars)
                     done = (batch[-1].minute - start) // MINUTE_MS + 1
                     self._progress(FillProgress(start, live_minute, done, total, False))
-            # The first live minute's trades before the first live one.
-            aggs = await _collect(
-                self.rest.agg_trades_between(max(start, live_minute), first.trade_time + 1),
-                None,
-                first.trade_id - 1,
-            )
+            # The first live minute's trades before the first live one. Alone (no history), the
+            # minute waits for them no longer than for a hole's repair.
+            try:
+                async with asyncio.timeout(self._repair_timeout if quiet else None):
+                    aggs = await _collect(
+                        self.rest.agg_trades_between(max(start, live_minute), first.trade_time + 1),
+                        None,
+                        first.trade_id - 1,
+                    )
+            except TimeoutError:
+                raise Unrepairable(
+                    f"REST did not answer within {self._repair_timeout:g}s"
+                ) from None
             if aggs:
                 try:
                     async with asyncio.timeout(self._repair_timeout):
