@@ -218,6 +218,9 @@ class Collecting(Widget):
             on_status=self._on_status,
             on_log=self._on_collector_log,
             on_fill=self._on_fill,
+            # The app keeps minutes the disk refuses in memory and retries (the Live pane says
+            # so); nothing is lost. Headless `collect` stops with exit 3 instead.
+            keep_on_disk_error=True,
         )
         self._status_source = lambda: collector.status
         try:

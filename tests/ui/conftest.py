@@ -13,6 +13,7 @@ from btc_tui.config import Settings
 from btc_tui.market.bars import MINUTE_MS
 from btc_tui.market.simulator import Simulator, simulated_history
 from btc_tui.market.store import MinuteStore
+from tests.market.conftest import tiny_disk  # noqa: F401 (a real 64 KiB tmpfs, shared fixture)
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from btc_tui.ui.collecting import Collecting
 from btc_tui.ui.prediction import LivePrediction
 from btc_tui.ui.screens.help import HelpScreen
 from btc_tui.ui.widgets import EventLog, LivePane, TrainingPane
+from tests.market.conftest import fill_up
 from tests.ui.conftest import MINUTE_MS, settings_for, until
 
 
@@ -225,3 +226,42 @@ async def test_holes_in_the_stream_are_shown_repaired_or_lost(tmp_path, rest):
                 await until(pilot, lambda: holes()[1] >= 3, timeout=60)
                 assert "holes: 3 trades · 0 repaired · 3 lost" in live_text(app)
             await pilot.press("q")
+
+
+async def test_a_full_disk_keeps_minutes_in_memory_says_so_and_writes_them_later(
+    tmp_path, tiny_disk
+):
+    """The app's collector never drops a minute the disk refuses: the Live pane says so while it
+    retries, and once space is back every minute is in the CSV, in order (a real full tmpfs)."""
+    async with Simulator(rate=0, seed=5) as sim:
+        settings = settings_for(tiny_disk, url=sim.url, repair=False)
+        app = BtcTuiApp(settings)
+        async with app.run_test(size=(100, 30)) as pilot:
+            collecting = app.query_one(Collecting)
+            await until(pilot, lambda: sim.clients > 0 and collecting.status is not None)
+            first = (
+                int(time.time()) // 60 - 30
+            ) * MINUTE_MS  # a past hour: minutes close by trades
+            sim.publish([first + 100 * k for k in range(20)])
+            sim.publish([first + MINUTE_MS + 100 * k for k in range(20)])
+            await until(pilot, lambda: "wrote " in log_text(app))  # minute 0 is on disk
+            filler = fill_up(tiny_disk)
+            minute = 1
+            while not getattr(collecting.status, "unwritten", 0):
+                minute += 1
+                assert minute < 100, "the full disk never refused a row"
+                sim.publish([first + minute * MINUTE_MS + 100 * k for k in range(20)])
+                await pilot.pause(0.05)
+            await until(pilot, lambda: "disk refused" in live_text(app))
+            assert "in memory, retrying" in live_text(app)
+            assert any("the disk refused the write" in line for line in log_lines(app))
+            filler.unlink()  # space again: the kept minutes reach the CSV at the next retry
+            sim.publish([first + (minute + 1) * MINUTE_MS + 100 * k for k in range(20)])
+            await until(pilot, lambda: collecting.status.unwritten == 0, timeout=30)
+            await until(pilot, lambda: "disk refused" not in live_text(app))
+            await pilot.press("q")
+            await until(pilot, lambda: not app.is_running, timeout=10)
+    frame = load_minutes(settings.data).frame
+    expected = [first + m * MINUTE_MS for m in range(minute + 2)]  # the open one written at q
+    assert [int(t.value // 1_000_000) for t in frame.index] == expected
+    assert (frame["trades"] == 20).all()

@@ -381,17 +381,25 @@ class LivePane(Vertical):
         return line
 
     def _holes_line(self) -> Text:
-        """Only when the stream had holes: trades it missed, those fetched again over REST and
-        those lost for good (the history fill's trades are not holes and are not counted)."""
+        """Only when there is something wrong with what reaches the CSV: minutes the disk refused
+        (kept in memory and retried, so nothing is lost: said loudly), and holes in the stream
+        (trades it missed, those fetched again over REST and those lost for good; the history
+        fill's trades are not holes and are not counted)."""
         status = self.collecting.status
         if status is None or self.collecting.state != "collecting":
             return Text()  # attached: the holes are the owning collector's, not this ticker's
-        if not status.missed and not status.unrepaired:
-            return Text()  # no hole: nothing to say
-        line = Text(f"holes: {status.missed:,} trades · {status.repaired:,} repaired")
-        line.append(" · ")
-        lost = status.unrepaired
-        line.append(f"{lost:,} lost", self._style("error") if lost else "")
+        line = Text()
+        unwritten = getattr(status, "unwritten", 0)
+        if unwritten:
+            line.append(
+                f"✗ disk refused: {unwritten:,} min in memory, retrying", self._style("error")
+            )
+        if status.missed or status.unrepaired:
+            if unwritten:
+                line.append(" · ")
+            line.append(f"holes: {status.missed:,} trades · {status.repaired:,} repaired · ")
+            lost = status.unrepaired
+            line.append(f"{lost:,} lost", self._style("error") if lost else "")
         return line
 
     def _fill_line(self) -> Text:
