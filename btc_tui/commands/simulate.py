@@ -36,6 +36,8 @@ async def _serve(args: argparse.Namespace) -> None:
         raise UsageError(
             f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
         ) from None
+    # the collect line must name a pair other than the default, or it would ask for BTCUSDT
+    symbol = "" if simulator.symbol == "btcusdt" else f" --symbol {simulator.symbol}"
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -46,7 +48,7 @@ async def _serve(args: argparse.Namespace) -> None:
         f"REST at {simulator.rest_url}/api/v3/aggTrades "
         f"({history_minutes:,} minutes of history before the stream)\n"
         f"collect from it with:  btc-tui collect --url {simulator.url} "
-        f"--rest-url {simulator.rest_url}\n"
+        f"--rest-url {simulator.rest_url}{symbol}\n"
         "Ctrl+C stops",
         flush=True,
     )

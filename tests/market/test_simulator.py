@@ -213,3 +213,29 @@ async def test_simulate_command_prints_the_urls_and_stops_on_ctrl_c():
             await proc.wait()
     assert proc.returncode == 0, err
     assert "btcusdt@trade" in first
+
+
+async def test_the_collect_line_names_a_pair_other_than_the_default():
+    """Copied as printed, the line must collect the pair served (else BTCUSDT: nothing comes)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "btc_tui", "simulate", "--port", "0", "--symbol", "ETHUSDT"),
+        *("--history-minutes", "0"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+    assert proc.stdout is not None
+    try:
+        lines = [(await asyncio.wait_for(proc.stdout.readline(), 20)).decode() for _ in range(3)]
+        assert lines[0].startswith("serving ethusdt@trade at ws://127.0.0.1:")
+        assert re.search(r"--rest-url http://127\.0\.0\.1:\d+ --symbol ethusdt$", lines[2].strip())
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0
