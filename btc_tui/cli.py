@@ -177,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub_parser("check", "report holes, disorder and corrupt lines in the CSV", [shared])
     check.add_argument(
-        "--repair", dest="check_repair", action="store_true", help="fill holes over REST"
+        "--repair",
+        dest="check_repair",
+        action="store_true",
+        help="rebuild every affected minute over REST and rewrite the CSV in time order "
+        "(lines taken out are kept in <csv>.rejected)",
     )
 
     simulate_help = "serve a Binance-compatible stream and REST API locally"
