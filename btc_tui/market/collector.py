@@ -731,8 +731,7 @@ class Collector:
         if start < earliest:
             self._log(
                 f"not filling {_utc(start)} .. {_utc(earliest)} (more than --max-fill "
-                f"{max_fill:g}s before the first live trade); to fill it: btc-tui backfill "
-                f"--start {_utc(start)} --end {_utc(earliest)}",
+                f"{max_fill:g}s before the first live trade); {self._how_to_fill(start, earliest)}",
                 "fill",
             )
             self._replace_ok.discard(start)
@@ -800,7 +799,7 @@ class Collector:
             if resume < live_minute:
                 self._log(
                     f"stopped while filling: {_utc(resume)} .. {_utc(live_minute)} not filled; "
-                    f"to fill it: btc-tui backfill --start {_utc(resume)} --end {_utc(live_minute)}",
+                    f"{self._how_to_fill(resume, live_minute)}",
                     "fill",
                 )
             raise
@@ -817,8 +816,8 @@ class Collector:
                 )
             else:
                 self._log(
-                    f"could not fill {_utc(start)} .. {_utc(first.trade_time)}: {exc}; to fill "
-                    f"it later: btc-tui backfill --start {_utc(start)} --end {_utc(live_minute)}",
+                    f"could not fill {_utc(start)} .. {_utc(first.trade_time)}: {exc}; "
+                    f"{self._how_to_fill(start, live_minute)}",
                     "fill",
                 )
             if not quiet:
@@ -842,6 +841,20 @@ class Collector:
             self._hold.release("fill")
             self._release()
             self._emit_status()
+
+    def _how_to_fill(self, start: int, end: int) -> str:
+        """The command that fills [start, end) later (both need the CSV's lock: not while we
+        collect). The stored last row, if it was to be rebuilt, may be cut short: only `check
+        --repair` rebuilds a row that exists (backfill never changes one)."""
+        settings = self.settings
+        where = "" if getattr(settings, "data_is_default", False) else f" --data {settings.data}"
+        if settings.symbol != "btcusdt":
+            where += f" --symbol {settings.symbol}"
+        if self._plan is not None and self._plan.rebuild:
+            command = f"btc-tui check --repair{where}"
+        else:
+            command = f"btc-tui backfill --start {_utc(start)} --end {_utc(end)}{where}"
+        return f"to fill it once collecting has stopped: {command}"
 
     def _progress(self, progress: FillProgress) -> None:
         if self._on_fill is not None:

@@ -114,7 +114,15 @@ async def test_max_fill_bounds_a_start_and_says_how_to_fill_the_rest(
 
     assert [(row_minute(r) - BASE_MINUTE) // MINUTE_MS for r in rows] == [0, 7, 8, 9, 10]
     message = next(log.text for log in seen.logs if "not filling" in log.text)
-    assert "btc-tui backfill --start 2024-01-01T00:00:00Z --end 2024-01-01T00:07:00Z" in message
+    # backfill never changes the stored row 0 (maybe cut short): check --repair is the advice
+    assert message.endswith(f"once collecting has stopped: btc-tui check --repair --data {data}")
+    # ... and it works: the whole gap and row 0 rebuilt, every trade in exactly one row
+    from btc_tui.market.history import check, repair
+
+    settings = second.settings
+    result = await repair(settings, check(data))
+    assert result.unrepaired == [] and check(data).problems == 0
+    assert_csv_matches(data, simulator.sent)
 
 
 async def test_a_file_without_trade_ids_is_filled_from_the_end_of_its_last_minute(
@@ -175,7 +183,7 @@ async def test_rest_down_at_start_keeps_the_row_and_says_how_to_fill(
     assert [int(r["trades"]) for r in read_rows(data)] == [5, 2, 1]
     assert seen.fills[-1].error is not None
     message = next(log.text for log in seen.logs if "could not fill" in log.text)
-    assert "btc-tui backfill --start 2024-01-01T00:00:00Z --end 2024-01-01T00:02:00Z" in message
+    assert message.endswith(f"once collecting has stopped: btc-tui check --repair --data {data}")
 
 
 async def test_status_says_filling_while_the_fill_runs(tmp_path: Path):
@@ -220,7 +228,8 @@ async def test_stopping_mid_fill_writes_the_live_minutes_and_names_what_is_missi
     # Stopped before REST answered: the live minutes are written, and the gap is named.
     assert [int(r["trades"]) for r in read_rows(data)] == [3, 4, 1]
     message = next(log.text for log in seen.logs if "stopped while filling" in log.text)
-    assert "btc-tui backfill --start 2024-01-01T00:00:00Z --end 2024-01-01T00:02:00Z" in message
+    assert "2024-01-01T00:00:00Z .. 2024-01-01T00:02:00Z not filled" in message
+    assert message.endswith(f"once collecting has stopped: btc-tui check --repair --data {data}")
 
 
 async def test_a_start_inside_an_aggregate_takes_only_its_unseen_trades_from_rest(
@@ -303,3 +312,27 @@ async def test_without_repair_a_start_says_what_it_cannot_know(
     ]
     assert second.status.unrepaired == 4
     assert [int(r["trades"]) for r in read_rows(data)] == [3, 2]
+
+
+async def test_history_beyond_max_fill_names_the_backfill_that_fills_it(
+    simulator: Simulator, tmp_path: Path
+):
+    data = tmp_path / "m.csv"
+    for minute in range(10):
+        simulator.publish(minute_times(minute, 2), send=False)  # the past, over REST only
+    seen = Seen()
+    collector = make_collector(simulator, data, seen, history=600.0, max_fill=180.0)
+    async with collecting(collector):
+        await simulator.wait_for_connections(1)
+        simulator.publish(minute_times(10, 1, start_ms=500))
+        await eventually(lambda: bool(seen.fills) and seen.fills[-1].finished)
+    message = next(log.text for log in seen.logs if "not filling" in log.text)
+    assert message.startswith("not filling 2024-01-01T00:00:00Z .. 2024-01-01T00:07:00Z")
+    command = (
+        f"btc-tui backfill --start 2024-01-01T00:00:00Z --end 2024-01-01T00:07:00Z --data {data}"
+    )
+    assert message.endswith(f"once collecting has stopped: {command}")
+    from btc_tui.market.history import backfill
+
+    await backfill(collector.settings, BASE_MINUTE, BASE_MINUTE + 7 * MINUTE_MS)  # as advised
+    assert_csv_matches(data, simulator.sent)
