@@ -156,7 +156,13 @@ async def _collect_from(settings: Settings) -> None:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
     status = collector.status
-    holes = f", {status.unrepaired} trade(s) in unrepaired holes" if status.unrepaired else ""
+    where = "" if settings.data_is_default else f" --data {settings.data}"
+    holes = (
+        f", {status.unrepaired} trade(s) in unrepaired holes (btc-tui check --repair{where} "
+        "fills them)"
+        if status.unrepaired
+        else ""
+    )
     out.line(
         f"stopped; {collector.bars_written} minute(s) written to {settings.data}; "
         f"{status.repaired} trade(s) fetched over REST (history, restart, holes){holes}",

@@ -178,9 +178,33 @@ async def test_rest_unreachable_collects_live_and_says_what_is_missing(
     code, _stdout, stderr = await collect.finish(timeout=60)
     assert code == 0, stderr
     assert "hole not repaired: 2 trade(s), ids 4..5" in stderr
-    assert "2 trade(s) in unrepaired holes" in stderr
+    assert f"2 trade(s) in unrepaired holes (btc-tui check --repair --data {data} fills them)" in (
+        stderr
+    )
     assert [int(r["trades"]) for r in read_rows(data)] == [3, 1]
     assert lost
+    # the advice, run once REST answers: the hole is filled and every trade is in its minute
+    code, out, err = await run_btc_tui(
+        tmp_path, "check", "--repair", "--data", str(data), "--rest-url", simulator.rest_url
+    )
+    assert code == 0, out + err
+    assert_csv_matches(data, simulator.sent)
+
+
+async def run_btc_tui(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "no-config")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "btc_tui", *args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_a_second_collector_on_the_same_file_exits_2(simulator: Simulator, tmp_path: Path):
