@@ -98,6 +98,11 @@ def _row_last_id(line: str) -> int | None:
         return None
 
 
+# errno values that say the path is wrong (a file where a folder should be, a loop, too long):
+# unusable input (exit 2), not a disk refusing writes (exit 3)
+_BAD_PATH = {errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG}
+
+
 def _os_problem(exc: OSError) -> str:
     name = errno.errorcode.get(exc.errno or 0, "")
     reason = exc.strerror or str(exc)
@@ -207,6 +212,8 @@ def _check_regular(path: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
+        if exc.errno in _BAD_PATH:  # the path itself is unusable, not the disk
+            raise UsageError(f"{path}: not a usable file path: {_os_problem(exc)}") from None
         raise StorageError(f"{path}: cannot use it as the minute CSV: {_os_problem(exc)}") from None
     if stat.S_ISDIR(st.st_mode):
         raise UsageError(f"{path} is a folder, not a CSV file")
@@ -258,6 +265,11 @@ class MinuteStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            if exc.errno in _BAD_PATH or isinstance(exc, FileExistsError):
+                raise UsageError(
+                    f"{self.path}: not a usable file path: {self.path.parent} cannot be a folder "
+                    f"({_os_problem(exc)})"
+                ) from None
             raise StorageError(
                 f"{self.path.parent}: cannot create it: {_os_problem(exc)}"
             ) from None

@@ -354,8 +354,14 @@ def test_permission_denied_is_one_clear_line(tmp_path):
         shutil.rmtree(folder)
 
 
-@pytest.mark.parametrize("kind", ["proc", "fifo", "folder"])
+@pytest.mark.parametrize("kind", ["proc", "fifo", "folder", "under-a-file", "deep-under-a-file"])
 def test_a_non_regular_data_path_is_refused(tmp_path, kind):
+    if kind.endswith("under-a-file"):  # unusable input (exit 2), not a disk error (exit 3)
+        (tmp_path / "f").write_text("")
+        path = tmp_path / "f" / ("sub/m.csv" if kind.startswith("deep") else "m.csv")
+        with pytest.raises(UsageError, match=r"not a usable file path: .*ENOTDIR"):
+            MinuteStore(path).open()
+        return
     if kind == "proc":
         path = Path("/proc/version")
     elif kind == "fifo":
