@@ -248,3 +248,57 @@ async def test_help_at_60x20_keeps_keys_in_their_own_column():
             assert what.region.x > key.region.right - 1
             wrapped += what.region.height > 1
         assert wrapped  # at 60 columns some descriptions take two lines, all beside their key
+
+
+def _tied_metrics():
+    from btc_tui.forecast.metrics import LAST_PRICE, Metrics
+
+    return Metrics(
+        mae=2.62, mape=0.0044, baseline_mae=3.3, baseline_mape=0.0055, skill=0.206,
+        direction_accuracy=0.714, last_price_mae=2.62, last_price_mape=0.0044,
+        skill_vs_last_price=0.0, interval=0.8, coverage=0.824, width=9.23, interval_score=12.19,
+        static_band_score=11.0, rolling_band_score=12.5, point_weight=0.0,
+        point_forecast=LAST_PRICE,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("rows", [4, 5, 7, 9, 30])
+def test_forecast_metrics_fit_the_rows_they_get_keeping_the_verdict(rows):
+    import textwrap
+
+    from btc_tui.forecast.report import short_verdict
+    from btc_tui.ui.widgets.forecast import METRICS_WIDTH, metrics_text
+
+    def height(text: str) -> int:
+        return sum(len(textwrap.wrap(line, METRICS_WIDTH)) for line in text.splitlines())
+
+    m = _tied_metrics()
+    text = metrics_text(m, max_rows=rows)
+    must = height(metrics_text(m, max_rows=1))  # the verdict alone
+    assert height(text) <= max(rows, must)  # never more than the pane shows
+    assert short_verdict(m) in text  # the verdict is the last thing to go
+    if rows >= 7:  # 80x24's pane: the model beside the last price stays with the verdict
+        assert "model" in text and "last pr." in text
+    if rows >= 30:
+        assert "direction" in text  # room for everything: nothing left out
+
+
+async def test_forecast_pane_at_80x24_shows_its_verdict_inside_the_pane(tmp_path):
+    """At 80x24 the pane has ~7 rows for ~12 lines of metrics: the verdict must stay visible."""
+    from btc_tui.forecast.report import short_verdict
+    from btc_tui.ui.app import BtcTuiApp
+    from btc_tui.ui.widgets.forecast import ForecastPane
+    from tests.ui.conftest import settings_for, until
+
+    app = BtcTuiApp(settings_for(tmp_path), autostart=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: bool(app.query(ForecastPane)))
+        pane = app.query_one(ForecastPane)
+        m = _tied_metrics()
+        pane.show([1.0, 2.0, 3.0], [1.0, 2.0, 2.5], m, lo=[0.5, 1.5, 2.0], hi=[1.5, 2.5, 3.0])
+        await pilot.pause()
+        static = pane.query_one("#forecast-metrics")
+        await pilot.pause()
+        # every line of the metrics lies inside the pane's region on screen
+        assert static.region.bottom <= pane.region.bottom - 1
+        assert short_verdict(m).split()[0] in str(static.render())

@@ -42,7 +42,9 @@ async def test_train_cancel_reload_and_predict_live(tmp_path, live_simulator):
         metrics_pane = app.query_one("#forecast-metrics", Static)
         await until(pilot, lambda: "MAE" in static_text(metrics_pane))  # bubbled up from the pane
         metrics = static_text(metrics_pane)
-        assert "MAE" in metrics and "persist" in metrics and "skill" in metrics
+        # 80x24 leaves the pane a few rows: the model beside the best baseline and the verdict
+        # stay (persistence, skill and the band's figures come back on a taller terminal).
+        assert "MAE" in metrics and "model" in metrics and "last pr." in metrics
         assert metrics.splitlines()[-1][:1] in ("✓", "✗", "=")  # a verdict, in words too
         assert settings.model_path.exists()
 
