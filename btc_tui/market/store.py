@@ -282,9 +282,7 @@ class MinuteStore:
             record_symbol = self._check_symbol()
             self._open_csv()
             if record_symbol:  # only once the file is known to be a minute CSV we may write
-                _atomic_write(
-                    meta_path(self.path), json.dumps({"symbol": self.symbol.upper()}) + "\n"
-                )
+                self._record_symbol()
         except BaseException:
             self.close()
             raise
@@ -305,8 +303,7 @@ class MinuteStore:
             record_symbol = self._check_symbol()
             self._open_csv()
             if record_symbol:
-                text = json.dumps({"symbol": self.symbol.upper()}) + "\n"
-                _atomic_write(meta_path(self.path), text)
+                self._record_symbol()
         except BaseException:
             if self._fd is not None:  # e.g. the header could not be written: try again later
                 os.close(self._fd)
@@ -365,10 +362,12 @@ class MinuteStore:
             os.ftruncate(fd, 0)
             os.pwrite(fd, record + b"\n", 0)
         except OSError as exc:
-            os.close(fd)
-            raise StorageError(
-                f"{lpath}: cannot write the lock owner: {_os_problem(exc)}"
-            ) from None
+            # The flock is what keeps a second writer out; the record only names us. A full disk
+            # must not stop the app from starting (it keeps minutes in memory until space is back).
+            self.warnings.append(
+                f"{lpath}: could not record this process as the lock's owner "
+                f"({_os_problem(exc)}); the lock holds all the same"
+            )
         self._lock_fd = fd
         st = os.fstat(fd)
         self._lock_identity = _Identity(st.st_dev, st.st_ino)
@@ -392,6 +391,14 @@ class MinuteStore:
                 )
             return False
         return True
+
+    def _record_symbol(self) -> None:
+        try:
+            _atomic_write(meta_path(self.path), json.dumps({"symbol": self.symbol.upper()}) + "\n")
+        except StorageError as exc:
+            # Without the record a later run of another symbol is not refused; say so, but a
+            # full disk must not stop collecting (the app keeps minutes until space is back).
+            self.warnings.append(f"{exc}; the file's symbol is not recorded yet")
 
     def _open_csv(self) -> None:
         try:

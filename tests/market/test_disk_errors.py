@@ -179,3 +179,38 @@ async def test_app_mode_stops_when_its_lock_file_is_removed(simulator: Simulator
     with pytest.raises(LockLost, match=r"not written: 2 minute\(s\)"):
         await asyncio.wait_for(task, 10)
     assert collector.status.unwritten == 0 and len(read_rows(data)) == 1
+
+
+async def test_app_mode_starts_on_a_full_disk_and_writes_once_there_is_room(
+    simulator: Simulator, tiny_disk: Path
+):
+    """Neither the lock's owner record nor the symbol record may keep the app from collecting
+    when the disk is already full at its start: the lock holds, the minutes wait in memory."""
+    from btc_tui.market.store import MinuteStore, meta_path
+
+    data = tiny_disk / "m.csv"
+    with MinuteStore(data):
+        pass  # a CSV with its header; the lock file is left empty by a clean close
+    meta_path(data).unlink()  # and, say, from before symbols were recorded
+    filler = fill_up(tiny_disk)
+    seen = Seen()
+    collector = make_collector(
+        simulator, data, seen, repair=False, keep_on_disk_error=True, disk_retry=0.02
+    )
+    async with collecting(collector):
+        await simulator.wait_for_connections(1)
+        store_lines = [log.text for log in seen.logs if log.kind == "store"]
+        assert any("could not record this process as the lock's owner" in t for t in store_lines)
+        assert any("the file's symbol is not recorded yet" in t for t in store_lines)
+        with pytest.raises(Exception, match="is being written by"):
+            MinuteStore(data).open()  # the lock holds all the same
+        simulator.publish(minute_times(0, TRADES))
+        minute = 0
+        while collector.status.unwritten == 0:  # the CSV's last page may hold a few rows more
+            minute += 1
+            assert minute < 100, "the full disk never refused a row"
+            simulator.publish(minute_times(minute, TRADES))
+            await eventually(lambda m=minute: len(seen.bars) + collector.status.unwritten == m)
+        filler.unlink()
+        await eventually(lambda: collector.status.unwritten == 0)
+    assert_csv_matches(data, simulator.sent)
