@@ -478,14 +478,25 @@ class Collector:
         store = self._store
         assert store is not None
         if bar.minute == store.last_minute and bar.minute in self._replace_ok:
-            # The stored minute rebuilt at start (it was cut short when collecting stopped).
-            store.replace_last(bar)
+            # The stored minute rebuilt at start (it may have been cut short when collecting
+            # stopped). Rows hold consecutive ids, so equal first and last ids: nothing missing,
+            # and no rewrite of the whole file for nothing.
+            first, last = store.last_first_trade_id, store.last_trade_id
             self._replace_ok.discard(bar.minute)
-            self._log(
-                f"completed {bar.start:%Y-%m-%d %H:%M} UTC, cut short when collecting "
-                f"stopped: {bar.trades} trades",
-                "fill",
-            )
+            if (first, last) == (bar.first_trade_id, bar.last_trade_id):
+                self._log(
+                    f"{bar.start:%Y-%m-%d %H:%M} UTC, the last minute stored, was complete: "
+                    f"{bar.trades} trades",
+                    "fill",
+                )
+            else:
+                store.replace_last(bar)
+                had = last - first + 1 if first is not None and last is not None else "?"
+                self._log(
+                    f"completed {bar.start:%Y-%m-%d %H:%M} UTC, cut short when collecting "
+                    f"stopped: {had} -> {bar.trades} trades",
+                    "fill",
+                )
         elif replace and bar.minute == store.last_minute:
             store.replace_last(bar)
             self._last_bar = bar

@@ -89,13 +89,21 @@ def _row_minute(line: str) -> int | None:
 
 
 def _row_last_id(line: str) -> int | None:
+    return _row_ids(line)[1]
+
+
+def _row_ids(line: str) -> tuple[int | None, int | None]:
+    """(first_trade_id, last_trade_id) of a 15-column row; None where a cell is empty or bad."""
     parts = line.split(",")
     if len(parts) != len(CSV_COLUMNS):
-        return None
-    try:
-        return int(parts[14])
-    except ValueError:
-        return None
+        return None, None
+    out: list[int | None] = []
+    for cell in parts[13:15]:
+        try:
+            out.append(int(cell))
+        except ValueError:
+            out.append(None)
+    return out[0], out[1]
 
 
 # errno values that say the path is wrong (a file where a folder should be, a loop, too long):
@@ -243,6 +251,7 @@ class MinuteStore:
         self.symbol = symbol.lower()
         self.last_minute: int | None = None
         self.last_trade_id: int | None = None
+        self.last_first_trade_id: int | None = None  # the last row's first_trade_id
         self.rows = 0
         self.warnings: list[str] = []
         self._fd: int | None = None
@@ -298,6 +307,7 @@ class MinuteStore:
             self._fd = None
         _check_regular(self.path)
         self.rows, self.last_minute, self.last_trade_id = 0, None, None
+        self.last_first_trade_id = None
         self._identity = None
         try:
             record_symbol = self._check_symbol()
@@ -458,12 +468,12 @@ class MinuteStore:
         text = data.decode("utf-8", errors="replace")
         lines = text.split("\n")[1:]
         self.rows = sum(1 for line in lines if line.strip())
-        self.last_minute = self.last_trade_id = None
+        self.last_minute = self.last_trade_id = self.last_first_trade_id = None
         for line in reversed(lines):
             minute = _row_minute(line)
             if minute is not None:
                 self.last_minute = minute
-                self.last_trade_id = _row_last_id(line)
+                self.last_first_trade_id, self.last_trade_id = _row_ids(line)
                 break
         # replace_last() needs the last line to be the last row
         start = data.rfind(b"\n", 0, len(data) - 1) + 1
@@ -581,6 +591,7 @@ class MinuteStore:
         self._last_line_start = self._size - len(tail)
         self.last_minute = kept[-1].minute
         self.last_trade_id = kept[-1].last_trade_id
+        self.last_first_trade_id = kept[-1].first_trade_id
         self.rows += len(rows)
         return len(rows)
 
@@ -599,6 +610,7 @@ class MinuteStore:
             raise StorageError(f"{self.path}: cannot read it: {_os_problem(exc)}") from None
         self._rewrite(head + format_row(bar).encode())
         self.last_trade_id = bar.last_trade_id
+        self.last_first_trade_id = bar.first_trade_id
 
     def merge(self, bars: Iterable[MinuteBar]) -> int:
         """Add the minutes the file lacks, anywhere in time; existing rows are never changed.

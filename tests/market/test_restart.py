@@ -52,6 +52,9 @@ async def test_a_restart_completes_the_minute_cut_short_and_fills_the_gap(
     assert [int(r["trades"]) for r in rows] == [10, 18, 30, 17, 7]
     assert [int(r["first_trade_id"]) for r in rows] == [1, 11, 29, 59, 76]
     assert second.status.late == 0
+    assert "completed 2024-01-01 00:01 UTC, cut short when collecting stopped: 10 -> 18 trades" in [
+        log.text for log in seen.logs
+    ]
     assert second.status.repaired == 8 + 30 + 12  # trades the CSV did not have
     assert second.status.unrepaired == 0
     fill = seen.fills[-1]
@@ -335,4 +338,29 @@ async def test_history_beyond_max_fill_names_the_backfill_that_fills_it(
     from btc_tui.market.history import backfill
 
     await backfill(collector.settings, BASE_MINUTE, BASE_MINUTE + 7 * MINUTE_MS)  # as advised
+    assert_csv_matches(data, simulator.sent)
+
+
+async def test_a_last_row_that_was_complete_is_not_rewritten(simulator: Simulator, tmp_path: Path):
+    """Rebuilding the last row at start finds the same trades: the file (maybe a year of rows)
+    is not copied for nothing, and the log does not claim the minute was cut short."""
+    data = tmp_path / "m.csv"
+    first = make_collector(simulator, data, Seen())
+    async with collecting(first):
+        await simulator.wait_for_connections(1)
+        simulator.publish(minute_times(0, 5))
+        simulator.publish(minute_times(1, 3))
+        await eventually(lambda: first.stream.trades == 8)
+    inode, content = data.stat().st_ino, data.read_bytes()
+
+    seen = Seen()
+    second = make_collector(simulator, data, seen)
+    async with collecting(second):
+        await simulator.wait_for_connections(2)
+        simulator.publish(minute_times(2, 2))
+        await eventually(lambda: bool(seen.fills) and seen.fills[-1].finished)
+    assert data.stat().st_ino == inode and data.read_bytes().startswith(content)
+    texts = [log.text for log in seen.logs]
+    assert "2024-01-01 00:01 UTC, the last minute stored, was complete: 3 trades" in texts
+    assert not any("cut short" in t for t in texts)
     assert_csv_matches(data, simulator.sent)
