@@ -437,7 +437,9 @@ class MinuteStore:
             self._write_bytes(HEADER.encode())
             return
         data = os.pread(fd, size, 0)
-        first_line = data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        newline = data.find(b"\n")
+        first_line = data[: newline if newline >= 0 else len(data)]
+        first_line = first_line.decode("utf-8", "replace").strip()
         if first_line == V2_HEADER.strip():
             self._upgrade(data)
             return self._prepare()
@@ -465,16 +467,25 @@ class MinuteStore:
         self._scan(data)
 
     def _scan(self, data: bytes) -> None:
-        text = data.decode("utf-8", errors="replace")
-        lines = text.split("\n")[1:]
-        self.rows = sum(1 for line in lines if line.strip())
+        # Byte counts and a walk back from the end: a year of rows (~70 MB) is scanned in tens of
+        # milliseconds instead of being decoded and split line by line on the event loop.
         self.last_minute = self.last_trade_id = self.last_first_trade_id = None
-        for line in reversed(lines):
+        header_end = data.find(b"\n") + 1
+        if header_end == 0:  # a header only, without its newline
+            self.rows, self._last_line_start = 0, -1
+            return
+        # (a blank line, which we never write, would count as a row: `rows` is for display)
+        self.rows = data.count(b"\n", header_end) + (0 if data.endswith(b"\n") else 1)
+        end = len(data)
+        while end > header_end:
+            start = data.rfind(b"\n", header_end - 1, end - 1) + 1
+            line = data[start:end].decode("utf-8", "replace").rstrip("\n")
             minute = _row_minute(line)
             if minute is not None:
                 self.last_minute = minute
                 self.last_first_trade_id, self.last_trade_id = _row_ids(line)
                 break
+            end = start
         # replace_last() needs the last line to be the last row
         start = data.rfind(b"\n", 0, len(data) - 1) + 1
         last_line = data[start:].rstrip(b"\n").decode("utf-8", "replace")
