@@ -610,7 +610,9 @@ class Collector:
                 del self._unwritten[0]
         except LockLost:
             raise  # another process may write the CSV now: never keep writing beside it
-        except StorageError as exc:
+        except (StorageError, UsageError) as exc:
+            # UsageError: the CSV was replaced by something we must not append to (not a minute
+            # CSV, another symbol's): keep the minutes and retry, the user can put it right.
             self.disk_error = str(exc).removesuffix("; nothing of it was kept")
             return False
         self.disk_error = None

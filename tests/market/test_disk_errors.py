@@ -214,3 +214,31 @@ async def test_app_mode_starts_on_a_full_disk_and_writes_once_there_is_room(
         filler.unlink()
         await eventually(lambda: collector.status.unwritten == 0)
     assert_csv_matches(data, simulator.sent)
+
+
+async def test_app_mode_keeps_minutes_while_the_csv_is_replaced_by_something_else(
+    simulator: Simulator, tmp_path: Path
+):
+    """A file we must not append to put in the CSV's place: the minutes wait in memory with the
+    reason, and go into the right file once it is back."""
+    data = tmp_path / "m.csv"
+    moved = tmp_path / "moved.csv"
+    seen = Seen()
+    collector = make_collector(
+        simulator, data, seen, repair=False, keep_on_disk_error=True, disk_retry=0.02
+    )
+    async with collecting(collector):
+        await simulator.wait_for_connections(1)
+        simulator.publish(minute_times(0, TRADES))
+        simulator.publish(minute_times(1, TRADES))
+        await eventually(lambda: len(seen.bars) == 1)
+        data.rename(moved)
+        data.write_text("name,phone\nalice,555\n")  # someone saved something else there
+        simulator.publish(minute_times(2, TRADES))
+        await eventually(lambda: collector.status.unwritten == 1)
+        assert "is not a btc-tui minute CSV" in (collector.status.disk_error or "")
+        assert data.read_text() == "name,phone\nalice,555\n"  # never appended to
+        shutil.copy(moved, data)  # put right
+        await eventually(lambda: collector.status.unwritten == 0)
+        assert len(seen.bars) == 2
+    assert_csv_matches(data, simulator.sent)
