@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from btc_tui.market.stream import StreamEvent
 
 FOLLOW_INTERVAL = 1.0  # seconds between looks at a CSV another process writes
-DEMO_HISTORY_MINUTES = 3 * 24 * 60
 QUIT_TIMEOUT = 1.5  # seconds to wait for the collector to write the open minute
 
 
@@ -176,7 +175,7 @@ class Collecting(Widget):
     # --- collecting ------------------------------------------------------------------------------
 
     async def _run_simulator(self) -> None:
-        from btc_tui.market.simulator import Simulator
+        from btc_tui.market.simulator import DEMO_HISTORY_MINUTES, Simulator
 
         # The demo's past is served over REST, so the collector's own history fill (the real
         # backfill path) fills the demo CSV; no special-purpose prefill.

@@ -72,33 +72,24 @@ class Backend:
         self.task.add_done_callback(done)
 
     async def _start_demo(self) -> None:
-        import inspect
 
-        from btc_tui.market.simulator import Simulator
-        from btc_tui.ui.startup import DEMO_HISTORY_MINUTES, read_startup_minutes  # no textual
+        from btc_tui.market.simulator import DEMO_HISTORY_MINUTES, Simulator
+        from btc_tui.ui.startup import read_startup_minutes  # no textual
 
-        # The demo app's own start, step for step (btc_tui/ui/collecting.py): the CSV's last
-        # price, simulated history served by the simulator's REST (or, from a simulator without
-        # it, written by read_startup_minutes), so `t` works at once in every session.
-        startup = await asyncio.to_thread(read_startup_minutes, self.settings, time.time, self._log)
-        options: dict[str, object] = {}
-        if "history_minutes" in inspect.signature(Simulator).parameters:
-            options["history_minutes"] = DEMO_HISTORY_MINUTES
+        # The demo app's own start (btc_tui/ui/collecting.py): the walk goes on from the CSV's
+        # last price, and the simulated past is served by the simulator's REST, which the
+        # collector's history fill writes to the CSV, so `t` works at once in every session.
+        startup = await asyncio.to_thread(read_startup_minutes, self.settings, self._log)
         simulator = Simulator(
             port=0,
             symbol=self.settings.symbol,
             start_price=startup.last_price or 60_000.0,
-            **options,  # type: ignore[arg-type]
+            history_minutes=DEMO_HISTORY_MINUTES,
         )
         await simulator.start()
         self.simulator = simulator
-        changes: dict[str, object] = {"url": simulator.url}
-        rest_url = getattr(simulator, "rest_url", None)
-        if rest_url:  # gaps and history come from the simulator, never from the real Binance
-            changes["rest_url"] = rest_url
-        else:
-            changes["repair"] = False
-        self.settings = self.settings.with_changes(**changes)
+        # gaps and history come from the simulator, never from the real Binance
+        self.settings = self.settings.with_changes(url=simulator.url, rest_url=simulator.rest_url)
         self._log(f"simulator on {simulator.url} (demo: random prices)")
 
     async def _wait_for_lock(self) -> None:
