@@ -40,7 +40,9 @@ def test_last_price_baseline_and_best_baseline():
     assert math.isnan(m.coverage) and m.to_dict()["coverage"] is None
     no_close = evaluate(predicted, actual, last_avg)
     assert no_close.best_baseline == "persistence" and no_close.to_dict()["last_price_mae"] is None
-    assert Metrics.from_dict(m.to_dict()) == m  # NaN != NaN, so compare what is set
+    # NaN never equals NaN (Python 3.13 compares dataclass fields one by one): compare the dicts,
+    # where NaN is None
+    assert Metrics.from_dict(m.to_dict()).to_dict() == m.to_dict()
     # An older saved JSON (six figures) still reads, the new ones NaN.
     old = {k: m.to_dict()[k] for k in ("mae", "mape", "baseline_mae", "baseline_mape", "skill")}
     assert math.isnan(Metrics.from_dict({**old, "direction_accuracy": None}).last_price_mae)

@@ -80,5 +80,5 @@ async def test_train_cancel_reload_and_predict_live(tmp_path, live_simulator):
         )
         await pilot.pause()
         metrics = static_text(again.query_one("#forecast-metrics", Static))
-        assert metrics.startswith("saved 20") and "MAE" in metrics and "persist" in metrics
+        assert metrics.startswith("saved 20") and "MAE" in metrics and "model" in metrics
         await pilot.press("q")
