@@ -165,7 +165,8 @@ async def _collect_from(settings: Settings) -> None:
     )
     out.line(
         f"stopped; {collector.bars_written} minute(s) written to {settings.data}; "
-        f"{status.repaired} trade(s) fetched over REST (history, restart, holes){holes}",
+        f"{status.repaired + status.filled} trade(s) fetched over REST (history, restart, holes)"
+        f"{holes}",
         sys.stderr,
     )
 

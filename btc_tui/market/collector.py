@@ -58,8 +58,9 @@ __all__ = ["BarWritten", "Collector", "CollectorLog", "FillProgress", "StreamSta
 class StreamStatus(_LinkStatus):
     """The stream's status plus what REST did for it."""
 
-    repaired: int = 0  # trades recovered over REST (holes and fills)
+    repaired: int = 0  # trades of holes in the stream recovered over REST
     unrepaired: int = 0  # trades in holes that could not be recovered
+    filled: int = 0  # trades fetched over REST by a start's fill (history, restart): not holes
     filling: bool = False  # a start's fill is running
     unwritten: int = 0  # closed minutes kept in memory because the disk refused them
     disk_error: str | None = None  # why, while it lasts
@@ -185,6 +186,7 @@ class Collector:
         self.bars_written = 0
         self.repaired = 0
         self.unrepaired = 0
+        self.filled = 0
         self.holes: list[Hole] = []  # holes that could not be repaired, for the status and tests
         self.filling = False
         self._store: MinuteStore | None = None
@@ -206,6 +208,7 @@ class Collector:
             **{f.name: getattr(link, f.name) for f in fields(link)},
             repaired=self.repaired,
             unrepaired=self.unrepaired,
+            filled=self.filled,
             filling=self.filling,
             unwritten=len(self._unwritten),
             disk_error=self.disk_error,
@@ -772,7 +775,7 @@ class Collector:
                 async for batch in fetch_minutes(self.rest, start, live_minute):
                     bars = batch
                     written += len(batch)
-                    self.repaired += sum(gained(b.first_trade_id, b.last_trade_id) for b in bars)
+                    self.filled += sum(gained(b.first_trade_id, b.last_trade_id) for b in bars)
                     if bars[0].minute == store.last_minute and bars[0].minute in self._replace_ok:
                         self._write(bars[:1], live=False)
                         bars = bars[1:]
@@ -804,7 +807,7 @@ class Collector:
                 runs = missing_runs(aggs, first.trade_id - 1, self.seen.units)
                 self._hold.add_runs(runs, final_before=live_minute)
                 early = sum(gained(r.first_id, r.last_id) for r in runs)
-                self.repaired += early
+                self.filled += early
         except asyncio.CancelledError:
             # Stopped mid-fill: the held live minutes are written anyway (nothing received is
             # lost), so say which minutes before them are missing and how to fill them.

@@ -55,7 +55,8 @@ async def test_a_restart_completes_the_minute_cut_short_and_fills_the_gap(
     assert "completed 2024-01-01 00:01 UTC, cut short when collecting stopped: 10 -> 18 trades" in [
         log.text for log in seen.logs
     ]
-    assert second.status.repaired == 8 + 30 + 12  # trades the CSV did not have
+    assert second.status.filled == 8 + 30 + 12  # trades the CSV did not have
+    assert second.status.repaired == 0  # a start's fill is not a hole in the stream
     assert second.status.unrepaired == 0
     fill = seen.fills[-1]
     assert (fill.start, fill.end, fill.total_minutes, fill.error) == (
@@ -259,7 +260,7 @@ async def test_a_start_inside_an_aggregate_takes_only_its_unseen_trades_from_res
         await eventually(lambda: len(seen.bars) == 1)
     rows = assert_csv_matches(data, simulator.sent)
     assert [int(r["trades"]) for r in rows] == [3, 6, 1]
-    assert second.status.repaired == 3
+    assert second.status.filled == 3
 
 
 async def test_an_empty_csv_without_history_still_gets_its_first_minute_whole(
@@ -279,7 +280,7 @@ async def test_an_empty_csv_without_history_still_gets_its_first_minute_whole(
     rows = assert_csv_matches(data, simulator.sent)
     assert [int(r["trades"]) for r in rows] == [50, 5]
     assert seen.fills == []  # no history fill to show
-    assert collector.status.repaired == 30
+    assert collector.status.filled == 30
     assert "completed the first minute, 2024-01-01T00:00:00Z, with the 30 trade(s) before" in (
         "\n".join(log.text for log in seen.logs)
     )
