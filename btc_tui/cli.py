@@ -16,15 +16,21 @@ import argparse
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from btc_tui import __version__
-from btc_tui.config import CONFIG_ENV, OPTIONS, Settings, config_file_path, parse_duration, resolve
+from btc_tui.config import (
+    CONFIG_ENV,
+    OPTIONS,
+    Settings,
+    config_file_path,
+    parse_duration,
+    parse_time,
+    resolve,
+)
 from btc_tui.errors import EXIT_STORAGE, EXIT_USAGE, StorageError, UsageError
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SHARED = (
     "data",
     "models",
@@ -272,19 +278,6 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {value}")
     return value
-
-
-def parse_time(text: str, flag: str) -> int:
-    """ISO 8601 in UTC ("2024-08-08T23:55:00Z", "2024-08-08 23:55", "2024-08-08") -> ms."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(
-            f"{flag} {text!r}: not an ISO time such as 2024-08-08T23:55:00Z (UTC)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # documented: times are UTC
-    return (moment - EPOCH) // timedelta(milliseconds=1)  # exact: no float rounding
 
 
 def parse(

@@ -18,6 +18,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
@@ -778,3 +779,19 @@ def write_config_template(path: Path) -> None:
             file.write(config_template())
     except OSError as exc:
         raise StorageError(f"cannot write config file {path}: {exc.strerror or exc}") from None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_time(text: str, flag: str) -> int:
+    """ISO 8601 in UTC ("2024-08-08T23:55:00Z", "2024-08-08 23:55", "2024-08-08") -> ms."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"{flag} {text!r}: not an ISO time such as 2024-08-08T23:55:00Z (UTC)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # documented: times are UTC
+    return (moment - _EPOCH) // timedelta(milliseconds=1)  # exact: no float rounding

@@ -10,25 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime
 
-from btc_tui.config import Settings
+from btc_tui.config import Settings, parse_time
 from btc_tui.errors import EXIT_USAGE, UsageError
 from btc_tui.market.history import BackfillProgress, backfill
 
 
 def _to_ms(value: int | float | str | None, flag: str) -> int | None:
+    """The CLI hands over ms; a direct caller may pass an ISO time, read the same way."""
     if value is None or isinstance(value, int | float):
         return None if value is None else int(value)
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise UsageError(
-            f"{flag} {value!r}: not an ISO time such as 2024-08-08T23:55:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return parse_time(value, flag)
 
 
 class _Progress:
