@@ -90,13 +90,10 @@ class Output:
         self._lost()
 
 
-DEMO_HISTORY_MINUTES = 3 * 24 * 60  # the simulated past, as in the app's demo
-
-
 async def _collect(settings: Settings) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if settings.demo:
-            from btc_tui.market.simulator import Simulator
+            from btc_tui.market.simulator import DEMO_HISTORY_MINUTES, Simulator
 
             simulator = Simulator(
                 port=0, symbol=settings.symbol, history_minutes=DEMO_HISTORY_MINUTES
