@@ -839,12 +839,13 @@ class Collector:
             if not quiet:
                 self._progress(FillProgress(start, live_minute, done, total, True, str(exc)))
         else:
-            if not quiet:
+            if not quiet and written:
                 self._log(
-                    f"filled {_utc(start)} .. {_utc(live_minute)} over REST: {written} "
+                    f"filled {_utc(start)} .. {_utc(live_minute)} over REST: {written:,} "
                     "minute(s) with trades written",
                     "fill",
                 )
+            if not quiet:
                 self._progress(FillProgress(start, live_minute, total, total, True))
             elif early:
                 self._log(
