@@ -395,12 +395,31 @@ class MinuteStore:
             ) from None
         if recorded is not None:
             if str(recorded).lower() != self.symbol:
+                if not self._holds_rows():
+                    # No minute of that pair was ever written (e.g. a run with a mistyped
+                    # --symbol that Binance refused): the file is nobody's yet.
+                    self.warnings.append(
+                        f"{self.path} held no minutes of {str(recorded).upper()}; it is now "
+                        f"recorded as {self.symbol.upper()}"
+                    )
+                    return True
                 raise UsageError(
                     f"{self.path} holds {str(recorded).upper()} minutes; refusing to add "
                     f"{self.symbol.upper()} minutes to it (pass another --data)"
                 )
             return False
         return True
+
+    def _holds_rows(self) -> bool:
+        """Whether the CSV has any line after its header (reads only up to the first one)."""
+        try:
+            with open(self.path, "rb") as f:
+                f.readline()
+                return any(line.strip() for line in f)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True  # can't tell: keep refusing
 
     def _record_symbol(self) -> None:
         try:

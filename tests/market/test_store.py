@@ -264,6 +264,22 @@ def test_another_symbols_minutes_are_refused_and_a_file_without_a_record_adopts(
     assert json.loads((tmp_path / "m.csv.meta.json").read_text()) == {"symbol": "ETHUSDT"}
 
 
+def test_a_file_that_never_got_a_minute_takes_the_next_symbol(tmp_path):
+    """A run with a mistyped --symbol (refused by Binance before any minute) must not leave the
+    file claimed by that pair: with no row in it, the next symbol is recorded instead."""
+    path = tmp_path / "m.csv"
+    with MinuteStore(path, symbol="btcusdx"):
+        pass  # the header only, recorded as BTCUSDX
+    with MinuteStore(path, symbol="btcusdt") as store:
+        assert store.warnings == [
+            f"{path} held no minutes of BTCUSDX; it is now recorded as BTCUSDT"
+        ]
+        store.append(bar(0))
+    assert json.loads((tmp_path / "m.csv.meta.json").read_text()) == {"symbol": "BTCUSDT"}
+    with pytest.raises(UsageError, match="holds BTCUSDT minutes; refusing to add BTCUSDX"):
+        MinuteStore(path, symbol="btcusdx").open()
+
+
 # -- the write path -------------------------------------------------------------------------------
 def _run(script: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
