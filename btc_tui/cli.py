@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -232,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
     serve.add_argument(
-        "--token", default=None, help="required on the URL (default $BTC_TUI_TOKEN; none)"
+        "--token",
+        default=None,
+        help="required on the URL (default $BTC_TUI_TOKEN, then the config file's [serve] token)",
     )
     serve.add_argument(
         "--public", action="store_true", help="allow listening on a non-loopback address"
@@ -336,10 +339,13 @@ def parse(
     elif command == "check":
         extra["repair"] = bool(args.check_repair)
     elif command == "serve":
+        env = os.environ if environ is None else environ
+        config_token = resolved.config.serve_token if resolved.config else None
         extra.update(
             host=args.host,
             port=args.port,
-            token=args.token,
+            # --token > BTC_TUI_TOKEN > the config file's [serve] token
+            token=args.token or env.get("BTC_TUI_TOKEN") or config_token,
             public=bool(args.public),
             max_sessions=args.max_sessions,
         )

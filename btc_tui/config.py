@@ -431,7 +431,10 @@ class ConfigFile:
     exists: bool
     values: Mapping[str, object]
     keys: Mapping[str, str]
-    lines: Mapping[str, int]  # option name (or "keys.<id>") -> line
+    lines: Mapping[str, int]  # option name (or "keys.<id>", "serve.token") -> line
+    # `btc-tui serve`'s token from a [serve] table: a secret, so it is no Settings field (never
+    # exported, printed or put on a command line); --token and BTC_TUI_TOKEN win over it.
+    serve_token: str | None = None
 
     def where(self, name: str) -> str:
         line = self.lines.get(name)
@@ -472,6 +475,7 @@ def read_config(path: Path, *, required: bool) -> ConfigFile:
     values: dict[str, object] = {}
     lines: dict[str, int] = {}
     keys: dict[str, str] = {}
+    serve_token: str | None = None
     for key, raw in document.items():
         line = line_of.get(("", key))
         where = f"{path} line {line}" if line else str(path)
@@ -480,9 +484,14 @@ def read_config(path: Path, *, required: bool) -> ConfigFile:
                 raise UsageError(f"{where}: 'keys' must be a table ([keys]), got {_toml_type(raw)}")
             keys = _read_keys(raw, path, line_of)
             continue
+        if key == "serve":
+            serve_token = _read_serve(raw, path, where, line_of)
+            if serve_token is not None and (line := line_of.get(("serve", "token"))):
+                lines["serve.token"] = line
+            continue
         option = by_key.get(key)
         if option is None:
-            known = [*by_key, "keys"]
+            known = [*by_key, "keys", "serve"]
             raise UsageError(f"{where}: unknown key {key!r}{_suggest(key, known)}")
         wanted = option.toml_types
         if not isinstance(raw, wanted) or (isinstance(raw, bool) and bool not in wanted):
@@ -499,7 +508,25 @@ def read_config(path: Path, *, required: bool) -> ConfigFile:
     for binding in keys:
         if line := line_of.get(("keys", binding)):
             lines[f"keys.{binding}"] = line
-    return ConfigFile(path, True, values, MappingProxyType(keys), lines)
+    return ConfigFile(path, True, values, MappingProxyType(keys), lines, serve_token)
+
+
+def _read_serve(
+    raw: object, path: Path, where: str, line_of: dict[tuple[str, str], int]
+) -> str | None:
+    """The [serve] table: only `token`, a non-empty string."""
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where}: 'serve' must be a table ([serve]), got {_toml_type(raw)}")
+    token = None
+    for key, value in raw.items():
+        line = line_of.get(("serve", key))
+        at = f"{path} line {line}" if line else str(path)
+        if key != "token":
+            raise UsageError(f"{at}: unknown key serve.{key}{_suggest(key, ['token'])}")
+        if not isinstance(value, str) or not value.strip():
+            raise UsageError(f"{at}: serve.token must be a non-empty string in quotes")
+        token = value.strip()
+    return token
 
 
 def _read_keys(table: dict[str, object], path: Path, line_of: dict[tuple[str, str], int]) -> dict:
@@ -766,6 +793,13 @@ def config_template() -> str:
         '# "ctrl+t", several keys as "ctrl+t,f5". A key may be bound to one action only.',
     ]
     out += [f'# {binding} = "{keys}"' for binding, keys in DEFAULT_KEYS.items()]
+    out += [
+        "",
+        "[serve]",
+        "# btc-tui serve: the token a browser must give as ?token=... (--token and",
+        "# BTC_TUI_TOKEN win over it). Keep this file private if you set one.",
+        '# token = "a-long-random-secret"',
+    ]
     return "\n".join(out) + "\n"
 
 

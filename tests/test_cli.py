@@ -199,7 +199,33 @@ def test_serve_arguments_and_app_options():
 
 def test_serve_token_variable_is_not_called_unknown():
     command, _, extra = parse(["serve"], environ={"BTC_TUI_TOKEN": "x"}, config_path=NO_FILE)
-    assert (command, extra["warnings"], extra["token"]) == ("serve", (), None)
+    assert (command, extra["warnings"], extra["token"]) == ("serve", (), "x")
+
+
+def test_serve_token_flag_then_variable_then_config_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('window = 30\n\n[serve]\ntoken = "from-file"\n')
+    env = {"BTC_TUI_TOKEN": "from-env"}
+    assert parse(["serve"], environ={}, config_path=path)[2]["token"] == "from-file"
+    assert parse(["serve"], environ=env, config_path=path)[2]["token"] == "from-env"
+    flag = parse(["serve", "--token", "from-flag"], environ=env, config_path=path)
+    assert flag[2]["token"] == "from-flag"
+    assert parse(["serve"], environ={}, config_path=NO_FILE)[2]["token"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[serve]\ntokn = "x"\n', "line 2: unknown key serve.tokn (did you mean 'token'?)"),
+        ("[serve]\ntoken = 5\n", "line 2: serve.token must be a non-empty string"),
+        ('serve = "x"\n', "line 1: 'serve' must be a table ([serve])"),
+    ],
+)
+def test_a_bad_serve_table_exits_2_naming_line_and_key(tmp_path, capsys, text, message):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    assert main(["serve"], environ={}, config_path=path) == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -387,7 +413,7 @@ def test_config_init_writes_a_file_that_parses_back_to_the_defaults(tmp_path, ca
 def test_config_init_writes_where_config_points(tmp_path, capsys):
     named = tmp_path / "named.toml"  # need not exist: it is the file to write
     assert main(["config", "--init", "--config", str(named)], environ={}, config_path=NO_FILE) == 0
-    assert tomllib.loads(named.read_text()) == {"keys": {}}
+    assert tomllib.loads(named.read_text()) == {"keys": {}, "serve": {}}
 
 
 def test_a_config_file_that_cannot_be_written_is_a_disk_error(capsys):

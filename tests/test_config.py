@@ -307,7 +307,7 @@ def uncommented(template: str) -> str:
 
 def test_the_template_names_every_option_and_parses_back_to_the_defaults(tmp_path):
     template = config_template()
-    assert tomllib.loads(template) == {"keys": {}}  # everything commented out
+    assert tomllib.loads(template) == {"keys": {}, "serve": {}}  # everything commented out
     active = uncommented(template)
     document = tomllib.loads(active)
     assert set(document) - {"keys", "minutes", "seed"} == {
