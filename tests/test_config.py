@@ -310,13 +310,15 @@ def test_the_template_names_every_option_and_parses_back_to_the_defaults(tmp_pat
     assert tomllib.loads(template) == {"keys": {}, "serve": {}}  # everything commented out
     active = uncommented(template)
     document = tomllib.loads(active)
-    assert set(document) - {"keys", "minutes", "seed"} == {
+    assert set(document) - {"keys", "serve", "minutes", "seed"} == {
         o.key for o in OPTIONS.values() if o.name not in ("minutes", "seed")
     }
     assert document["keys"] == dict(DEFAULT_KEYS)
+    assert document["serve"] == {"token": "a-long-random-secret"}  # the example, once active
     path = write(tmp_path, active.replace("minutes = 60\n", "").replace("seed = 1\n", ""))
     resolved = resolve({}, environ={}, config_path=path)
     assert resolved.settings == Settings(config=path, keys=dict(DEFAULT_KEYS))
+    assert resolved.config is not None and resolved.config.serve_token == "a-long-random-secret"
     assert all(resolved.sources[o] == "file" for o in OPTIONS if o not in ("minutes", "seed"))
 
 
