@@ -73,7 +73,7 @@ def demo_run() -> tuple[float, float, float]:
         term = Pty(["--demo"], Path(tmp))
         try:
             first = max(term.wait_for(m) for m in MARKERS)
-            filled = term.wait_for(b"\xe2\x9c\x93 history", timeout=120)  # ✓ history
+            filled = term.wait_for(b"minute(s) with trades written", timeout=120)  # the log
             term.read(1.0)
         finally:
             pressed = time.perf_counter()

@@ -243,6 +243,10 @@ class _Identity:
     ino: int
 
 
+_BLOCK = 64 * 1024  # bytes read at a time from the end of the file
+_COUNT_BLOCK = 1024 * 1024  # bytes per block when counting rows
+
+
 class MinuteStore:
     """Appends closed minutes to the CSV. Use as a context manager, or open() / close()."""
 
@@ -448,6 +452,9 @@ class MinuteStore:
         self._prepare()
 
     def _prepare(self) -> None:
+        # Never the whole file in memory at once: a year of minutes is ~50-70 MB, and the app
+        # opens the store at launch (issue: <= 150 MB RSS). The header, the last bytes and the
+        # last rows are read; rows are counted block by block.
         assert self._fd is not None
         fd = self._fd
         size = os.fstat(fd).st_size
@@ -455,12 +462,12 @@ class MinuteStore:
         if size == 0:
             self._write_bytes(HEADER.encode())
             return
-        data = os.pread(fd, size, 0)
-        newline = data.find(b"\n")
-        first_line = data[: newline if newline >= 0 else len(data)]
+        head = os.pread(fd, min(size, _BLOCK), 0)
+        newline = head.find(b"\n")
+        first_line = head[: newline if newline >= 0 else len(head)]
         first_line = first_line.decode("utf-8", "replace").strip()
         if first_line == V2_HEADER.strip():
-            self._upgrade(data)
+            self._upgrade(os.pread(fd, size, 0))  # once per old file: a full rewrite anyway
             return self._prepare()
         if first_line != HEADER.strip():
             if first_line == ",".join(SEED_COLUMNS):
@@ -472,44 +479,76 @@ class MinuteStore:
                 f"{self.path} is not a btc-tui minute CSV (first line {first_line[:60]!r}); "
                 "refusing to append to it"
             )
-        if not data.endswith(b"\n"):
+        header_end = newline + 1  # 0: a header only, without its newline
+        if os.pread(fd, 1, size - 1) != b"\n":
             # A crash mid-write leaves a partial last line: drop it, keep every complete row.
-            keep = data.rfind(b"\n") + 1
-            torn = data[keep:].decode("utf-8", "replace")
-            line_no = data.count(b"\n", 0, keep) + 1
+            keep = self._last_newline(size) + 1
+            torn = os.pread(fd, min(size - keep, 200), keep).decode("utf-8", "replace")
+            line_no = self._count_newlines(0, keep) + 1
             self._truncate(keep)
             self.warnings.append(
                 f"{self.path}: dropped a torn last line {line_no} ({torn[:40]!r}) left by an "
                 "interrupted write"
             )
-            data = data[:keep]
-        self._scan(data)
+            size = keep
+        self._scan(size, header_end)
 
-    def _scan(self, data: bytes) -> None:
-        # Byte counts and a walk back from the end: a year of rows (~70 MB) is scanned in tens of
-        # milliseconds instead of being decoded and split line by line on the event loop.
+    def _count_newlines(self, start: int, end: int) -> int:
+        assert self._fd is not None
+        count = 0
+        while start < end:
+            block = os.pread(self._fd, min(_COUNT_BLOCK, end - start), start)
+            if not block:
+                break
+            count += block.count(b"\n")
+            start += len(block)
+        return count
+
+    def _last_newline(self, end: int) -> int:
+        """Offset of the last newline before `end`, or -1."""
+        assert self._fd is not None
+        while end > 0:
+            start = max(0, end - _BLOCK)
+            found = os.pread(self._fd, end - start, start).rfind(b"\n")
+            if found >= 0:
+                return start + found
+            end = start
+        return -1
+
+    def _scan(self, size: int, header_end: int) -> None:
+        # Byte counts and a walk back from the end: a year of rows is scanned in tens of
+        # milliseconds, in blocks, instead of being decoded and split line by line.
+        assert self._fd is not None
         self.last_minute = self.last_trade_id = self.last_first_trade_id = None
-        header_end = data.find(b"\n") + 1
-        if header_end == 0:  # a header only, without its newline
-            self.rows, self._last_line_start = 0, -1
+        self._last_line_start = -1
+        if header_end == 0 or size <= header_end:
+            self.rows = 0
             return
         # (a blank line, which we never write, would count as a row: `rows` is for display)
-        self.rows = data.count(b"\n", header_end) + (0 if data.endswith(b"\n") else 1)
-        end = len(data)
-        while end > header_end:
-            start = data.rfind(b"\n", header_end - 1, end - 1) + 1
-            line = data[start:end].decode("utf-8", "replace").rstrip("\n")
-            minute = _row_minute(line)
-            if minute is not None:
-                self.last_minute = minute
-                self.last_first_trade_id, self.last_trade_id = _row_ids(line)
-                break
-            end = start
-        # replace_last() needs the last line to be the last row
-        start = data.rfind(b"\n", 0, len(data) - 1) + 1
-        last_line = data[start:].rstrip(b"\n").decode("utf-8", "replace")
-        valid = start > 0 and _row_minute(last_line) == self.last_minute is not None
-        self._last_line_start = start if valid else -1
+        self.rows = self._count_newlines(header_end, size)
+        # The last valid row: walk back through the tail, reading more only when the rows there
+        # are all corrupt.
+        span = _BLOCK
+        while True:
+            base = max(header_end, size - span)
+            tail = os.pread(self._fd, size - base, base)
+            end = len(tail)
+            first = 0 if base == header_end else tail.find(b"\n") + 1  # a whole line only
+            while end > first:
+                start = max(first, tail.rfind(b"\n", first, end - 1) + 1)
+                line = tail[start:end].decode("utf-8", "replace").rstrip("\n")
+                minute = _row_minute(line)
+                if minute is not None:
+                    self.last_minute = minute
+                    self.last_first_trade_id, self.last_trade_id = _row_ids(line)
+                    # replace_last() needs the last line to be the last row
+                    if end == len(tail):
+                        self._last_line_start = base + start
+                    return
+                end = start
+            if base == header_end:
+                return
+            span *= 4
 
     def _upgrade(self, data: bytes) -> None:
         """13 -> 15 columns: old rows get empty id cells (their ids were never recorded)."""
@@ -753,7 +792,7 @@ class MinuteStore:
         st = os.fstat(self._fd)
         self._identity = _Identity(st.st_dev, st.st_ino)
         self._size = st.st_size
-        self._scan(content)
+        self._scan(len(content), content.find(b"\n") + 1)
 
     def close(self) -> None:
         if self._fd is not None:

@@ -607,3 +607,52 @@ def test_load_tail_reads_the_end_only_with_the_same_rules(tmp_path):
     small = load_tail(path, 100_000)  # more rows than the file has: the whole file, exact lines
     assert small.bad_lines == [5002]
     pd.testing.assert_frame_equal(small.frame, full.frame)
+
+
+def _big_csv(path: Path, minutes: int) -> list[str]:
+    from btc_tui.market.store import format_row
+
+    rows = [format_row(bar(i)) for i in range(minutes)]
+    path.write_text(HEADER + "".join(rows))
+    return rows
+
+
+def test_opening_a_big_csv_never_holds_the_whole_file_in_memory(tmp_path):
+    """The app opens the store at launch: a year of minutes (~50-70 MB) must not be read whole
+    (the launch target is <= 150 MB RSS). Python's allocations while opening stay far below the
+    file's size, and the open still finds the last row and counts every row."""
+    import tracemalloc
+
+    path = tmp_path / "big.csv"
+    rows = _big_csv(path, 120_000)
+    size = path.stat().st_size
+    assert size > 15_000_000
+    tracemalloc.start()
+    try:
+        with MinuteStore(path) as store:
+            _, peak = tracemalloc.get_traced_memory()
+            assert (store.rows, store.last_minute) == (len(rows), bar(len(rows) - 1).minute)
+    finally:
+        tracemalloc.stop()
+    assert peak < size / 4, f"opening a {size:,} B file peaked at {peak:,} B of Python memory"
+
+
+def test_the_last_row_is_found_behind_a_long_run_of_corrupt_lines(tmp_path):
+    """Reading the tail in blocks must keep walking back past more than one block of garbage."""
+    path = tmp_path / "m.csv"
+    rows = _big_csv(path, 50)
+    with path.open("a") as f:
+        f.write("garbage,line\n" * 20_000)  # ~260 KB: several of the tail blocks
+    with MinuteStore(path) as store:
+        assert store.last_minute == bar(len(rows) - 1).minute
+        assert store.rows == len(rows) + 20_000  # lines, for display
+        assert store.append(bar(len(rows)))  # after the last valid minute
+        assert not store.append(bar(len(rows) - 1))  # never a minute again
+
+
+@pytest.mark.parametrize("content", [HEADER, HEADER.rstrip("\n")])
+def test_a_header_only_file_opens_empty(tmp_path, content):
+    path = tmp_path / "m.csv"
+    path.write_text(content)
+    with MinuteStore(path) as store:
+        assert (store.rows, store.last_minute) == (0, None)
