@@ -20,7 +20,7 @@ from textual.widget import Widget
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from btc_tui.config import Settings
-from btc_tui.errors import UsageError
+from btc_tui.errors import StorageError, UsageError
 from btc_tui.ui import messages as m
 
 if TYPE_CHECKING:
@@ -42,10 +42,11 @@ class Fill:
 
 
 def describe(error: BaseException | None) -> str:
-    """A UsageError's message is written for users; anything else gets its type name too."""
+    """UsageError's and StorageError's messages are written for users; anything else (a bug)
+    gets its type name too."""
     if error is None:
         return "unknown error"
-    if isinstance(error, UsageError):
+    if isinstance(error, UsageError | StorageError):
         return str(error)
     return f"{type(error).__name__}: {error}"
 
