@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -283,14 +284,32 @@ async def test_a_reader_that_goes_away_stops_it_like_a_hang_up(
     collect = await start_collect(simulator.url, data, rest_url=simulator.rest_url, output=writer)
     os.close(writer)
     await simulator.wait_for_connections(1, timeout=20)
-    os.close(reader)  # whoever read its output is gone: its next line gets EPIPE
     simulator.publish(minute_times(0, 4))
-    simulator.publish(minute_times(1, 3))  # closes minute 0: its line can't be printed
+    simulator.publish(minute_times(1, 3))  # closes minute 0: its line is printed
+    # Read until minute 0's line: every earlier line (connected, the first minute completed over
+    # REST) has been printed by then, so the next line is minute 1's, printed into a closed pipe.
+    seen = b""
+    async with asyncio.timeout(20):
+        while b"00:00 UTC" not in seen:
+            chunk = await asyncio.to_thread(os.read, reader, 4096)
+            assert chunk, f"collect ended before writing minute 0: {seen.decode()!r}"
+            seen += chunk
+    os.close(reader)  # whoever read its output is gone: its next line gets EPIPE
+    simulator.publish(minute_times(2, 2))  # closes minute 1: its line can't be printed
     code = await asyncio.wait_for(collect.proc.wait(), 20)
     assert code == 0
-    assert [int(r["trades"]) for r in read_rows(data)] == [4, 3]  # the open minute was written
+    # Minutes 0 and 1 are whole. Where the stop fell (a late log line, or minute 1's line when
+    # minute 2's first trade arrived) decides whether the open minute 2 holds 0, 1 or 2 trades;
+    # whatever it holds, the ids run on without a hole: nothing received was dropped.
+    rows = read_rows(data)
+    assert [int(r["trades"]) for r in rows][:2] == [4, 3] and len(rows) <= 3
+    ids = [(int(r["first_trade_id"]), int(r["last_trade_id"])) for r in rows]
+    assert all(
+        int(r["trades"]) == last - first + 1 for r, (first, last) in zip(rows, ids, strict=True)
+    )
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(ids))
     with MinuteStore(data) as store:
-        assert store.rows == 2
+        assert store.rows == len(rows)
 
 
 async def test_demo_collects_from_the_built_in_simulator_into_its_own_file(tmp_path: Path):
