@@ -20,16 +20,22 @@ from tests.market.conftest import (
 from tests.market.test_collector import Seen, collecting, make_collector
 
 
+async def collect_then_stop(simulator: Simulator, data: Path, *counts: int) -> None:
+    """A first collector takes `counts[i]` trades in minute i, then stops (its last minute is
+    written cut short, as at any shutdown)."""
+    first = make_collector(simulator, data, Seen())
+    async with collecting(first):
+        await simulator.wait_for_connections(1)
+        for minute, count in enumerate(counts):
+            simulator.publish(minute_times(minute, count))
+        await eventually(lambda: first.stream.trades == sum(counts))
+
+
 async def test_a_restart_completes_the_minute_cut_short_and_fills_the_gap(
     simulator: Simulator, tmp_path: Path
 ):
     data = tmp_path / "minutes.csv"
-    first = make_collector(simulator, data, Seen())
-    async with collecting(first):
-        await simulator.wait_for_connections(1)
-        simulator.publish(minute_times(0, 10))
-        simulator.publish(minute_times(1, 10))
-        await eventually(lambda: first.stream.trades == 20)
+    await collect_then_stop(simulator, data, 10, 10)
     assert [int(r["trades"]) for r in read_rows(data)] == [10, 10]  # minute 1 cut short on stop
 
     # While nobody collects, minute 1 goes on and minutes 2 and 3 happen: only REST has them.
@@ -73,12 +79,7 @@ async def test_a_restart_completes_the_minute_cut_short_and_fills_the_gap(
 
 async def test_a_restart_in_the_same_minute_replaces_that_row(simulator: Simulator, tmp_path: Path):
     data = tmp_path / "minutes.csv"
-    first = make_collector(simulator, data, Seen())
-    async with collecting(first):
-        await simulator.wait_for_connections(1)
-        simulator.publish(minute_times(0, 10))
-        simulator.publish(minute_times(1, 10))
-        await eventually(lambda: first.stream.trades == 20)
+    await collect_then_stop(simulator, data, 10, 10)
     simulator.publish(minute_times(1, 4, start_ms=10_000))  # missed while restarting
 
     seen = Seen()
@@ -99,11 +100,7 @@ async def test_max_fill_bounds_a_start_and_says_how_to_fill_the_rest(
     simulator: Simulator, tmp_path: Path
 ):
     data = tmp_path / "m.csv"
-    first = make_collector(simulator, data, Seen())
-    async with collecting(first):
-        await simulator.wait_for_connections(1)
-        simulator.publish(minute_times(0, 3))
-        await eventually(lambda: first.stream.trades == 3)
+    await collect_then_stop(simulator, data, 3)
     for minute in range(1, 10):
         simulator.publish(minute_times(minute, 2))  # nine minutes nobody collected
 
@@ -166,11 +163,7 @@ async def test_rest_down_at_start_keeps_the_row_and_says_how_to_fill(
     simulator: Simulator, tmp_path: Path
 ):
     data = tmp_path / "m.csv"
-    first = make_collector(simulator, data, Seen())
-    async with collecting(first):
-        await simulator.wait_for_connections(1)
-        simulator.publish(minute_times(0, 5))
-        await eventually(lambda: first.stream.trades == 5)
+    await collect_then_stop(simulator, data, 5)
     before = data.read_text()
     simulator.publish(minute_times(1, 3))  # missed
     simulator.fail_next(418, count=10, retry_after=60)
@@ -240,11 +233,7 @@ async def test_a_start_inside_an_aggregate_takes_only_its_unseen_trades_from_res
     simulator: Simulator, tmp_path: Path
 ):
     data = tmp_path / "m.csv"
-    first = make_collector(simulator, data, Seen())
-    async with collecting(first):
-        await simulator.wait_for_connections(1)
-        simulator.publish(minute_times(0, 3))
-        await eventually(lambda: first.stream.trades == 3)
+    await collect_then_stop(simulator, data, 3)
 
     seen = Seen()
     second = make_collector(simulator, data, seen)
@@ -346,12 +335,7 @@ async def test_a_last_row_that_was_complete_is_not_rewritten(simulator: Simulato
     """Rebuilding the last row at start finds the same trades: the file (maybe a year of rows)
     is not copied for nothing, and the log does not claim the minute was cut short."""
     data = tmp_path / "m.csv"
-    first = make_collector(simulator, data, Seen())
-    async with collecting(first):
-        await simulator.wait_for_connections(1)
-        simulator.publish(minute_times(0, 5))
-        simulator.publish(minute_times(1, 3))
-        await eventually(lambda: first.stream.trades == 8)
+    await collect_then_stop(simulator, data, 5, 3)
     inode, content = data.stat().st_ino, data.read_bytes()
 
     seen = Seen()
