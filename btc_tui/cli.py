@@ -43,10 +43,15 @@ SHARED = (
     "theme",
     "refresh",
     "window",
-    "horizon",
+    "horizons",
     "interval",
+    "chart",
+    "timeframe",
+    "utc",
+    "alerts",
+    "notify",
 )
-COLLECTOR = ("stale_after", "repair", "max_fill")
+COLLECTOR = ("stale_after", "repair", "max_fill", "on_alert")
 TRAINING = ("epochs", "batch_size", "test_fraction", "seed")
 METAVARS = {
     "data": "CSV",
@@ -61,15 +66,40 @@ METAVARS = {
     "stale_after": "SECONDS",
     "interval": "FRACTION",
     "test_fraction": "FRACTION",
+    "horizons": "N,N,...",
+    "chart": "candle|line",
+    "timeframe": "1m|5m|15m|1h|4h|1d",
+    "alerts": "RULE",
+    "notify": "bell|osc|off",
+    "on_alert": "CMD",
 }
 
 
 def _add_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
     for name in names:
         option = OPTIONS[name]
-        if name == "demo":
+        help = option.help.replace("%", "%%")  # argparse formats help with %
+        if name in ("demo", "utc"):
             parser.add_argument(
-                "--demo", action="store_true", default=argparse.SUPPRESS, help=option.help
+                option.flag_name, action="store_true", default=argparse.SUPPRESS, help=help
+            )
+        elif name == "alerts":
+            parser.add_argument(
+                option.flag_name,
+                dest=name,
+                action="append",
+                default=argparse.SUPPRESS,
+                metavar=METAVARS[name],
+                help=help,
+            )
+        elif name == "horizons":
+            parser.add_argument(
+                option.flag_name,
+                "--horizon",
+                dest=name,
+                default=argparse.SUPPRESS,
+                metavar=METAVARS[name],
+                help=help,
             )
         elif name == "repair":
             parser.add_argument(
@@ -85,7 +115,7 @@ def _add_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
                 dest=name,
                 default=argparse.SUPPRESS,
                 metavar=METAVARS.get(name, "N"),
-                help=option.help,
+                help=help,
             )
 
 

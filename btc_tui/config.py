@@ -109,7 +109,7 @@ class Settings:
     history: float = 3 * DAY  # seconds of history the app fills on launch; 0 = off
     # forecasting
     window: int = 60
-    horizon: int = 1
+    horizons: tuple[int, ...] = (1, 5, 15, 60)  # minutes ahead; --horizon N is (N,)
     epochs: int = 50
     batch_size: int = 256  # ~2.7x the seed's 32 in windows/s (benchmarks/train_speed.py)
     test_fraction: float = 0.2
@@ -119,10 +119,22 @@ class Settings:
     config: Path | None = None  # the config file in effect (it may not exist); None: no file
     theme: str = DEFAULT_THEME
     refresh: float = 10.0  # Hz: how often the app may repaint a changing price
+    chart: str = "candle"  # the market chart: candle | line
+    timeframe: str = "1m"  # the market chart's first timeframe
+    utc: bool = False  # times on the chart in UTC instead of local time
+    # price alerts: rules as written ("above 70000", "move 1% 15m", "band")
+    alerts: tuple[str, ...] = ()
+    notify: str = "osc"  # how a firing alert is shown: bell | osc (bell + desktop) | off
+    on_alert: str | None = None  # collect: a shell command run once per firing
     # binding id -> keys in Textual's keymap format ("ctrl+t,f5"); only the remapped ones
     keys: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType({}), hash=False, compare=True
     )
+
+    @property
+    def horizon(self) -> int:
+        """The first (shortest) horizon: what a one-horizon model predicts."""
+        return self.horizons[0]
 
     @property
     def model_path(self) -> Path:
@@ -323,6 +335,61 @@ def _theme(raw: object) -> str:
     return name
 
 
+def _horizons(raw: object) -> tuple[int, ...]:
+    """ "1,5,15,60" (or a TOML array, or one number) -> (1, 5, 15, 60): sorted, no repeats."""
+    if isinstance(raw, list):
+        parts: list[object] = list(raw)
+    elif isinstance(raw, str):
+        parts = [part for part in raw.replace(" ", "").split(",") if part]
+    else:
+        parts = [raw]
+    if not parts:
+        raise ValueError("must list at least one horizon in minutes, e.g. 1,5,15,60")
+    values = sorted({_positive_int(part) for part in parts})
+    if values[-1] > 1440:
+        raise ValueError(f"must be at most 1440 minutes (a day) ahead, got {values[-1]}")
+    return tuple(values)
+
+
+def _choice(*choices: str) -> Callable[[object], str]:
+    def convert(raw: object) -> str:
+        word = _text(raw, "one of " + ", ".join(choices)).strip().lower()
+        if word not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}{_suggest(word, choices)}")
+        return word
+
+    return convert
+
+
+def _rules(raw: object) -> tuple[str, ...]:
+    """Alert rules: a TOML array of strings, a list of flag values, or one string from the
+    environment with rules separated by ';'."""
+    if isinstance(raw, str):
+        items: list[object] = [part for part in raw.split(";")]
+    elif isinstance(raw, list | tuple):
+        items = list(raw)
+    else:
+        raise ValueError(f"must be an array of rules in quotes, got {_toml_type(raw)}")
+    rules = []
+    for item in items:
+        rule = " ".join(_text(item, "a rule").split())
+        if rule:
+            rules.append(rule)
+    return tuple(rules)
+
+
+def _command(raw: object) -> str:
+    text = _text(raw, "a shell command").strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+CHARTS = ("candle", "line")
+TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
+NOTIFY = ("bell", "osc", "off")
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting: its Settings field, its flag, its env var, its config-file key."""
@@ -343,6 +410,10 @@ class Option:
             return (int, float)
         if self.convert is _duration:
             return (str, int, float)
+        if self.convert is _horizons:
+            return (str, int, list)
+        if self.convert is _rules:
+            return (list,)
         return (str,)
 
     @property
@@ -374,7 +445,8 @@ OPTIONS: dict[str, Option] = {
         Option("theme", _theme, f"Textual theme (default {DEFAULT_THEME})"),
         Option("refresh", _refresh, "how often a new price may repaint, per second (default 10)"),
         Option("window", _positive_int, "input minutes per window (default 60)"),
-        Option("horizon", _positive_int, "minutes ahead to predict (default 1)"),
+        Option("horizons", _horizons, "minutes ahead to forecast, comma-separated "
+               "(default 1,5,15,60; --horizon N for one)"),
         Option("interval", _fraction, "prediction interval's nominal coverage (default 0.8)"),
         Option("stale_after", _positive_float, "reconnect when nothing arrived for this many "
                "seconds (default 30)"),
@@ -385,6 +457,15 @@ OPTIONS: dict[str, Option] = {
         Option("batch_size", _positive_int, "training batch size (default 256)"),
         Option("test_fraction", _fraction, "last share of windows held out (default 0.2)"),
         Option("seed", _seed, "random seed for a repeatable run"),
+        Option("chart", _choice(*CHARTS), "market chart: candle or line (default candle)"),
+        Option("timeframe", _choice(*TIMEFRAMES), "market chart's first timeframe: "
+               + ", ".join(TIMEFRAMES) + " (default 1m)"),
+        Option("utc", _bool, "show times in UTC instead of local time"),
+        Option("alerts", _rules, "price alert rule, repeatable: 'above P', 'below P', "
+               "'move X% N' (e.g. move 1% 15m), 'band'", flag="--alert"),
+        Option("notify", _choice(*NOTIFY), "how an alert shows: bell, osc (the bell and a "
+               "desktop notification over OSC 777/9) or off (default osc)"),
+        Option("on_alert", _command, "collect: a shell command run once per alert firing"),
     )
 }  # fmt: skip
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
@@ -700,6 +781,8 @@ def settings_from(
 def _as_flag(value: object) -> object:
     if isinstance(value, bool | str):
         return value
+    if isinstance(value, tuple | list):
+        return list(value)
     if isinstance(value, Path):
         return str(value)
     return repr(value) if isinstance(value, float) else str(value)
@@ -763,6 +846,8 @@ def _toml_value(name: str, value: object) -> str:
         return f'"{format_duration(float(value))}"'  # type: ignore[arg-type]
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(name, item) for item in value) + "]"
     if isinstance(value, int | float):
         return repr(value)
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -781,9 +866,14 @@ def config_template() -> str:
     for option in OPTIONS.values():
         value = getattr(defaults, option.name)
         out.append(f"# {option.help}")
-        if value is None:
-            example = {"minutes": 60, "seed": 1}[option.name]
-            out.append(f"# {option.key} = {example}")
+        examples = {
+            "minutes": "60",
+            "seed": "1",
+            "on_alert": '"notify-send \\"$BTC_ALERT_RULE\\" \\"$BTC_ALERT_PRICE\\""',
+            "alerts": '["above 100000", "move 1% 15m"]',
+        }
+        if value is None or value == ():
+            out.append(f"# {option.key} = {examples[option.name]}")
         else:
             out.append(f"# {option.key} = {_toml_value(option.name, value)}")
         out.append("")

@@ -27,7 +27,7 @@ TYPED = {
     "theme": "nord",
     "refresh": "4",
     "window": "30",
-    "horizon": "2",
+    "horizons": "2",
     "interval": "0.9",
     "stale_after": "5",
     "max_fill": "1d",
@@ -35,13 +35,18 @@ TYPED = {
     "batch_size": "64",
     "test_fraction": "0.3",
     "seed": "7",
+    "chart": "line",
+    "timeframe": "15m",
+    "alerts": "above 70000",
+    "notify": "off",
+    "on_alert": "true",
 }
 
 
 def args_for(name: str) -> list[str]:
     option = OPTIONS[name]
-    if name == "demo":
-        return ["--demo"]
+    if name in ("demo", "utc"):
+        return [option.flag_name]
     if name == "repair":
         return ["--no-repair"]
     return [option.flag_name, TYPED[name]]
@@ -355,10 +360,10 @@ def test_a_missing_config_file_named_by_flag_or_variable_exits_2(tmp_path, capsy
 
 def test_precedence_flag_env_file_default(tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text("window = 10\nhorizon = 2\nepochs = 3\n")
-    env = {"BTC_TUI_HORIZON": "4", "BTC_TUI_EPOCHS": "5"}
+    path.write_text("window = 10\nhorizons = 2\nepochs = 3\n")
+    env = {"BTC_TUI_HORIZONS": "4", "BTC_TUI_EPOCHS": "5"}
     _, s, _ = parse(["train", "--epochs", "6"], environ=env, config_path=path)
-    assert (s.window, s.horizon, s.epochs, s.batch_size) == (10, 4, 6, 256)
+    assert (s.window, s.horizons, s.epochs, s.batch_size) == (10, (4,), 6, 256)
 
 
 def test_unknown_variable_is_a_warning_on_stderr(capsys):
@@ -381,7 +386,7 @@ def test_config_shows_each_value_and_where_it_came_from(tmp_path, capsys):
     assert lines[0] == f"config file: {path}"
     rows = {line.split()[0]: line.split(maxsplit=2)[1:] for line in lines[2:]}
     assert rows["window"] == ["30", "file, line 1"]
-    assert rows["horizon"] == ["2", "flag --horizon"]
+    assert rows["horizons"] == ["2", "flag --horizons"]
     assert rows["epochs"] == ["3", "env BTC_TUI_EPOCHS"]
     assert rows["data"] == ["data/bitcoin_price_stream.csv", "default"]
     assert rows["history"] == ["3d", "default"]

@@ -179,14 +179,14 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_precedence_is_flag_then_env_then_file_then_default(tmp_path):
-    path = write(tmp_path, "window = 10\nhorizon = 2\nepochs = 3\n")
-    env = {"BTC_TUI_HORIZON": "4", "BTC_TUI_EPOCHS": "5"}
+    path = write(tmp_path, "window = 10\nhorizons = 2\nepochs = 3\n")
+    env = {"BTC_TUI_HORIZONS": "4,1", "BTC_TUI_EPOCHS": "5"}
     resolved = resolve({"epochs": "6"}, environ=env, config_path=path)
     s = resolved.settings
-    assert (s.window, s.horizon, s.epochs, s.batch_size) == (10, 4, 6, 256)
-    assert {k: resolved.sources[k] for k in ("window", "horizon", "epochs", "batch_size")} == {
+    assert (s.window, s.horizons, s.epochs, s.batch_size) == (10, (1, 4), 6, 256)
+    assert {k: resolved.sources[k] for k in ("window", "horizons", "epochs", "batch_size")} == {
         "window": "file",
-        "horizon": "env",
+        "horizons": "env",
         "epochs": "flag",
         "batch_size": "default",
     }
@@ -198,9 +198,10 @@ def test_every_option_has_a_file_key_and_types_are_kept(tmp_path):
         tmp_path,
         'data = "d.csv"\nmodels = "m"\nsymbol = "ETHUSDT"\nurl = "ws://127.0.0.1:9"\n'
         'rest-url = "http://127.0.0.1:8"\ndemo = false\nhistory = "12h"\ntheme = "nord"\nrefresh = 4\n'
-        "window = 30\nhorizon = 2\ninterval = 0.9\nstale-after = 5\nrepair = false\n"
+        "window = 30\nhorizons = [2, 1]\ninterval = 0.9\nstale-after = 5\nrepair = false\n"
         "max-fill = 3600\nminutes = 7\nepochs = 4\nbatch-size = 64\ntest-fraction = 0.25\n"
-        "seed = 11\n",
+        'seed = 11\nchart = "line"\ntimeframe = "1h"\nutc = true\nalerts = ["above 1"]\n'
+        'notify = "off"\non-alert = "true"\n',
     )
     config = read_config(path, required=True)
     assert set(config.values) == set(OPTIONS)
@@ -208,11 +209,14 @@ def test_every_option_has_a_file_key_and_types_are_kept(tmp_path):
     assert (s.data, s.models, s.symbol, s.url, s.rest_url) == (
         Path("d.csv"), Path("m"), "ethusdt", "ws://127.0.0.1:9", "http://127.0.0.1:8",
     )  # fmt: skip
-    assert (s.demo, s.history, s.theme, s.window, s.horizon, s.interval) == (
-        False, 43200.0, "nord", 30, 2, 0.9,
+    assert (s.demo, s.history, s.theme, s.window, s.horizons, s.interval) == (
+        False, 43200.0, "nord", 30, (1, 2), 0.9,
     )  # fmt: skip
     assert (s.stale_after, s.repair, s.max_fill, s.minutes, s.epochs) == (5.0, False, 3600.0, 7, 4)
     assert (s.batch_size, s.test_fraction, s.seed, s.refresh) == (64, 0.25, 11, 4.0)
+    assert (s.chart, s.timeframe, s.utc, s.alerts, s.notify, s.on_alert) == (
+        "line", "1h", True, ("above 1",), "off", "true",
+    )  # fmt: skip
 
 
 def test_keys_table_remaps_bindings_with_spaces_removed(tmp_path):
@@ -310,16 +314,17 @@ def test_the_template_names_every_option_and_parses_back_to_the_defaults(tmp_pat
     assert tomllib.loads(template) == {"keys": {}, "serve": {}}  # everything commented out
     active = uncommented(template)
     document = tomllib.loads(active)
-    assert set(document) - {"keys", "serve", "minutes", "seed"} == {
-        o.key for o in OPTIONS.values() if o.name not in ("minutes", "seed")
+    examples = ("minutes", "seed", "alerts", "on_alert")  # no default: shown with an example
+    assert set(document) - {"keys", "serve", *(OPTIONS[n].key for n in examples)} == {
+        o.key for o in OPTIONS.values() if o.name not in examples
     }
     assert document["keys"] == dict(DEFAULT_KEYS)
     assert document["serve"] == {"token": "a-long-random-secret"}  # the example, once active
-    path = write(tmp_path, active.replace("minutes = 60\n", "").replace("seed = 1\n", ""))
+    path = write(tmp_path, re.sub(r"(?m)^(minutes|seed|alerts|on-alert) = .*\n", "", active))
     resolved = resolve({}, environ={}, config_path=path)
     assert resolved.settings == Settings(config=path, keys=dict(DEFAULT_KEYS))
     assert resolved.config is not None and resolved.config.serve_token == "a-long-random-secret"
-    assert all(resolved.sources[o] == "file" for o in OPTIONS if o not in ("minutes", "seed"))
+    assert all(resolved.sources[o] == "file" for o in OPTIONS if o not in examples)
 
 
 def test_write_template_refuses_to_overwrite(tmp_path):

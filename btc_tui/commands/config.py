@@ -23,6 +23,8 @@ def _shown(name: str, value: object) -> str:
         return format_duration(float(value))  # type: ignore[arg-type]
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value) if value else "(none)"
     return str(value)
 
 

@@ -25,6 +25,8 @@ def _text(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)  # shortest round-trip form; durations read plain seconds too
+    if isinstance(value, tuple):  # horizons "1,5,15,60"; alert rules separated by ";"
+        return (";" if any(isinstance(item, str) for item in value) else ",").join(map(str, value))
     return str(value)
 
 
