@@ -31,17 +31,73 @@ from btc_tui.forecast.model import ModelMetadata, read_metadata, read_weights
 
 
 @dataclass(frozen=True)
-class Prediction:
+class HorizonForecast:
+    """One horizon's forecast: the average price of the minute `horizon` minutes after the last
+    observed one, as a median and an interval [lo, hi] meant to hold it `interval` of the time."""
+
+    horizon: int  # minutes after the last observed minute
     target_minute: int  # ms start of the predicted minute
-    price: float  # the predicted average price of that minute (the median of the interval)
+    median: float  # the point forecast
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Every horizon's forecast from one window of minutes (`forecasts`, shortest horizon
+    first). `target_minute`, `price`, `lo` and `hi` are the first horizon's, for code that shows
+    one."""
+
     last_minute: int  # ms start of the last observed minute
     last_price: float  # the last minute's average: the persistence baseline
-    # The interval: [lo, hi] should hold the minute's average `interval` of the time (e.g. 0.8).
-    lo: float = math.nan
-    hi: float = math.nan
-    interval: float = math.nan
+    interval: float  # nominal coverage of every band, e.g. 0.8
+    forecasts: tuple[HorizonForecast, ...]
     # The last minute's close: the last-price baseline (NaN when the minutes have no close).
     last_close: float = math.nan
+
+    @classmethod
+    def one(
+        cls,
+        target_minute: int,
+        price: float,
+        last_minute: int,
+        last_price: float,
+        lo: float = math.nan,
+        hi: float = math.nan,
+        interval: float = math.nan,
+        last_close: float = math.nan,
+    ) -> Prediction:
+        """A single-horizon prediction (the horizon from the two minutes), for tests and demos."""
+        horizon = max(1, (target_minute - last_minute) // MINUTE_MS)
+        forecast = HorizonForecast(horizon, target_minute, price, lo, hi)
+        return cls(last_minute, last_price, interval, (forecast,), last_close)
+
+    @property
+    def horizons(self) -> tuple[int, ...]:
+        return tuple(f.horizon for f in self.forecasts)
+
+    def at(self, horizon: int) -> HorizonForecast:
+        """The forecast for `horizon` minutes ahead (KeyError if the model has no such horizon)."""
+        for forecast in self.forecasts:
+            if forecast.horizon == horizon:
+                return forecast
+        raise KeyError(horizon)
+
+    @property
+    def target_minute(self) -> int:
+        return self.forecasts[0].target_minute
+
+    @property
+    def price(self) -> float:
+        return self.forecasts[0].median
+
+    @property
+    def lo(self) -> float:
+        return self.forecasts[0].lo
+
+    @property
+    def hi(self) -> float:
+        return self.forecasts[0].hi
 
 
 class Predictor:
@@ -138,13 +194,13 @@ class Predictor:
         anchor_close = last_close if self.metadata.anchor == "close" else None
         anchor, unit = target_frame(self._spec.target_kind, inputs, scaling, anchor_close)
         price, low, high = (float(anchor[0] + v[0] * unit[0]) for v in (median, lo, hi))
+        forecast = HorizonForecast(
+            self.horizon, last_minute + self.horizon * MINUTE_MS, price, low, high
+        )
         return Prediction(
-            target_minute=last_minute + self.horizon * MINUTE_MS,
-            price=price,
             last_minute=last_minute,
             last_price=float(inputs[0, -1]),
-            lo=low,
-            hi=high,
             interval=self.metadata.interval,
+            forecasts=(forecast,),
             last_close=math.nan if last_close is None else float(last_close[0]),
         )

@@ -104,7 +104,9 @@ async def show_live(app: BtcTuiApp, pilot) -> None:
     collecting.status = status()
     collecting.fill = Fill(2_150, 4_320, finished=False, error=None)
     prediction.post_message(
-        m.PredictionMade(Prediction(MINUTE - MINUTE_MS, 60_012.5, MINUTE - 2 * MINUTE_MS, 60_009.0))
+        m.PredictionMade(
+            Prediction.one(MINUTE - MINUTE_MS, 60_012.5, MINUTE - 2 * MINUTE_MS, 60_009.0)
+        )
     )
     await settle(app, pilot)
     live.post_message(
@@ -113,7 +115,9 @@ async def show_live(app: BtcTuiApp, pilot) -> None:
     await settle(app, pilot)
     prediction.post_message(
         m.PredictionMade(
-            Prediction(MINUTE, 60_014.75, MINUTE - MINUTE_MS, 60_010.25, 60_002.0, 60_027.5, 0.8)
+            Prediction.one(
+                MINUTE, 60_014.75, MINUTE - MINUTE_MS, 60_010.25, 60_002.0, 60_027.5, 0.8
+            )
         )
     )
     collecting.tick = Tick("btcusdt", 60_016.42, int(NOW * 1000), MINUTE, 60_015.1, 412)
@@ -138,7 +142,7 @@ def quiet_status() -> StreamStatus:
 
 
 def predicted(target: int, price: float, last_avg: float, last_close: float) -> Prediction:
-    return Prediction(target, price, target - MINUTE_MS, last_avg, price - 9.5, price + 8.0, 0.8,
+    return Prediction.one(target, price, target - MINUTE_MS, last_avg, price - 9.5, price + 8.0, 0.8,
                       last_close)  # fmt: skip
 
 
