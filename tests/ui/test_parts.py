@@ -152,7 +152,9 @@ def _result_with_close(model_path):
     last = np.concatenate([[actual[0]], actual[:-1]])  # persistence: the last average
     close = 0.3 * last + 0.7 * actual  # the last trade is closer to the next average
     metrics = evaluate(close + 1e-4, actual, last, last_close=close)
-    return replace(result(), metrics=metrics, model_path=model_path)
+    base = result()
+    first = replace(base.first, metrics=metrics)
+    return replace(base, horizons={first.horizon: first}, model_path=model_path)
 
 
 def test_training_finished_line_is_report_verdict_against_the_best_baseline(tmp_path):

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from btc_tui.config import Settings
+from btc_tui.forecast.bands import Calibration
 from btc_tui.forecast.metrics import evaluate
 from btc_tui.forecast.predictor import Prediction
-from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult
+from btc_tui.forecast.training import BatchProgress, EpochEnd, HorizonResult, TrainResult
 from btc_tui.market.bars import MINUTE_MS, MinuteBar
 from btc_tui.market.collector import BarWritten, StreamStatus, Tick
 from btc_tui.ui import messages as m
@@ -61,19 +62,27 @@ def result() -> TrainResult:
     actual = 60_000 + 40 * np.sin(t / 25) + 0.1 * t
     last = np.concatenate([[actual[0]], actual[:-1]])
     predicted = 0.6 * actual + 0.4 * last + 1.5
-    return TrainResult(
+    minutes = MINUTE - MINUTE_MS * (300 - t)
+    horizon = HorizonResult(
+        horizon=1,
         metrics=evaluate(predicted, actual, last),
         predicted=predicted,
+        lo=np.zeros(0),  # no band drawn, as before horizons
+        hi=np.zeros(0),
         actual=actual,
-        baseline=last,
-        test_times=MINUTE - MINUTE_MS * (300 - t),
+        last_price=None,
+        persistence=last,
+        origins=minutes - MINUTE_MS,
+        bands={},
+        calibration=Calibration(1.0, 1.0, 0.0, 0.0, 0.0),
+    )
+    return TrainResult(
+        horizons={1: horizon},
         epochs_run=len(LOSS),
         seconds=42.0,
         model_path=SNAPSHOT_MODELS / "btc_lstm.keras",  # never written, so nothing loads
         metadata_path=SNAPSHOT_MODELS / "btc_lstm.json",
-        train_windows=1_150,
-        test_windows=300,
-        dropped_windows=0,
+        windows={"fit": 1_150, "stopping": 0, "calibration": 0, "test": 300, "dropped": 0},
         history_loss=LOSS,
         history_val_loss=VAL_LOSS,
     )
