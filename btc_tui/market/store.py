@@ -33,7 +33,7 @@ import os
 import socket
 import stat
 import sys
-import warnings
+import warnings as warnings_module
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -874,8 +874,8 @@ def _frame_from_lines(
     if any(not pd.api.types.is_numeric_dtype(numbers[c]) for c in columns):
         table = pd.read_csv(io.StringIO(text_table), header=None, names=columns, dtype=str)
         numbers = table.apply(lambda column: column.map(_to_float))
-    with warnings.catch_warnings():  # a year past int64 ns: NaT (a corrupt line), no warning
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with warnings_module.catch_warnings():  # a year past int64 ns: NaT (a corrupt line), no warning
+        warnings_module.simplefilter("ignore", RuntimeWarning)
         times = pd.to_datetime(numbers[TIME_COLUMNS], errors="coerce", utc=True)
     prices = numbers["avg_price"].to_numpy(dtype=float)
     ok = times.notna().to_numpy() & np.isfinite(prices) & (prices > 0)
