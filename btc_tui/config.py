@@ -24,6 +24,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from btc_tui.errors import StorageError, UsageError
+from btc_tui.keys import DEFAULT_KEYS
 
 DEFAULT_SYMBOL = "btcusdt"
 DEFAULT_DATA = Path("data/bitcoin_price_stream.csv")  # the seed collector's name, kept for BTCUSDT
@@ -37,22 +38,8 @@ MODEL_NAME = "btc_lstm"
 CONFIG_NAME = "config.toml"
 ENV_PREFIX = "BTC_TUI_"
 
-# The app's key binding ids and their default keys (btc_tui/ui/actions.py ACTIONS, the app's
-# BINDINGS; a test keeps the two in step). Kept here, not read from the app, because reading it would import textual.
-DEFAULT_KEYS: Mapping[str, str] = MappingProxyType(
-    {
-        "collect": "c",
-        "take-over": "o",
-        "train": "t",
-        "cancel-training": "x",
-        "load-model": "l",
-        "next-view": "v",
-        "help": "question_mark,f1",
-        "quit": "q",
-    }
-)
-
-# Textual's built-in themes (textual.theme.BUILTIN_THEMES; a test keeps the two in step).
+# Textual's built-in themes, listed here because importing textual.theme would load Textual into
+# every headless command; tests/test_config.py checks the list against textual.theme.BUILTIN_THEMES.
 THEMES = (
     "ansi-dark",
     "ansi-light",
