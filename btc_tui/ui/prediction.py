@@ -12,9 +12,9 @@ from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from btc_tui.config import Settings
+from btc_tui.market.frames import append_bar, trailing_contiguous
 from btc_tui.ui import messages as m
 from btc_tui.ui.collecting import describe
-from btc_tui.ui.frames import append_bar, trailing_contiguous
 from btc_tui.ui.live_score import LiveScore
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from btc_tui.config import Settings
 from btc_tui.errors import UsageError
-from btc_tui.ui.frames import KEEP
+from btc_tui.market.frames import KEEP
 
 if TYPE_CHECKING:
     import pandas as pd
