@@ -32,8 +32,8 @@ SCALING_SCHEME = "per-window min-max of the input minutes only, 5% buffer, min r
 VOL_LOOKBACK = 30
 VOL_SCALES = (5, 240, 1440)
 MIN_VOL_RELATIVE = 1e-5
-# The longest window training accepts: the live app keeps the last 1,500 minutes (ui/frames.py's
-# KEEP), so a longer window could never be filled there and never predict.
+# The longest window training accepts: the live app keeps the last 1,500 minutes (KEEP in
+# market/frames.py), so a longer window could never be filled there and never predict.
 MAX_WINDOW = 1440
 
 # Input features per minute. Prices: the scaled level and its change; close/high/low as offsets

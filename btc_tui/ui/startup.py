@@ -1,6 +1,6 @@
 """What the app reads at launch, in plain Python (no textual): only the end of the CSV (the
-minutes live prediction needs), so a year of minutes opens as fast as a day; and the test metrics
-saved beside a model."""
+minutes live prediction needs), so a year of minutes opens as fast as a day. (What a saved model
+shows about itself is forecast/saved.py's.)"""
 
 from __future__ import annotations
 
@@ -14,9 +14,6 @@ from btc_tui.market.frames import KEEP
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from btc_tui.forecast.metrics import Metrics
-    from btc_tui.forecast.predictor import Predictor
 
 
 @dataclass(frozen=True)
@@ -42,16 +39,3 @@ def read_startup_minutes(settings: Settings, log: Callable[[str], None]) -> Star
         rows = len(frame) if len(frame) < KEEP else count_rows(settings.data)
     last = None if frame is None or frame.empty else float(frame["avg_price"].iloc[-1])
     return StartupMinutes(rows=rows, last_price=last, frame=frame)
-
-
-def saved_metrics(predictor: Predictor) -> Metrics | None:
-    """The test metrics saved beside the model (NaN stored as null), if all are there."""
-    from btc_tui.forecast.metrics import Metrics
-
-    saved = getattr(getattr(predictor, "metadata", None), "metrics", None)
-    if not isinstance(saved, dict):
-        return None
-    try:
-        return Metrics.from_dict(saved)
-    except (KeyError, TypeError, ValueError):
-        return None  # an older or hand-edited JSON: show nothing rather than guess
