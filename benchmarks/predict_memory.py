@@ -4,7 +4,8 @@ Trains a small model first (in its own process, on the last minutes of the kline
 `--data FILE`) unless `--models DIR` names a saved one, then starts a fresh process that loads it
 the way the app does (`Predictor.load`) and predicts, and prints: peak RSS (VmHWM) and current
 RSS, whether TensorFlow or Keras got imported, and the time of one prediction from the latest
-minutes (the 1,500 the app keeps; median of many), every horizon's median and band at once. With `--with-ui` the fresh process imports the Textual app as well, as
+minutes (the 1,500 the app keeps; median of many, and the mean CPU time, which a machine busy
+with other work inflates less), every horizon's median and band at once. With `--with-ui` the fresh process imports the Textual app as well, as
 `btc-tui` does. With `--app` it then also launches the real `btc-tui` in a pseudo-terminal (120x40)
 on a copy of the CSV with that model (stream and REST on a closed loopback port, no history fill),
 waits until its Live pane shows the prediction line ("→ … (80%: …)"), and prints that process's
@@ -50,12 +51,15 @@ predictor = Predictor.load(settings)
 loaded = time.perf_counter() - started
 frame = load_minutes(settings.data).frame.iloc[-1500:]
 times = []
+cpu = time.process_time()
 for _ in range(500):
     t = time.perf_counter()
     prediction = predictor.predict(frame)
     times.append(time.perf_counter() - t)
+cpu = (time.process_time() - cpu) / 500
 heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"tensorflow", "keras"}})
 print(json.dumps({{**rss(), "load_s": loaded, "predict_ms": 1000 * statistics.median(times),
+                  "cpu_ms": 1000 * cpu,
                   "predict_ms_p95": 1000 * sorted(times)[int(0.95 * len(times))],
                   "heavy": heavy, "price": prediction.price, "lo": prediction.lo,
                   "hi": prediction.hi, "horizons": list(prediction.horizons),
@@ -162,7 +166,8 @@ def main() -> None:
     )
     print(
         f"Predictor.load {1000 * r['load_s']:.1f} ms; one prediction from the latest minutes: "
-        f"median {r['predict_ms']:.2f} ms, p95 {r['predict_ms_p95']:.2f} ms "
+        f"median {r['predict_ms']:.2f} ms, p95 {r['predict_ms_p95']:.2f} ms, CPU time "
+        f"{r['cpu_ms']:.2f} ms (less sensitive to a busy machine) "
         f"for horizons {r['horizons']} (first: {r['price']:,.2f} in [{r['lo']:,.2f}, "
         f"{r['hi']:,.2f}]; last: [{r['far'][0]:,.2f}, {r['far'][1]:,.2f}])"
     )
