@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from btc_tui.config import Settings
 from btc_tui.errors import StorageError, UsageError
-from btc_tui.market.bars import MINUTE_MS, MinuteAggregator, MinuteBar, minute_of
+from btc_tui.market.bars import MINUTE_MS, MinuteAggregator, MinuteBar, TradeRun, minute_of
 from btc_tui.market.binance import AggTrade, Trade
 from btc_tui.market.history import fetch_minutes, fill_hint
 from btc_tui.market.repair import (
@@ -40,6 +40,7 @@ from btc_tui.market.repair import (
     MinuteHold,
     SeenTrades,
     Unrepairable,
+    fold,
     missing_runs,
 )
 from btc_tui.market.store import LockLost, MinuteStore
@@ -207,6 +208,9 @@ class Collector:
         self.filling = False
         self._store: MinuteStore | None = None
         self._hold = MinuteHold()
+        self._live_from: int | None = None  # the first live trade's minute
+        self._late: dict[int, int] = {}  # minute -> late trades folded in, not yet logged
+        self._late_pending = False  # late trades wait in the hold for the next poll
         self._last_bar: MinuteBar | None = None  # the last row written, as a bar (for folding)
         self._replace_ok: set[int] = set()  # minutes whose stored row a rebuilt bar may replace
         self._plan: _FillPlan | None = None
@@ -256,6 +260,7 @@ class Collector:
             # a poll reads the clock every poll_interval: a bigger move is a step or a pause
             max_clock_jump=max(2.0, 4 * self._poll_interval),
         )
+        self.aggregator.on_late = self._on_late
         loop = asyncio.get_running_loop()
         self._failure = loop.create_future()
         self._first_live = loop.create_future()
@@ -402,6 +407,7 @@ class Collector:
         return on_trade_with_tick
 
     def _on_first_trade(self, trade: Trade) -> None:
+        self._live_from = minute_of(trade.trade_time)
         # Synchronously, before this trade can close a minute: nothing from the first live minute
         # on is written until the fill has written what comes before it.
         if self._plan is not None and self.rest is not None:
@@ -424,6 +430,18 @@ class Collector:
             hold.add_bar(bar)
         self._release()
 
+    def _on_late(self, trade: Trade) -> None:
+        """A trade whose minute was closed already (on the clock, while the link was slow): it
+        goes into its minute wherever that is now (MinuteHold.settle), at the next poll."""
+        minute = minute_of(trade.trade_time)
+        if self._live_from is None or minute < self._live_from:
+            return  # before this run's first live trade: the start's fill covers it
+        self._hold.add_late(
+            TradeRun(trade.trade_id, trade.trade_id, trade.price, trade.qty_units, trade.trade_time)
+        )
+        self._late[minute] = self._late.get(minute, 0) + 1
+        self._late_pending = True
+
     def _release(self, force: bool = False) -> None:
         """Carry out what the hold lets go (MinuteHold.settle decides where each part goes)."""
         store = self._store
@@ -437,15 +455,60 @@ class Collector:
                 unwritten[i] = (settled.kept[bar.minute], live, rewrite)
         if settled.rewrite_last is not None:
             self._write([settled.rewrite_last], live=False, replace=True)
-        for minute, runs in settled.too_late.items():
-            count = sum(r.last_id - r.first_id + 1 for r in runs)
-            self._unrepaired(
-                Hole(min(r.first_id for r in runs), max(r.last_id for r in runs)),
-                f"its minute {_utc(minute)} was already written",
-                count=count,
-            )
+        if settled.too_late:
+            self._rewrite_rows(settled.too_late)
+        for bar in settled.ready:
+            late = self._late.pop(bar.minute, 0)
+            if late:
+                self._log(
+                    f"{bar.start:%Y-%m-%d %H:%M} UTC: {late} trade(s) arrived after the minute "
+                    "was closed on the clock (a slow link); folded in before it was written",
+                    "gap",
+                )
         if settled.ready:
             self._write(settled.ready)
+
+    def _rewrite_rows(self, too_late: dict[int, list[TradeRun]]) -> None:
+        """Trades of minutes written before the last row: their rows are rewritten with them
+        (one atomic rewrite under our lock), or the trades are reported as a hole."""
+        store = self._store
+        assert store is not None
+        try:
+            rows = {} if self._unwritten else store.read_bars(too_late)
+            bars = [fold(rows[m], runs) for m, runs in too_late.items() if m in rows]
+            if bars:
+                store.merge(bars, replace=True)
+        except (StorageError, OSError) as exc:
+            if not self._keep_on_disk_error or isinstance(exc, LockLost):
+                raise
+            rows, why = {}, f"the disk refused the rewrite: {exc}"
+        else:
+            why = "its row is not in the CSV" if not self._unwritten else "the disk refuses writes"
+        for minute, runs in too_late.items():
+            if minute in rows:
+                self._say_rewritten(rows[minute], fold(rows[minute], runs))
+                if self._last_bar is not None and self._last_bar.minute == minute:
+                    self._last_bar = fold(rows[minute], runs)
+                continue
+            self._late.pop(minute, None)
+            self._unrepaired(
+                Hole(min(r.first_id for r in runs), max(r.last_id for r in runs)),
+                f"its minute {_utc(minute)} was already written and {why}",
+                count=sum(r.last_id - r.first_id + 1 for r in runs),
+            )
+
+    def _say_rewritten(self, old: MinuteBar, new: MinuteBar) -> None:
+        late = self._late.pop(new.minute, 0)
+        why = (
+            f"{late} trade(s) arrived after it was closed on the clock (a slow link)"
+            if late
+            else "its repaired trades"
+        )
+        self._log(
+            f"rewrote {new.start:%Y-%m-%d %H:%M} UTC with {why}: {old.trades:,} -> "
+            f"{new.trades:,} trades",
+            "gap",
+        )
 
     def _write(self, bars: list[MinuteBar], live: bool = True, replace: bool = False) -> None:
         """Write closed minutes in order (or, while the disk refuses, keep them behind the ones
@@ -512,12 +575,9 @@ class Collector:
                 )
         elif replace and bar.minute == store.last_minute:
             store.replace_last(bar)
+            if self._last_bar is not None and self._last_bar.minute == bar.minute:
+                self._say_rewritten(self._last_bar, bar)
             self._last_bar = bar
-            self._log(
-                f"rewrote {bar.start:%Y-%m-%d %H:%M} UTC with its repaired trades: "
-                f"{bar.trades} trades",
-                "gap",
-            )
             return
         elif not store.append(bar):
             self._log(f"not writing {bar.start:%Y-%m-%d %H:%M} UTC again: already stored", "store")
@@ -905,6 +965,9 @@ class Collector:
             bars = self.aggregator.poll()
             if bars:
                 self._closed(bars)
+            if self._late_pending:  # a poll's worth of late trades: one rewrite, not one each
+                self._late_pending = False
+                self._release()
 
     async def _status_loop(self) -> None:
         while True:

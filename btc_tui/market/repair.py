@@ -199,6 +199,11 @@ class MinuteHold:
             self._runs.setdefault(minute_of(run.trade_time), []).append(run)
         self._final_before = max(self._final_before, final_before)
 
+    def add_late(self, run: TradeRun) -> None:
+        """A trade delivered after its minute was closed: folded into it wherever it is now
+        (held here, kept in memory, the last row or an earlier one; see `settle`)."""
+        self._runs.setdefault(minute_of(run.trade_time), []).append(run)
+
     def runs_for(self, minute: int) -> list[TradeRun]:
         return self._runs.get(minute, [])
 

@@ -667,11 +667,12 @@ class MinuteStore:
         self.last_trade_id = bar.last_trade_id
         self.last_first_trade_id = bar.first_trade_id
 
-    def merge(self, bars: Iterable[MinuteBar]) -> int:
-        """Add the minutes the file lacks, anywhere in time; existing rows are never changed.
+    def merge(self, bars: Iterable[MinuteBar], replace: bool = False) -> int:
+        """Add the minutes the file lacks, anywhere in time; existing rows are never changed,
+        unless `replace` (a row completed with trades that came after it was written).
 
         Pure append when every new minute is after the last row; otherwise one atomic rewrite.
-        Returns how many rows were added.
+        Returns how many rows were added or replaced.
         """
         if self._fd is None:
             raise RuntimeError("MinuteStore.merge() before open()")
@@ -694,7 +695,9 @@ class MinuteStore:
             if minute is not None:
                 existing.add(minute)
         todo = sorted(m for m in new if m not in existing)
-        if not todo:
+        replaced = {m for m in new if m in existing} if replace else set()
+        changed = len(todo) + len(replaced)
+        if not changed:
             return 0
         out: list[bytes] = [lines[0]]
         i = 0
@@ -704,10 +707,43 @@ class MinuteStore:
                 while i < len(todo) and todo[i] < minute:
                     out.append(format_row(new[todo[i]]).encode().rstrip(b"\n"))
                     i += 1
+                if minute in replaced:
+                    out.append(format_row(new[minute]).encode().rstrip(b"\n"))
+                    replaced.discard(minute)  # a later duplicate line stays as it is
+                    continue
             out.append(line)  # existing lines verbatim, corrupt ones too, in place
         out.extend(format_row(new[m]).encode().rstrip(b"\n") for m in todo[i:])
         self._rewrite(b"\n".join(out) + b"\n")
-        return len(todo)
+        return changed
+
+    def read_bars(self, minutes: Iterable[int]) -> dict[int, MinuteBar]:
+        """The rows (with trade ids) of these minutes, read back from the end of the file only as
+        far as the oldest of them: recent minutes cost a block or two."""
+        if self._fd is None:
+            raise RuntimeError("MinuteStore.read_bars() before open()")
+        wanted = set(minutes)
+        found: dict[int, MinuteBar] = {}
+        if not wanted:
+            return found
+        oldest = min(wanted)
+        end, tail = self._size, b""
+        while end > 0 and len(found) < len(wanted):
+            start = max(0, end - _BLOCK)
+            data = os.pread(self._fd, end - start, start) + tail
+            end = start
+            cut = data.find(b"\n") + 1 if start > 0 else 0
+            tail, body = data[:cut], data[cut:]
+            reached = False
+            for line in body.split(b"\n"):
+                row = parse_row(line)
+                if row is None:
+                    continue
+                reached |= row.minute <= oldest
+                if row.minute in wanted and row.first_trade_id is not None:
+                    found.setdefault(row.minute, row.bar())  # type: ignore[arg-type]
+            if reached:
+                break
+        return found
 
     def rebuild(self, bars: Iterable[MinuteBar]) -> tuple[int, Path | None]:
         """`btc-tui check --repair`: rewrite the CSV atomically in time order, one row per minute,

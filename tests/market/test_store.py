@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -666,3 +667,20 @@ def test_a_header_only_file_opens_empty(tmp_path, content):
     path.write_text(content)
     with MinuteStore(path) as store:
         assert (store.rows, store.last_minute) == (0, None)
+
+
+def test_merge_with_replace_rewrites_existing_rows_in_place_and_read_bars_finds_them(tmp_path):
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as store:
+        store.append_many([bar(i) for i in range(3000)])  # several 64 KiB blocks
+        assert store.read_bars([2998, T0 + 5 * MINUTE_MS, T0 + 2999 * MINUTE_MS]) == {
+            T0 + 5 * MINUTE_MS: bar(5),
+            T0 + 2999 * MINUTE_MS: bar(2999),
+        }
+        fuller = replace(bar(5), trades=bar(5).trades + 1, last_trade_id=bar(5).last_trade_id + 1)
+        assert store.merge([fuller]) == 0  # without replace, a row is never changed
+        assert store.merge([fuller], replace=True) == 1
+        assert store.read_bars([T0 + 5 * MINUTE_MS]) == {T0 + 5 * MINUTE_MS: fuller}
+        assert store.last_minute == T0 + 2999 * MINUTE_MS and store.rows == 3000
+    frame = load_minutes(path).frame
+    assert len(frame) == 3000 and frame["trades"].iloc[5] == fuller.trades
