@@ -37,6 +37,7 @@ from btc_tui.market.binance import AggTrade, Trade
 from btc_tui.market.history import fetch_minutes, fill_hint
 from btc_tui.market.repair import (
     Hole,
+    HoleRuns,
     MinuteHold,
     SeenTrades,
     Unrepairable,
@@ -61,6 +62,7 @@ class StreamStatus(_LinkStatus):
     unrepaired: int = 0  # trades in holes that could not be recovered
     filled: int = 0  # trades fetched over REST by a start's fill (history, restart): not holes
     filling: bool = False  # a start's fill is running
+    repairing: int = 0  # trades of holes still being fetched over REST (progress: repaired)
     unwritten: int = 0  # closed minutes kept in memory because the disk refused them
     disk_error: str | None = None  # why, while it lasts
 
@@ -112,6 +114,9 @@ _LOG_KINDS = {
 
 def _utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+PROGRESS_FROM = 5_000  # trades: a hole this big gets progress lines in the log
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +213,7 @@ class Collector:
         self.filling = False
         self._store: MinuteStore | None = None
         self._hold = MinuteHold()
+        self._repairing: dict[object, HoleRuns] = {}  # holes being fetched, by hold key
         self._live_from: int | None = None  # the first live trade's minute
         self._late: dict[int, int] = {}  # minute -> late trades folded in, not yet logged
         self._late_pending = False  # late trades wait in the hold for the next poll
@@ -230,6 +236,7 @@ class Collector:
             unrepaired=self.unrepaired,
             filled=self.filled,
             filling=self.filling,
+            repairing=sum(r.hole.count - r.done for r in self._repairing.values()),
             unwritten=len(self._unwritten),
             disk_error=self.disk_error,
         )
@@ -734,35 +741,67 @@ class Collector:
         self._spawn(self._repair(key, hole, before))
 
     async def _repair(self, key: object, hole: Hole, before: Trade) -> None:
+        """Fetch a hole's trades page by page and fold them in as minutes complete: the minutes
+        inside the hole are written in time order while it goes on, live minutes after it wait
+        in the hold (a bar each). No time limit on REST as a whole (the client retries a page and
+        keeps to the weight budget); only the stream's own part is bounded by repair_timeout."""
         assert self.rest is not None
+        runs = HoleRuns(hole, self.seen.units)
+        self._repairing[key] = runs
         try:
             async with asyncio.timeout(self._repair_timeout):
                 after = await self._wait_seen(hole.last + 1)
-                aggs = await _collect(
-                    self.rest.agg_trades_between(before.trade_time, after.trade_time + 1),
-                    hole.first,
-                    hole.last,
-                )
-                await self._wait_boundary(aggs, hole.last)
-                runs = missing_runs(aggs, hole.last, self.seen.units, hole.first)
+            resumed = minute_of(after.trade_time)
+            pages = self.rest.agg_trades_between(before.trade_time, after.trade_time + 1)
+            async for page in pages:
+                aggs = runs.relevant(page)
+                if not aggs:
+                    continue
+                async with asyncio.timeout(self._repair_timeout):
+                    await self._wait_boundary(aggs, hole.last)
+                was = runs.done
+                got = runs.feed(aggs)
+                frontier = min(resumed, minute_of(got[-1].trade_time))
+                # minutes before the newest run's are whole now: written, in order
+                self._hold.add_runs(got, final_before=frontier)
+                self._hold.hold(key, frontier)
+                self._release()
+                self._say_progress(hole, was, runs.done)
+            if runs.left is not None:
+                raise Unrepairable(f"REST did not return trades {runs.left.first}..{hole.last}")
         except TimeoutError:
-            self._unrepaired(hole, f"REST did not answer within {self._repair_timeout:g}s")
+            self._unrepaired(
+                runs.left or hole, "the stream did not deliver the trades around the hole"
+            )
         except asyncio.CancelledError:
-            self._unrepaired(hole, "collecting stopped before the repair finished")
+            if runs.left is not None:
+                self._unrepaired(runs.left, "collecting stopped before the repair finished")
             raise
         except Unrepairable as exc:
-            self._unrepaired(hole, str(exc))
+            self._unrepaired(runs.left or hole, str(exc))
         except Exception as exc:  # RestError and its kinds: the network's doing, not ours
             if not _is_rest_error(exc):
                 raise
-            self._unrepaired(hole, str(exc))
+            self._unrepaired(runs.left or hole, str(exc))
         else:
-            self._hold.add_runs(runs, final_before=minute_of(after.trade_time))
-            self.repaired += hole.count
+            self._hold.add_runs([], final_before=resumed)
             self._log(f"repaired a hole over REST: {hole.describe()}", "gap")
         finally:
+            self.repaired += runs.done
+            del self._repairing[key]
             self._hold.release(key)
             self._release()
+
+    def _say_progress(self, hole: Hole, was: int, done: int) -> None:
+        """A log line at each quarter of a big hole (the status carries the exact figures)."""
+        crossed = 4 * done // hole.count > 4 * was // hole.count
+        if hole.count >= PROGRESS_FROM and crossed and done < hole.count:
+            self._log(
+                f"repairing a hole over REST: {done:,} of {hole.count:,} trade(s) "
+                f"({100 * done // hole.count}%), minutes written as they complete",
+                "gap",
+            )
+        self._emit_status()
 
     async def _wait_seen(self, trade_id: int) -> Trade:
         """The live trade with this id, once the stream has delivered it."""
