@@ -25,6 +25,8 @@ from btc_tui.forecast.report import (
     batch_line,
     chart,
     epoch_line,
+    horizon_verdict,
+    horizons_table,
     metrics_table,
     verdict,
 )
@@ -112,15 +114,37 @@ def _stop_on_signals(stop: threading.Event, received: list[int], out: TextIO) ->
             signal.signal(sig, handler)
 
 
+# Each horizon's keys under "horizons" in --json.
+HORIZON_KEYS = (
+    "mae",
+    "last_price_mae",
+    "baseline_mae",
+    "skill_vs_last_price",
+    "dm_pvalue",
+    "coverage",
+    "width",
+    "interval_score",
+    "rolling_band_score",
+    "static_band_score",
+)
+
+
 def summary(result: TrainResult) -> dict[str, object]:
+    """The top-level keys are the first horizon's (what --json always held); "horizons" has every
+    horizon's figures and verdict."""
+    horizons = {}
+    for h, r in result.horizons.items():
+        figures = r.metrics.to_dict()
+        horizons[str(h)] = {key: figures[key] for key in HORIZON_KEYS}
+        horizons[str(h)]["verdict"] = horizon_verdict(h, r.metrics)
     return {
         **result.metrics.to_dict(),
-        # "last price" / "persistence" when the point forecast is that rule itself (none of the
-        # network's correction kept: see `point_weight`), else "model".
         "verdict": verdict(result.metrics),
+        "horizons": horizons,
         "bands": {name: stats.to_dict() for name, stats in result.bands.items()},
         "train_windows": result.train_windows,
         "validation_windows": result.validation_windows,
+        "calibration_windows": result.calibration_windows,
         "test_windows": result.test_windows,
         "dropped_windows": result.dropped_windows,
         "epochs_run": result.epochs_run,
@@ -139,17 +163,24 @@ def _text_report(result: TrainResult, color: bool) -> str:
             "",
             textwrap.fill(
                 f"{result.epochs_run} epochs in {result.seconds:.1f}s; windows: "
-                f"{result.train_windows} train, {result.validation_windows} validation, "
-                f"{result.test_windows} test"
+                f"{result.train_windows} fit, {result.validation_windows} early stopping, "
+                f"{result.calibration_windows} calibration, {result.test_windows} test"
                 + (f", {result.dropped_windows} dropped (gaps)" if result.dropped_windows else ""),
                 width=prose,
             ),
             "",
+            f"{result.first.horizon} minute(s) ahead:",
             metrics_table(result.metrics),
             "",
             bands_table(result),
             "",
             textwrap.fill(verdict(result.metrics), width=prose),
+            "",
+            horizons_table(result),
+            *(
+                textwrap.fill(horizon_verdict(h, r.metrics), width=prose, subsequent_indent="  ")
+                for h, r in result.horizons.items()
+            ),
             "",
             chart(result, width=max(40, min(columns, 120)), height=20, color=color),
             f"saved {result.model_path} and {result.metadata_path}",
