@@ -388,5 +388,5 @@ def test_remember_theme_refuses_an_unknown_theme(tmp_path):
 
 def test_parse_reads_the_default_file_given_to_it(tmp_path):
     path = write(tmp_path, "window = 12\n")
-    command, settings, _ = parse(["train"], environ={}, config_path=path)
+    command, settings, _, _ = parse(["train"], environ={}, config_path=path)
     assert (command, settings.window, settings.config) == ("train", 12, path)

@@ -161,7 +161,7 @@ class Collector:
         self._poll_interval = poll_interval
         self._status_interval = status_interval
         self._repair_timeout = repair_timeout
-        self._repair_on = bool(getattr(settings, "repair", True))
+        self._repair_on = settings.repair
         self._keep_on_disk_error = keep_on_disk_error
         self._disk_retry = disk_retry
         # (bar, live, replace) the disk refused, oldest first; written before anything newer
@@ -215,7 +215,8 @@ class Collector:
         )
 
     async def run(self) -> None:
-        store = MinuteStore(self.settings.data, self.settings.symbol)
+        sources = {"url": self.settings.url, "rest_url": self.settings.rest_url}
+        store = MinuteStore(self.settings.data, self.settings.symbol, sources)
         store.open()  # UsageError (locked, not a CSV...) propagates before any network traffic
         self._store = store
         for warning in store.warnings:
@@ -249,7 +250,7 @@ class Collector:
                     from btc_tui.market.rest import BinanceRest
 
                     settings = self.settings
-                    rest_url = getattr(settings, "rest_url", "https://api.binance.com")
+                    rest_url = settings.rest_url
                     self.rest = await stack.enter_async_context(
                         BinanceRest(rest_url, settings.symbol)
                     )
@@ -864,7 +865,7 @@ class Collector:
         collect). The stored last row, if it was to be rebuilt, may be cut short: only `check
         --repair` rebuilds a row that exists (backfill never changes one)."""
         settings = self.settings
-        where = "" if getattr(settings, "data_is_default", False) else f" --data {settings.data}"
+        where = "" if settings.data_is_default else f" --data {settings.data}"
         if settings.symbol != "btcusdt":
             where += f" --symbol {settings.symbol}"
         if self._plan is not None and self._plan.rebuild:
