@@ -109,6 +109,7 @@ def _say(text: str) -> None:
 
 async def _collect_from(settings: Settings) -> None:
     from btc_tui.market.collector import Collector
+    from btc_tui.market.history import fill_hint
 
     loop = asyncio.get_running_loop()
     stopping: list[str] = []
@@ -149,12 +150,9 @@ async def _collect_from(settings: Settings) -> None:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
     status = collector.status
-    where = "" if settings.data_is_default else f" --data {settings.data}"
+    hint = fill_hint(settings.data, settings.symbol, settings.demo)
     holes = (
-        f", {status.unrepaired} trade(s) in unrepaired holes (btc-tui check --repair{where} "
-        "fills them)"
-        if status.unrepaired
-        else ""
+        f", {status.unrepaired} trade(s) in unrepaired holes ({hint})" if status.unrepaired else ""
     )
     out.line(
         f"stopped; {collector.bars_written} minute(s) written to {settings.data}; "

@@ -16,16 +16,18 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.scalar import Unit
 from textual.driver import Driver
 from textual.events import Resize
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from btc_tui.config import Settings, remember_theme
 from btc_tui.ui import actions, hangup
 from btc_tui.ui import messages as m
 from btc_tui.ui.collecting import Collecting
-from btc_tui.ui.commands import ActionsProvider
+from btc_tui.ui.palette import ActionsProvider
 from btc_tui.ui.prediction import LivePrediction
 from btc_tui.ui.screens.help import HelpScreen
 from btc_tui.ui.startup import saved_metrics
@@ -35,6 +37,15 @@ MIN_WIDTH, MIN_HEIGHT = 60, 20  # below this, one line says so
 COMPACT_WIDTH, COMPACT_HEIGHT = 80, 24  # below this, the lower panes become views (v)
 VIEWS = ("training", "loss-chart", "forecast", "log")
 COMPACT_VIEW_ROWS = 7  # a small terminal's lower pane: the training pane's five lines and border
+
+
+def min_rows(widget: Widget) -> int:
+    """A pane's `min-height` from app.tcss in rows; the budget needs a plain number of rows there
+    (a percentage or fraction would be misread, so it is refused loudly)."""
+    scalar = widget.styles.min_height
+    if scalar is None or scalar.unit != Unit.CELLS:
+        raise ValueError(f"app.tcss: #{widget.id} needs a min-height in rows, got {scalar}")
+    return int(scalar.value)
 
 
 class BtcTuiApp(App[int]):
@@ -71,6 +82,7 @@ class BtcTuiApp(App[int]):
         self._started = False  # collecting and model loading begin after the first read
         self._forecast_pending: list[Callable[[Any], None]] = []  # until the pane is mounted
         self._remembered_theme = settings.theme  # what the config file says now
+        self._theme_write = asyncio.Lock()
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -152,14 +164,19 @@ class BtcTuiApp(App[int]):
             self.run_worker(self.action_quit(), exit_on_error=False)
 
     def watch_theme(self, theme: str) -> None:
-        """A theme picked in the app (palette: "Change theme") is written to the config file."""
+        """A theme picked in the app (palette: "Change theme") is written to the config file,
+        off the loop (it is a file write), one write at a time."""
         if self.is_mounted and theme != self._remembered_theme:
+            self._remembered_theme = theme
+            self.run_worker(self._remember_theme(), exit_on_error=False)
+
+    async def _remember_theme(self) -> None:
+        async with self._theme_write:  # the newest pick is written last
+            theme = self._remembered_theme
             try:
-                remember_theme(self.settings, theme)
+                await asyncio.to_thread(remember_theme, self.settings, theme)
             except Exception as exc:  # a read-only config file must not end the app
                 self.log_event(f"theme {theme} not remembered: {exc}")
-            else:
-                self._remembered_theme = theme
 
     def on_resize(self, event: Resize) -> None:
         self._fit(event.size.width, event.size.height)
@@ -187,10 +204,7 @@ class BtcTuiApp(App[int]):
         if self.compact:
             below = COMPACT_VIEW_ROWS
         else:
-            below = sum(
-                int(self.query_one(pane).styles.min_height.value)  # type: ignore[union-attr]
-                for pane in ("#charts", "#log")
-            )
+            below = sum(min_rows(self.query_one(pane)) for pane in ("#charts", "#log"))
         live.max_lines = max(1, height - 1 - below - border)  # 1: the footer
         live.redraw()
 

@@ -302,7 +302,7 @@ class Collecting(Widget):
                     )
 
     async def _run_ticker(self) -> None:
-        from btc_tui.ui.ticker import ReadOnlyTicker
+        from btc_tui.market.ticker import ReadOnlyTicker
 
         settings = self._collector_settings()
         ticker = ReadOnlyTicker(
@@ -334,6 +334,16 @@ class Collecting(Widget):
 
     # --- the end of a worker -----------------------------------------------------------------------
 
+    async def _collector_failed(self, error: str) -> None:
+        owner = await asyncio.to_thread(live_owner, self.settings.data)
+        if owner is not None:
+            # Another process took the lock between our look and our open: attach to it.
+            self.attach(owner)
+            return
+        self.state = "off"
+        self.error = error
+        self._log(f"collector stopped: {error}")
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker, state = event.worker, event.state
         if state not in (WorkerState.SUCCESS, WorkerState.CANCELLED, WorkerState.ERROR):
@@ -341,15 +351,11 @@ class Collecting(Widget):
         event.stop()
         error = describe(worker.error) if state == WorkerState.ERROR else None
         if worker is self._worker and self.state == "collecting":
-            owner = live_owner(self.settings.data) if error is not None else None
-            if owner is not None:
-                # Another process took the lock between our look and our open: attach to it.
-                self.attach(owner)
-                return
-            self.state = "off"
-            self.error = error
-            if error is not None:
-                self._log(f"collector stopped: {error}")
+            if error is None:
+                self.state = "off"
+            else:
+                # The lock's owner record is a file: read it off the loop.
+                self.run_worker(self._collector_failed(error), exit_on_error=False)
         elif worker is self._start_worker and error is not None:
             self.state = "off"
             self.error = error

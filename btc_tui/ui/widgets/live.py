@@ -237,9 +237,11 @@ class LivePane(Vertical):
     def _keep_within(self, lines: dict[str, Text]) -> None:
         """Leave out the least needed facts while the pane would need more lines than the
         layout gives it (`max_lines`), so the panes below are never pushed off the screen."""
-        if self.max_lines is None:
+        # The pane's own width (in the two-column layout it is not the terminal's); before the
+        # first layout there is none yet, and the resize that follows redraws.
+        width = self.content_size.width
+        if self.max_lines is None or width <= 0:
             return
-        width = self.content_size.width or max(1, self.app.size.width - 4)
         needed = sum(len(fit_lines(text, width)) for text in lines.values() if text.plain)
         for name in self.DROP_ORDER:
             if needed <= self.max_lines:
