@@ -45,6 +45,36 @@ TYPED = {
 }
 
 
+# what each of TYPED (and each switch) means, typed: what a command must receive
+EXPECTED = {
+    "data": Path("X.csv"),
+    "models": Path("M"),
+    "symbol": "ethusdt",
+    "url": "ws://127.0.0.1:9",
+    "rest_url": "http://127.0.0.1:8",
+    "demo": True,
+    "history": 43200.0,
+    "theme": "nord",
+    "refresh": 4.0,
+    "window": 30,
+    "horizons": (2,),
+    "interval": 0.9,
+    "stale_after": 5.0,
+    "repair": False,
+    "max_fill": 86400.0,
+    "epochs": 3,
+    "batch_size": 64,
+    "test_fraction": 0.3,
+    "seed": 7,
+    "chart": "line",
+    "timeframe": "15m",
+    "utc": True,
+    "alerts": ("above 70000",),
+    "notify": "off",
+    "on_alert": "true",
+}
+
+
 def args_for(name: str) -> list[str]:
     option = OPTIONS[name]
     if name in ("demo", "utc"):
@@ -69,6 +99,7 @@ def test_shared_option_before_or_after_the_subcommand_is_the_same(command, name)
     before = settings([*args_for(name), command, *rest])
     after = settings([command, *args_for(name), *rest])
     assert before == after == (command, before[1])
+    assert getattr(before[1], name) == EXPECTED[name]  # not only equal, but what was typed
     assert before[1] != settings([command, *rest])[1], f"{name} had no effect"
 
 
@@ -82,7 +113,9 @@ def test_shared_option_before_or_after_the_subcommand_is_the_same(command, name)
 )
 def test_command_options_also_work_before_the_subcommand(command, names):
     for name in names:
-        assert settings([*args_for(name), command]) == settings([command, *args_for(name)])
+        before = settings([*args_for(name), command])
+        assert before == settings([command, *args_for(name)])
+        assert getattr(before[1], name) == EXPECTED[name]
 
 
 def test_data_given_before_collect_is_the_file_collect_writes():
