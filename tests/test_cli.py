@@ -497,7 +497,17 @@ def test_help_lists_every_environment_variable(argv, capsys):
     out = capsys.readouterr().out
     for option in OPTIONS.values():
         assert option.env in out
-    assert "BTC_TUI_DATA" in out and "BTC_TUI_CONFIG" in out
+    assert "BTC_TUI_DATA" in out and "BTC_TUI_CONFIG" in out and "BTC_TUI_TOKEN" in out
+
+
+def test_help_shows_each_declared_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "--window N input minutes per window (default 60)" in out
+    assert "--history DURATION history the app fills on launch; 0 = off (default 3d)" in out
+    assert "--horizons N,N,..., --horizon N,N,..." in out and "(default 1,5,15,60)" in out
+    assert "--stale-after SECONDS" in out and "many seconds (default 30)" in out
 
 
 # --- the demo never mixes with real data -------------------------------------------------------

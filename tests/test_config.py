@@ -259,6 +259,7 @@ def error_for(tmp_path: Path, text: str) -> str:
         ("interval = true\n", " line 1: interval must be a number, got the boolean true"),
         ("data = 3\n", " line 1: data must be a string in quotes, got the number 3"),
         ("demo = 1\n", " line 1: demo must be true or false, got the number 1"),
+        ('alerts = "above 1"\n', " line 1: alerts must be an array, got the string 'above 1'"),
         ("[keys]\ntrain = 5\n", " line 2: keys.train must be keys in quotes"),
         ("keys = 3\n", " line 1: 'keys' must be a table"),
         # values refused by the same rules as flags and env

@@ -285,7 +285,7 @@ class Collector:
             # Without history, still the first live minute's trades before the first live one:
             # else that minute would be written with only the trades after the start, as if
             # they were all of it.
-            history = float(getattr(self.settings, "history", 0.0) or 0.0)
+            history = self.settings.history
             return _FillPlan(None, history_ms=int(max(0.0, history) * 1000))
         if store.last_trade_id is None:  # a file without ids: we can't tell what its row holds
             return _FillPlan(store.last_minute + MINUTE_MS)
@@ -788,7 +788,7 @@ class Collector:
         start = plan.start
         if start is None:
             start = minute_of(first.trade_time - plan.history_ms)
-        max_fill = float(getattr(self.settings, "max_fill", 259200.0))
+        max_fill = self.settings.max_fill
         earliest = minute_of(first.trade_time - int(max_fill * 1000))
         if start < earliest:
             self._log(

@@ -14,14 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from btc_tui.config import Settings
+from btc_tui.config import OPTIONS, Settings
 from btc_tui.errors import UsageError
 
 if TYPE_CHECKING:
     from btc_tui.market.simulator import Simulator
 
 START_PRICE = 60_000.0  # where a simulator with no past to continue starts its walk
-DEMO_HISTORY_MINUTES = 3 * 24 * 60  # the demo's simulated past: 3 days, as the app's --history
+# the demo's simulated past: as far back as the app fills on launch by default (--history 3d)
+DEMO_HISTORY_MINUTES = int(OPTIONS["history"].default // 60)
 
 
 def last_price(path: Path, log: Callable[[str], None]) -> float | None:
