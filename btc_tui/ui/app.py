@@ -41,6 +41,7 @@ COMPACT_WIDTH, COMPACT_HEIGHT = 120, 36  # below this, the chart and one pane be
 # What v shows beside the market chart in a smaller terminal ("market": the chart alone).
 VIEWS = ("market", "training", "loss-chart", "forecast", "log")
 COMPACT_VIEW_ROWS = 7  # the pane under the chart: the training pane's five lines and border
+CHART_SHARE = 0.55  # of a smaller terminal's height left beside that pane, at least
 
 
 def min_rows(widget: Widget) -> int:
@@ -214,7 +215,9 @@ class BtcTuiApp(App[int]):
         border = 2
         if self.compact:
             view = COMPACT_VIEW_ROWS if self.view != "market" else 0
-            below = min_rows(self.query_one("#market")) + view
+            # The chart keeps most of what the pane under it leaves, so it stays readable.
+            chart = max(min_rows(self.query_one("#market")), int(CHART_SHARE * (height - view)))
+            below = chart + view
         else:
             below = sum(min_rows(self.query_one(p)) for p in ("#market", "#charts", "#log"))
         live.max_lines = max(1, height - 1 - below - border)  # 1: the footer

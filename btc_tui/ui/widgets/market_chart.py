@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 Y_LABEL = 10  # columns plotext takes for "100,000 ┤" and the frame
 LIVE_REDRAW = 1.0  # seconds between redraws for the open minute
 VOLUME_SHARE = 0.22  # of the chart's height, under the prices
+VOLUME_MIN_HEIGHT = 12  # rows of the widget below which the prices get them all
 AHEAD_SHARE = 0.25  # at most this much of the width for the forecast ahead
 UP, DOWN, MUTED, FORECAST, MARK = "green", "red", "gray", "cyan", "yellow"
 # Each timeframe's time labels: hours and minutes up to an hour, then days.
@@ -111,7 +112,9 @@ class MarketChart(SafePlot):
 
     def _title(self) -> None:
         self.border_title = f"Market · {self.settings.symbol.upper()} · {self.timeframe}"
-        parts = ["candles" if self.style == "candle" else "close", "▁ volume"]
+        parts = ["candles" if self.style == "candle" else "close"]
+        if self.size.height >= VOLUME_MIN_HEIGHT:
+            parts.append("█ volume")
         if self.predictions or self.forecasts:
             parts.append("• predicted · ┃ band")
         self.border_subtitle = " · ".join(parts)
@@ -165,6 +168,7 @@ class MarketChart(SafePlot):
             self.reload()
 
     def on_resize(self) -> None:
+        self._title()
         if self.wanted() > self.loaded_count:
             self.reload()
         self._draw()
@@ -221,8 +225,12 @@ class MarketChart(SafePlot):
         hi = max([c.high for c in candles] + [f.hi for _, f in forecasts if math.isfinite(f.hi)])
         if hi <= lo:
             hi, lo = hi + 1, lo - 1
-        base = lo - (hi - lo) * VOLUME_SHARE / (1 - VOLUME_SHARE)
-        self._draw_volume(plt, slots, base, lo)
+        plt.xaxes(True, False)  # no frame line above and right: a row and a column for data
+        plt.yaxes(True, False)
+        base = lo
+        if self.size.height >= VOLUME_MIN_HEIGHT:
+            base = lo - (hi - lo) * VOLUME_SHARE / (1 - VOLUME_SHARE)
+            self._draw_volume(plt, slots, base, lo)
         self._draw_prices(plt, slots)
         self._draw_predictions(plt, last_start, span, first_slot)
         for slot, f in forecasts:
@@ -243,7 +251,7 @@ class MarketChart(SafePlot):
         for f in self.forecasts:
             slot = (bucket_of(f.minute, self.timeframe) - last_start) // span
             if 0 <= slot <= room:
-                out.append((max(slot, 1) if self.timeframe == "1m" else slot, f))
+                out.append((slot, f))
         return out
 
     def _draw_volume(self, plt: Plot, slots: list[tuple[int, Candle]], base: float, lo: float):
