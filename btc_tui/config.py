@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from btc_tui.errors import StorageError, UsageError
 from btc_tui.keys import DEFAULT_KEYS
+from btc_tui.market.alerts import parse_rule
 
 DEFAULT_SYMBOL = "btcusdt"
 DEFAULT_DATA = Path("data/bitcoin_price_stream.csv")  # the seed collector's name, kept for BTCUSDT
@@ -361,7 +362,7 @@ def _rules(raw: object) -> tuple[str, ...]:
     for item in items:
         rule = " ".join(_text(item, "a rule").split())
         if rule:
-            rules.append(rule)
+            rules.append(parse_rule(rule).text)
     return tuple(rules)
 
 
