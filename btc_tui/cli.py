@@ -16,107 +16,62 @@ import argparse
 import math
 import os
 import sys
+from argparse import SUPPRESS
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from btc_tui import __version__
 from btc_tui.config import (
-    CONFIG_ENV,
     OPTIONS,
+    OTHER_VARIABLES,
+    TOKEN_ENV,
+    Option,
     Settings,
     config_file_path,
     parse_duration,
     parse_time,
     resolve,
 )
+from btc_tui.config.settings import APP
+from btc_tui.config.settings import COLLECTOR as COLLECTOR_GROUP
+from btc_tui.config.settings import TRAINING as TRAINING_GROUP
 from btc_tui.errors import EXIT_STORAGE, EXIT_USAGE, StorageError, UsageError
 
-SHARED = (
-    "data",
-    "models",
-    "symbol",
-    "url",
-    "rest_url",
-    "demo",
-    "history",
-    "theme",
-    "refresh",
-    "window",
-    "horizons",
-    "interval",
-    "chart",
-    "timeframe",
-    "utc",
-    "alerts",
-    "notify",
-)
-COLLECTOR = ("stale_after", "repair", "max_fill", "on_alert")
-TRAINING = ("epochs", "batch_size", "test_fraction", "seed")
-METAVARS = {
-    "data": "CSV",
-    "models": "DIR",
-    "symbol": "PAIR",
-    "url": "WS_BASE",
-    "rest_url": "REST_BASE",
-    "history": "DURATION",
-    "max_fill": "DURATION",
-    "theme": "NAME",
-    "refresh": "HZ",
-    "stale_after": "SECONDS",
-    "interval": "FRACTION",
-    "test_fraction": "FRACTION",
-    "horizons": "N,N,...",
-    "chart": "candle|line",
-    "timeframe": "1m|5m|15m|1h|4h|1d",
-    "alerts": "RULE",
-    "notify": "bell|osc|off",
-    "on_alert": "CMD",
-}
+
+def _groups(*groups: str) -> tuple[str, ...]:
+    return tuple(name for name, option in OPTIONS.items() if option.group in groups)
+
+
+SHARED = _groups(APP)
+COLLECTOR = _groups(COLLECTOR_GROUP)
+TRAINING = _groups(TRAINING_GROUP)
+
+
+def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
+    """One option as flags: a switch, a repeatable flag or a flag with a value, spelled as the
+    option table declares it. Every one defaults to SUPPRESS: one left out never hides one given
+    before or after the subcommand; `resolve` fills in the default."""
+    flags = option.flags or (option.flag_name,)
+    help = (option.flag_help or option.help_text).replace("%", "%%")  # argparse's % format
+    kind = option.kind
+    if kind.metavar is None:  # a switch: --demo sets true, --no-repair sets false
+        action = "store_false" if option.flag_name.startswith("--no-") else "store_true"
+        parser.add_argument(*flags, dest=option.name, action=action, default=SUPPRESS, help=help)
+        return
+    parser.add_argument(
+        *flags,
+        dest=option.name,
+        action="append" if kind.repeat else "store",
+        default=SUPPRESS,
+        metavar=option.metavar or kind.metavar,
+        help=help,
+    )
 
 
 def _add_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
     for name in names:
-        option = OPTIONS[name]
-        help = option.help.replace("%", "%%")  # argparse formats help with %
-        if name in ("demo", "utc"):
-            parser.add_argument(
-                option.flag_name, action="store_true", default=argparse.SUPPRESS, help=help
-            )
-        elif name == "alerts":
-            parser.add_argument(
-                option.flag_name,
-                dest=name,
-                action="append",
-                default=argparse.SUPPRESS,
-                metavar=METAVARS[name],
-                help=help,
-            )
-        elif name == "horizons":
-            parser.add_argument(
-                option.flag_name,
-                "--horizon",
-                dest=name,
-                default=argparse.SUPPRESS,
-                metavar=METAVARS[name],
-                help=help,
-            )
-        elif name == "repair":
-            parser.add_argument(
-                "--no-repair",
-                dest="repair",
-                action="store_false",
-                default=argparse.SUPPRESS,
-                help="do not fetch missed trades over REST; report the holes only",
-            )
-        else:
-            parser.add_argument(
-                option.flag_name,
-                dest=name,
-                default=argparse.SUPPRESS,
-                metavar=METAVARS.get(name, "N"),
-                help=help,
-            )
+        add_option(parser, OPTIONS[name])
 
 
 def _parent(names: Sequence[str], *, config: bool = False) -> argparse.ArgumentParser:
@@ -140,8 +95,7 @@ def _epilog() -> str:
 
     lines = ["environment (flags win over these; these win over the config file):"]
     lines += [f"  {o.env:<24} {flag(o.name)}" for o in OPTIONS.values()]
-    lines.append(f"  {CONFIG_ENV:<24} --config")
-    lines.append(f"  {'BTC_TUI_TOKEN':<24} serve --token")
+    lines += [f"  {variable:<24} {flag}" for variable, flag in OTHER_VARIABLES.items()]
     lines += [
         "",
         "config file: $XDG_CONFIG_HOME/btc-tui/config.toml (~/.config/...) or --config FILE;",
@@ -265,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--token",
         default=None,
-        help="required on the URL (default $BTC_TUI_TOKEN, then the config file's [serve] token)",
+        help=f"required on the URL (default ${TOKEN_ENV}, then the config file's [serve] token)",
     )
     serve.add_argument(
         "--public", action="store_true", help="allow listening on a non-loopback address"
@@ -375,7 +329,7 @@ def parse(
             host=args.host,
             port=args.port,
             # --token > BTC_TUI_TOKEN > the config file's [serve] token
-            token=args.token or env.get("BTC_TUI_TOKEN") or config_token,
+            token=args.token or env.get(TOKEN_ENV) or config_token,
             public=bool(args.public),
             max_sessions=args.max_sessions,
         )

@@ -358,12 +358,13 @@ def test_remember_theme_adds_the_line_before_the_first_table(tmp_path):
     assert (s.theme, s.window, dict(s.keys)) == ("nord", 30, {"train": "T"})
 
 
-def test_remember_theme_in_a_template_fills_its_commented_line(tmp_path):
+def test_remember_theme_in_a_template_keeps_every_comment(tmp_path):
     path = tmp_path / "config.toml"
     write_config_template(path)
     remember_theme(Settings(config=path), "nord")
     text = path.read_text()
-    assert text == config_template().replace('# theme = "textual-dark"', 'theme = "nord"')
+    # tomlkit adds the key after the last top-level line, before [keys]; every comment stays
+    assert text == config_template().replace("\n\n[keys]", '\ntheme = "nord"\n\n[keys]', 1)
     assert resolve({}, environ={}, config_path=path).settings.theme == "nord"
 
 

@@ -26,6 +26,7 @@ from typing import TextIO
 
 from btc_tui.config import Settings
 from btc_tui.market.collector import BarWritten, Collector, CollectorLog, FillProgress, Tick
+from btc_tui.market.history import fill_hint
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -186,12 +187,9 @@ async def _collect_from(settings: Settings) -> None:
                 loop.remove_signal_handler(sig)
         await alerts.finish()
     status = collector.status
-    where = "" if settings.data_is_default else f" --data {settings.data}"
+    hint = fill_hint(settings.data, settings.symbol, settings.demo)
     holes = (
-        f", {status.unrepaired} trade(s) in unrepaired holes (btc-tui check --repair{where} "
-        "fills them)"
-        if status.unrepaired
-        else ""
+        f", {status.unrepaired} trade(s) in unrepaired holes ({hint})" if status.unrepaired else ""
     )
     out.line(
         f"stopped; {collector.bars_written} minute(s) written to {settings.data}; "

@@ -11,21 +11,14 @@ from btc_tui.config import (
     Resolved,
     Settings,
     config_template,
-    format_duration,
     write_config_template,
 )
 
 
 def _shown(name: str, value: object) -> str:
-    if value is None:
+    if value is None or value == ():
         return "(none)"
-    if name in ("history", "max_fill"):
-        return format_duration(float(value))  # type: ignore[arg-type]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return ",".join(str(item) for item in value) if value else "(none)"
-    return str(value)
+    return OPTIONS[name].text(value)
 
 
 def _origin(name: str, sources: Resolved | None) -> str:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import os
 import sys
 
-from btc_tui.config import Settings
+from btc_tui.config import TOKEN_ENV, Settings
 from btc_tui.errors import UsageError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_MAX_SESSIONS = 4
-TOKEN_ENV = "BTC_TUI_TOKEN"
 
 
 def run(

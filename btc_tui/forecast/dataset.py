@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-MINUTE_MS = 60_000
+from btc_tui.market.store import MINUTE_MS  # the CSV's minute, from the CSV's reader
+
 # The seed's scaling: widen each window's [min, max] by 5% of its range on both sides.
 BUFFER = 0.05
 # A flat window (max == min) would divide by zero; give every window a range of at least this

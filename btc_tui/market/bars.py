@@ -18,7 +18,12 @@ from btc_tui.market.binance import QTY_SCALE, Trade
 if TYPE_CHECKING:
     from btc_tui.market.binance import AggTrade
 
-MINUTE_MS = 60_000
+MINUTE_MS = 60_000  # the one home of a minute's length (rows, store, forecast import it)
+
+
+def minute_of(ms: int) -> int:
+    """The start (ms) of the UTC minute holding the time `ms`."""
+    return ms - ms % MINUTE_MS
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,16 +32,14 @@ from typing import TYPE_CHECKING
 
 from btc_tui.config import Settings
 from btc_tui.errors import StorageError, UsageError
-from btc_tui.market.bars import MINUTE_MS, MinuteAggregator, MinuteBar
+from btc_tui.market.bars import MINUTE_MS, MinuteAggregator, MinuteBar, minute_of
 from btc_tui.market.binance import AggTrade, Trade
-from btc_tui.market.history import fetch_minutes
+from btc_tui.market.history import fetch_minutes, fill_hint
 from btc_tui.market.repair import (
     Hole,
     MinuteHold,
     SeenTrades,
     Unrepairable,
-    fold,
-    minute_of,
     missing_runs,
 )
 from btc_tui.market.store import LockLost, MinuteStore
@@ -120,6 +118,24 @@ class _FillPlan:
     start: int | None  # first minute to fill; None: `history` before the first live trade
     history_ms: int = 0
     rebuild: bool = False  # the stored last minute is rebuilt from REST and replaced
+
+
+@dataclass(slots=True)
+class _FillJob:
+    """A start's fill: [start, live_minute) over REST, then the first live minute's early trades."""
+
+    start: int
+    live_minute: int  # the first live minute (exclusive for whole minutes)
+    total: int  # minutes of [start, live_minute)
+    quiet: bool  # only the first live minute (an empty CSV without history): no progress shown
+    known: int  # the last trade id already in the CSV (-1: none)
+    done: int = 0  # minutes of [start, live_minute) covered so far
+    written: int = 0  # of them, minutes with trades (a row each)
+    early: int = 0  # trades of the first live minute before the first live one
+
+    def gained(self, first_id: int, last_id: int) -> int:
+        """Trades of first_id..last_id that are new to the CSV."""
+        return max(0, last_id - max(first_id, self.known + 1) + 1)
 
 
 class Collector:
@@ -409,33 +425,27 @@ class Collector:
         self._release()
 
     def _release(self, force: bool = False) -> None:
-        """Write what the hold lets go, in order; fold repaired trades of minutes already
-        written into the last row, or report them."""
+        """Carry out what the hold lets go (MinuteHold.settle decides where each part goes)."""
         store = self._store
         assert store is not None
         unwritten = self._unwritten
         newest = unwritten[-1][0].minute if unwritten else store.last_minute
-        if newest is not None:
-            for minute, runs in sorted(
-                self._hold.take_runs_at_or_before(newest, self._replace_ok).items()
-            ):
-                kept = next((i for i, e in enumerate(unwritten) if e[0].minute == minute), None)
-                last = self._last_bar
-                if kept is not None:  # still in memory (the disk refused it): fold it there
-                    bar, live, replace = unwritten[kept]
-                    unwritten[kept] = (fold(bar, runs), live, replace)
-                elif not unwritten and last is not None and last.minute == minute == newest:
-                    self._write([fold(last, runs)], live=False, replace=True)
-                else:
-                    count = sum(r.last_id - r.first_id + 1 for r in runs)
-                    self._unrepaired(
-                        Hole(min(r.first_id for r in runs), max(r.last_id for r in runs)),
-                        f"its minute {_utc(minute)} was already written",
-                        count=count,
-                    )
-        bars = self._hold.ready(force)
-        if bars:
-            self._write(bars)
+        kept = {bar.minute: bar for bar, _, _ in unwritten}
+        settled = self._hold.settle(newest, kept, self._last_bar, self._replace_ok, force)
+        for i, (bar, live, rewrite) in enumerate(unwritten):
+            if bar.minute in settled.kept:  # still in memory (the disk refused it): fold it there
+                unwritten[i] = (settled.kept[bar.minute], live, rewrite)
+        if settled.rewrite_last is not None:
+            self._write([settled.rewrite_last], live=False, replace=True)
+        for minute, runs in settled.too_late.items():
+            count = sum(r.last_id - r.first_id + 1 for r in runs)
+            self._unrepaired(
+                Hole(min(r.first_id for r in runs), max(r.last_id for r in runs)),
+                f"its minute {_utc(minute)} was already written",
+                count=count,
+            )
+        if settled.ready:
+            self._write(settled.ready)
 
     def _write(self, bars: list[MinuteBar], live: bool = True, replace: bool = False) -> None:
         """Write closed minutes in order (or, while the disk refuses, keep them behind the ones
@@ -738,6 +748,41 @@ class Collector:
     async def _fill(self, plan: _FillPlan) -> None:
         assert self._first_live is not None and self.rest is not None and self._store is not None
         first = await self._first_live
+        job = self._fill_job(plan, first)
+        self.filling = not job.quiet
+        self._emit_status()
+        if not job.quiet:
+            self._progress(FillProgress(job.start, job.live_minute, 0, job.total, False))
+        try:
+            if job.start < job.live_minute:
+                await self._fill_history(job)
+            await self._fill_first_minute(job, first)
+        except asyncio.CancelledError:
+            # Stopped mid-fill: the held live minutes are written anyway (nothing received is
+            # lost), so say which minutes before them are missing and how to fill them.
+            resume = job.start + job.done * MINUTE_MS
+            if resume < job.live_minute:
+                self._log(
+                    f"stopped while filling: {_utc(resume)} .. {_utc(job.live_minute)} not "
+                    f"filled; {self._how_to_fill(resume, job.live_minute)}",
+                    "fill",
+                )
+            raise
+        except Exception as exc:
+            if not (_is_rest_error(exc) or isinstance(exc, Unrepairable)):
+                raise
+            self._fill_failed(job, first, exc)
+        else:
+            self._fill_done(job)
+        finally:
+            self.filling = False
+            self._hold.release("fill")
+            self._release()
+            self._emit_status()
+
+    def _fill_job(self, plan: _FillPlan, first: Trade) -> _FillJob:
+        """Where the fill starts (no further back than --max-fill, said in the log) and ends."""
+        assert self._store is not None
         live_minute = minute_of(first.trade_time)
         start = plan.start
         if start is None:
@@ -753,125 +798,99 @@ class Collector:
             self._replace_ok.discard(start)
             start = earliest
         total = max(0, (live_minute - start) // MINUTE_MS)
-        done = 0  # minutes of [start, live_minute) covered so far
-        written = 0  # of them, minutes with trades (a row each)
-        early = 0  # trades of the first live minute before the first live one
+        # Trades already in the CSV (the stored part of a rebuilt minute) are not "repaired".
+        known = self._store.last_trade_id
         # An empty CSV without history: only the first live minute is completed; no history
         # fill to show progress for.
         quiet = total == 0 and plan.start is None
-        self.filling = not quiet
-        self._emit_status()
-        if not quiet:
-            self._progress(FillProgress(start, live_minute, 0, total, False))
+        return _FillJob(start, live_minute, total, quiet, -1 if known is None else known)
+
+    async def _fill_history(self, job: _FillJob) -> None:
+        """The whole minutes [start, first live minute), written as each page completes them."""
+        assert self.rest is not None and self._store is not None
         store = self._store
-        # Trades already in the CSV (the stored part of a rebuilt minute) are not "repaired".
-        known = store.last_trade_id if store.last_trade_id is not None else -1
+        async for batch in fetch_minutes(self.rest, job.start, job.live_minute):
+            bars = batch
+            job.written += len(batch)
+            self.filled += sum(job.gained(b.first_trade_id, b.last_trade_id) for b in bars)
+            if bars[0].minute == store.last_minute and bars[0].minute in self._replace_ok:
+                self._write(bars[:1], live=False)
+                bars = bars[1:]
+            if bars:
+                self._write_many(bars)
+            job.done = (batch[-1].minute - job.start) // MINUTE_MS + 1
+            self._progress(FillProgress(job.start, job.live_minute, job.done, job.total, False))
 
-        def gained(first_id: int, last_id: int) -> int:
-            return max(0, last_id - max(first_id, known + 1) + 1)
-
+    async def _fill_first_minute(self, job: _FillJob, first: Trade) -> None:
+        """The first live minute's trades before the first live one. Alone (no history), the
+        minute waits for them no longer than for a hole's repair."""
+        assert self.rest is not None
         try:
-            if start < live_minute:
-                async for batch in fetch_minutes(self.rest, start, live_minute):
-                    bars = batch
-                    written += len(batch)
-                    self.filled += sum(gained(b.first_trade_id, b.last_trade_id) for b in bars)
-                    if bars[0].minute == store.last_minute and bars[0].minute in self._replace_ok:
-                        self._write(bars[:1], live=False)
-                        bars = bars[1:]
-                    if bars:
-                        self._write_many(bars)
-                    done = (batch[-1].minute - start) // MINUTE_MS + 1
-                    self._progress(FillProgress(start, live_minute, done, total, False))
-            # The first live minute's trades before the first live one. Alone (no history), the
-            # minute waits for them no longer than for a hole's repair.
-            try:
-                async with asyncio.timeout(self._repair_timeout if quiet else None):
-                    aggs = await _collect(
-                        self.rest.agg_trades_between(max(start, live_minute), first.trade_time + 1),
-                        None,
-                        first.trade_id - 1,
-                    )
-            except TimeoutError:
-                raise Unrepairable(
-                    f"REST did not answer within {self._repair_timeout:g}s"
-                ) from None
-            if aggs:
-                try:
-                    async with asyncio.timeout(self._repair_timeout):
-                        await self._wait_boundary(aggs, first.trade_id - 1)
-                except TimeoutError:
-                    raise Unrepairable(
-                        "the stream did not deliver the rest of an aggregate"
-                    ) from None
-                runs = missing_runs(aggs, first.trade_id - 1, self.seen.units)
-                self._hold.add_runs(runs, final_before=live_minute)
-                early = sum(gained(r.first_id, r.last_id) for r in runs)
-                self.filled += early
-        except asyncio.CancelledError:
-            # Stopped mid-fill: the held live minutes are written anyway (nothing received is
-            # lost), so say which minutes before them are missing and how to fill them.
-            resume = start + done * MINUTE_MS
-            if resume < live_minute:
-                self._log(
-                    f"stopped while filling: {_utc(resume)} .. {_utc(live_minute)} not filled; "
-                    f"{self._how_to_fill(resume, live_minute)}",
-                    "fill",
+            async with asyncio.timeout(self._repair_timeout if job.quiet else None):
+                aggs = await _collect(
+                    self.rest.agg_trades_between(
+                        max(job.start, job.live_minute), first.trade_time + 1
+                    ),
+                    None,
+                    first.trade_id - 1,
                 )
-            raise
-        except Exception as exc:
-            if not (_is_rest_error(exc) or isinstance(exc, Unrepairable)):
-                raise
-            self._replace_ok.clear()
-            if quiet:
+        except TimeoutError:
+            raise Unrepairable(f"REST did not answer within {self._repair_timeout:g}s") from None
+        if not aggs:
+            return
+        try:
+            async with asyncio.timeout(self._repair_timeout):
+                await self._wait_boundary(aggs, first.trade_id - 1)
+        except TimeoutError:
+            raise Unrepairable("the stream did not deliver the rest of an aggregate") from None
+        runs = missing_runs(aggs, first.trade_id - 1, self.seen.units)
+        self._hold.add_runs(runs, final_before=job.live_minute)
+        job.early = sum(job.gained(r.first_id, r.last_id) for r in runs)
+        self.filled += job.early
+
+    def _fill_failed(self, job: _FillJob, first: Trade, exc: Exception) -> None:
+        self._replace_ok.clear()
+        if job.quiet:
+            self._log(
+                f"could not fetch the trades of {_utc(job.live_minute)} before the first live "
+                f"one: {exc}; that minute holds only the trades from {_utc(first.trade_time)} on",
+                "fill",
+            )
+            return
+        self._log(
+            f"could not fill {_utc(job.start)} .. {_utc(first.trade_time)}: {exc}; "
+            f"{self._how_to_fill(job.start, job.live_minute)}",
+            "fill",
+        )
+        self._progress(
+            FillProgress(job.start, job.live_minute, job.done, job.total, True, str(exc))
+        )
+
+    def _fill_done(self, job: _FillJob) -> None:
+        if job.quiet:
+            if job.early:
                 self._log(
-                    f"could not fetch the trades of {_utc(live_minute)} before the first live "
-                    f"one: {exc}; that minute holds only the trades from {_utc(first.trade_time)} "
-                    "on",
-                    "fill",
-                )
-            else:
-                self._log(
-                    f"could not fill {_utc(start)} .. {_utc(first.trade_time)}: {exc}; "
-                    f"{self._how_to_fill(start, live_minute)}",
-                    "fill",
-                )
-            if not quiet:
-                self._progress(FillProgress(start, live_minute, done, total, True, str(exc)))
-        else:
-            if not quiet and written:
-                self._log(
-                    f"filled {_utc(start)} .. {_utc(live_minute)} over REST: {written:,} "
-                    "minute(s) with trades written",
-                    "fill",
-                )
-            if not quiet:
-                self._progress(FillProgress(start, live_minute, total, total, True))
-            elif early:
-                self._log(
-                    f"completed the first minute, {_utc(live_minute)}, with the {early} "
+                    f"completed the first minute, {_utc(job.live_minute)}, with the {job.early} "
                     "trade(s) before the first live one, over REST",
                     "fill",
                 )
-        finally:
-            self.filling = False
-            self._hold.release("fill")
-            self._release()
-            self._emit_status()
+            return
+        if job.written:
+            self._log(
+                f"filled {_utc(job.start)} .. {_utc(job.live_minute)} over REST: "
+                f"{job.written:,} minute(s) with trades written",
+                "fill",
+            )
+        self._progress(FillProgress(job.start, job.live_minute, job.total, job.total, True))
 
     def _how_to_fill(self, start: int, end: int) -> str:
-        """The command that fills [start, end) later (both need the CSV's lock: not while we
-        collect). The stored last row, if it was to be rebuilt, may be cut short: only `check
-        --repair` rebuilds a row that exists (backfill never changes one)."""
+        """The command that fills [start, end) later. The stored last row, if it was to be
+        rebuilt, may be cut short: only `check --repair` rebuilds a row that exists (backfill
+        never changes one)."""
         settings = self.settings
-        where = "" if getattr(settings, "data_is_default", False) else f" --data {settings.data}"
-        if settings.symbol != "btcusdt":
-            where += f" --symbol {settings.symbol}"
-        if self._plan is not None and self._plan.rebuild:
-            command = f"btc-tui check --repair{where}"
-        else:
-            command = f"btc-tui backfill --start {_utc(start)} --end {_utc(end)}{where}"
-        return f"to fill it once collecting has stopped: {command}"
+        rebuild = self._plan is not None and self._plan.rebuild
+        demo = bool(getattr(settings, "demo", False))
+        return fill_hint(settings.data, settings.symbol, demo, None if rebuild else (start, end))
 
     def _progress(self, progress: FillProgress) -> None:
         if self._on_fill is not None:

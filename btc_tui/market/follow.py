@@ -10,41 +10,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from btc_tui.market.bars import MinuteBar
+from btc_tui.market.rows import parse_row
 
 CHUNK = 1 << 16
 
 
-def parse_row(line: str) -> MinuteBar | None:
-    """One row of a 13- or 15-column minute CSV as a MinuteBar; None for a header or a bad line."""
-    parts = line.strip().split(",")
-    if len(parts) not in (13, 15):
-        return None
-    try:
-        year, month, day, hour, minute = (int(p) for p in parts[:5])
-        start = datetime(year, month, day, hour, minute, tzinfo=UTC)
-        avg, open_, high, low, close, volume, vwap = (float(p) for p in parts[5:12])
-        trades = int(parts[12])
-        first_id = int(parts[13]) if len(parts) == 15 and parts[13] else 0
-        last_id = int(parts[14]) if len(parts) == 15 and parts[14] else 0
-    except ValueError:
-        return None
-    return MinuteBar(
-        int(start.timestamp()) * 1000,
-        avg,
-        open_,
-        high,
-        low,
-        close,
-        volume,
-        vwap,
-        trades,
-        first_id,
-        last_id,
-    )
+def bar_of(line: str | bytes) -> MinuteBar | None:
+    """A 13- or 15-column row as a MinuteBar (rows.parse_row's rules); None for anything else."""
+    row = parse_row(line)
+    return None if row is None else row.bar()
 
 
 @dataclass
@@ -99,7 +76,7 @@ class CsvFollower:
         cut = data.rfind(b"\n") + 1
         self._partial = data[cut:]
         lines = data[:cut].decode("utf-8", errors="replace").splitlines()
-        return FollowUpdate(self._keep_new([b for b in map(parse_row, lines) if b is not None]))
+        return FollowUpdate(self._keep_new([b for b in map(bar_of, lines) if b is not None]))
 
     def _keep_new(self, bars: list[MinuteBar]) -> list[MinuteBar]:
         new = []
@@ -121,7 +98,7 @@ class CsvFollower:
                 end = start
                 # Before the start of the file, the first line read may be cut: skip it.
                 body = data if start == 0 else data[data.find(b"\n") + 1 :]
-                rows = [parse_row(line) for line in body.decode("utf-8", "replace").split("\n")]
+                rows = [bar_of(line) for line in body.decode("utf-8", "replace").split("\n")]
                 first = next((bar for bar in rows if bar is not None), None)
                 known = self.last_minute is not None and first is not None
                 if start == 0 or (known and first.minute <= self.last_minute):  # type: ignore[union-attr]

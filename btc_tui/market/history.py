@@ -24,15 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from btc_tui.errors import UsageError
-from btc_tui.market.bars import MINUTE_MS, MinuteBar, bars_from_runs, run_from_agg
+from btc_tui.market.bars import MINUTE_MS, MinuteBar, bars_from_runs, minute_of, run_from_agg
 from btc_tui.market.binance import QTY_SCALE
-from btc_tui.market.store import (
-    CSV_COLUMNS,
-    V2_COLUMNS,
-    MinuteStore,
-    _row_minute,
-    read_lock_owner,
-)
+from btc_tui.market.rows import HEADERS, parse_row, row_minute
+from btc_tui.market.store import MinuteStore, read_lock_owner
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,12 +40,8 @@ if TYPE_CHECKING:
 MERGE_BATCH = 1440
 
 
-def floor_minute(ms: int) -> int:
-    return ms - ms % MINUTE_MS
-
-
 def ceil_minute(ms: int) -> int:
-    return floor_minute(ms + MINUTE_MS - 1)
+    return minute_of(ms + MINUTE_MS - 1)
 
 
 def minute_text(ms: int) -> str:
@@ -60,7 +51,35 @@ def minute_text(ms: int) -> str:
 def _second_text(ms: int) -> str:
     """To the second when it is not a whole minute (a message about partial minutes)."""
     moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if ms % 60_000 else "%Y-%m-%d %H:%M UTC")
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if ms % MINUTE_MS else "%Y-%m-%d %H:%M UTC")
+
+
+def fill_hint(
+    data: Path | str, symbol: str, demo: bool, span: tuple[int, int] | None = None
+) -> str:
+    """How to fill what collecting left missing, in words: the one wording of this advice (the
+    collector's log, `collect`'s last line). The command names this CSV: its --data unless it is
+    the default one, its --symbol, --demo. `span` [start, end): minutes after the last row, which
+    backfill adds; without it, `check --repair` (which also rebuilds a row cut short)."""
+    from btc_tui.config import DEFAULT_SYMBOL, default_data
+
+    where = "" if Path(data) == default_data(symbol, demo) else f" --data {data}"
+    if symbol.lower() != DEFAULT_SYMBOL:
+        where += f" --symbol {symbol.lower()}"
+    if demo:
+        return (
+            "the demo's simulated trades can't be fetched again once it stops; "
+            f"btc-tui check --demo{where} names what is missing"
+        )
+    if span is None:
+        command = f"btc-tui check --repair{where}"
+    else:
+        command = f"btc-tui backfill --start {_iso(span[0])} --end {_iso(span[1])}{where}"
+    return f"to fill the gap once collecting has stopped: {command}"
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- REST -----------------------------------------------------------------------------------------
@@ -74,17 +93,17 @@ async def fetch_minutes(
     would come back partial): take it from `rest.server_time()` or from trade times. A minute is yielded once an aggregate of a later minute arrived (pages are
     oldest first, and one aggregate has one time), the last ones when the range is exhausted.
     """
-    start, end = ceil_minute(start_ms), floor_minute(end_ms)
+    start, end = ceil_minute(start_ms), minute_of(end_ms)
     if end <= start:
         return
     pending: list = []
     async for page in rest.agg_trades_between(start, end):
         if not page:
             continue
-        newest = floor_minute(page[-1].trade_time)
+        newest = minute_of(page[-1].trade_time)
         runs = pending + [run_from_agg(agg) for agg in page]
         split = len(runs)
-        while split and floor_minute(runs[split - 1].trade_time) >= newest:
+        while split and minute_of(runs[split - 1].trade_time) >= newest:
             split -= 1
         done, pending = runs[:split], runs[split:]
         if done:
@@ -132,7 +151,7 @@ def existing_minutes(path: Path) -> set[int]:
         return set()
     minutes = set()
     for line in data.decode("utf-8", "replace").split("\n")[1:]:
-        minute = _row_minute(line)
+        minute = row_minute(line)
         if minute is not None:
             minutes.add(minute)
     return minutes
@@ -182,90 +201,129 @@ async def backfill(
     store.open()  # locked before any request: another writer is named before we fetch anything
     own_rest = rest is None
     client = open_rest(settings) if rest is None else rest
-    written = fetched = missing = 0
-    buffered: list[MinuteBar] = []
-    start = end = 0
+    job = _Backfill(store, client, on_progress)
     try:
         if own_rest:
             await client.__aenter__()
-        # "now" is Binance's clock, never ours; an end after it would write the current minute
-        # (still trading) as if it were complete.
-        now = await client.server_time()
-        end_ms = now if end_ms is None else min(end_ms, now)
-        if start_ms is None:
-            assert since is not None
-            start_ms = end_ms - int(since * 1000)
-        start, end = ceil_minute(start_ms), floor_minute(end_ms)
-        if start_ms >= now:
-            raise UsageError(
-                f"nothing to fetch: the start, {_second_text(start_ms)}, is not before now by "
-                f"Binance's clock, {_second_text(now)}"
-            )
-        if end <= start:
-            raise UsageError(
-                f"nothing to fetch: {_second_text(start_ms)} to {_second_text(end_ms)} holds no "
-                "whole minute"
-            )
+        job.start, job.end = await _backfill_range(client, start_ms, end_ms, since)
         present_before = existing_minutes(store.path)
-        present = sum(1 for m in present_before if start <= m < end)
-        ranges = missing_ranges(present_before, start, end)
-        missing = sum((b - a) // MINUTE_MS for a, b in ranges)
+        job.present = sum(1 for m in present_before if job.start <= m < job.end)
+        ranges = missing_ranges(present_before, job.start, job.end)
+        job.missing = sum((b - a) // MINUTE_MS for a, b in ranges)
         if ranges:
-            # Nothing traded before the symbol's first aggregate: without this, a start years
-            # before the listing would walk empty hour windows, one request each.
-            oldest = await client.agg_trades(from_id=0, limit=1)
-            listed = floor_minute(oldest[0].trade_time) if oldest else end
-            ranges = [(max(a, listed), b) for a, b in ranges if b > listed]
-        total = sum((b - a) // MINUTE_MS for a, b in ranges)
-        done_before = 0
-
-        def flush() -> None:
-            nonlocal written
-            if buffered:
-                written += store.merge(buffered)
-                buffered.clear()
-
-        try:
-            for a, b in ranges:
-                async for bars in fetch_minutes(client, a, b):
-                    fetched += len(bars)
-                    last = store.last_minute
-                    newer = [bar for bar in bars if last is None or bar.minute > last]
-                    buffered.extend(bar for bar in bars if last is not None and bar.minute <= last)
-                    if newer:
-                        flush()  # keep time order: older buffered minutes go in first
-                        written += store.append_many(newer)  # one write + one fsync per page
-                    elif len(buffered) >= MERGE_BATCH:
-                        flush()
-                    if on_progress is not None and bars:
-                        done = done_before + (bars[-1].minute + MINUTE_MS - a) // MINUTE_MS
-                        on_progress(BackfillProgress(done, total, written, client.requests))
-                done_before += (b - a) // MINUTE_MS
-                if on_progress is not None:
-                    on_progress(BackfillProgress(done_before, total, written, client.requests))
-        finally:
-            flush()  # minutes already fetched are exact: keep them even if a later page failed
+            ranges = await _since_listing(client, ranges, job.end)
+        await job.run(ranges)
     except BaseException:
-        if created and written == 0:
+        if created and job.written == 0:
             _remove_new_file(store)  # a failed first run leaves no empty CSV behind
         raise
     finally:
         if own_rest:
             await client.__aexit__(None, None, None)
         store.close()
-    return BackfillResult(
-        start=start,
-        end=end,
-        fetched=fetched,
-        written=written,
-        present=present + fetched - written,
-        empty=missing - fetched,
-        requests=client.requests,
-        used_weight=client.used_weight,
-        rate_limited=client.rate_limited,
-        seconds=time.monotonic() - began,
-        warnings=list(store.warnings),
-    )
+    return job.result(time.monotonic() - began)
+
+
+async def _backfill_range(
+    client: BinanceRest, start_ms: int | None, end_ms: int | None, since: float | None
+) -> tuple[int, int]:
+    """The whole minutes [start, end) to backfill; UsageError if there is none."""
+    # "now" is Binance's clock, never ours; an end after it would write the current minute
+    # (still trading) as if it were complete.
+    now = await client.server_time()
+    end_ms = now if end_ms is None else min(end_ms, now)
+    if start_ms is None:
+        assert since is not None
+        start_ms = end_ms - int(since * 1000)
+    start, end = ceil_minute(start_ms), minute_of(end_ms)
+    if start_ms >= now:
+        raise UsageError(
+            f"nothing to fetch: the start, {_second_text(start_ms)}, is not before now by "
+            f"Binance's clock, {_second_text(now)}"
+        )
+    if end <= start:
+        raise UsageError(
+            f"nothing to fetch: {_second_text(start_ms)} to {_second_text(end_ms)} holds no "
+            "whole minute"
+        )
+    return start, end
+
+
+async def _since_listing(
+    client: BinanceRest, ranges: list[tuple[int, int]], end: int
+) -> list[tuple[int, int]]:
+    """`ranges` from the symbol's first aggregate on: nothing traded before it, and without this
+    a start years before the listing would walk empty hour windows, one request each."""
+    oldest = await client.agg_trades(from_id=0, limit=1)
+    listed = minute_of(oldest[0].trade_time) if oldest else end
+    return [(max(a, listed), b) for a, b in ranges if b > listed]
+
+
+@dataclass
+class _Backfill:
+    """One backfill's writing and counting: pages appended as they come, minutes before the last
+    row merged a day at a time (MERGE_BATCH)."""
+
+    store: MinuteStore
+    client: BinanceRest
+    on_progress: Callable[[BackfillProgress], object] | None
+    start: int = 0
+    end: int = 0
+    present: int = 0  # minutes of [start, end) in the CSV before
+    missing: int = 0  # minutes of [start, end) the CSV lacked
+    fetched: int = 0
+    written: int = 0
+    total: int = 0  # minutes to fetch
+    buffered: list[MinuteBar] = field(default_factory=list)
+
+    async def run(self, ranges: list[tuple[int, int]]) -> None:
+        self.total = sum((b - a) // MINUTE_MS for a, b in ranges)
+        done_before = 0
+        try:
+            for a, b in ranges:
+                async for bars in fetch_minutes(self.client, a, b):
+                    self.take(bars)
+                    if bars:
+                        self.report(done_before + (bars[-1].minute + MINUTE_MS - a) // MINUTE_MS)
+                done_before += (b - a) // MINUTE_MS
+                self.report(done_before)
+        finally:
+            self.flush()  # minutes already fetched are exact: keep them even if a later page failed
+
+    def take(self, bars: list[MinuteBar]) -> None:
+        self.fetched += len(bars)
+        last = self.store.last_minute
+        newer = [bar for bar in bars if last is None or bar.minute > last]
+        self.buffered.extend(bar for bar in bars if last is not None and bar.minute <= last)
+        if newer:
+            self.flush()  # keep time order: older buffered minutes go in first
+            self.written += self.store.append_many(newer)  # one write + one fsync per page
+        elif len(self.buffered) >= MERGE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffered:
+            self.written += self.store.merge(self.buffered)
+            self.buffered.clear()
+
+    def report(self, done: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(BackfillProgress(done, self.total, self.written, self.client.requests))
+
+    def result(self, seconds: float) -> BackfillResult:
+        return BackfillResult(
+            start=self.start,
+            end=self.end,
+            fetched=self.fetched,
+            written=self.written,
+            present=self.present + self.fetched - self.written,
+            empty=self.missing - self.fetched,
+            requests=self.client.requests,
+            used_weight=self.client.used_weight,
+            rate_limited=self.client.rate_limited,
+            seconds=seconds,
+            warnings=list(self.store.warnings),
+        )
 
 
 def _remove_new_file(store: MinuteStore) -> None:
@@ -827,8 +885,9 @@ def check(path: Path | str) -> CheckReport:
     text = path.read_bytes().decode("utf-8", "replace")
     lines = text.split("\n")
     header = lines[0].strip()
-    if header not in (",".join(CSV_COLUMNS), ",".join(V2_COLUMNS), ",".join(CSV_COLUMNS[:6])):
+    if header not in HEADERS:
         raise UsageError(f"{path} is not a minute CSV (line 1 is {header[:60]!r})")
+    width = header.count(",") + 1
     holes: list[Hole] = []
     short: list[tuple[int, int, int]] = []
     out_of_order: list[tuple[int, int]] = []
@@ -841,15 +900,12 @@ def check(path: Path | str) -> CheckReport:
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
-        minute = _row_minute(line)
-        parts = line.split(",")
-        if minute is None or len(parts) != len(header.split(",")):
-            corrupt.append(number)
-            continue
-        if not _numbers(parts[5:13]):
+        row = parse_row(line)
+        if row is None or row.width != width:
             corrupt.append(number)
             continue
         rows += 1
+        minute = row.minute
         if minute in seen:
             duplicates.append((number, minute))
             continue
@@ -858,33 +914,17 @@ def check(path: Path | str) -> CheckReport:
             out_of_order.append((number, minute))
             continue
         newest = minute
-        try:
-            trades = int(parts[12]) if len(parts) > 12 else None
-            first, last = (int(parts[13]), int(parts[14])) if len(parts) == 15 else (None, None)
-        except ValueError:
-            if len(parts) == 15 and parts[13] == parts[14] == "":
-                first = last = None
-            else:
-                corrupt.append(number)
-                continue
+        first, last = row.first_trade_id, row.last_trade_id
         if first is None or last is None:
             without_ids += 1
             previous = None
             continue
-        if trades is not None and trades != last - first + 1:
-            short.append((minute, trades, last - first + 1))
+        if row.trades is not None and row.trades != last - first + 1:
+            short.append((minute, row.trades, last - first + 1))
         if previous is not None and first != previous[1] + 1:
             holes.append(Hole(previous[0], minute, previous[1], first))
         previous = (minute, last)
     return CheckReport(path, rows, holes, short, out_of_order, duplicates, corrupt, without_ids)
-
-
-def _numbers(cells: list[str]) -> bool:
-    try:
-        values = [float(c) for c in cells]
-    except ValueError:
-        return False
-    return all(v == v for v in values)
 
 
 @dataclass(frozen=True)

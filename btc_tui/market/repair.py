@@ -14,10 +14,10 @@ No asyncio scheduling and no textual here: `MinuteHold` is plain bookkeeping the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
-from btc_tui.market.bars import MINUTE_MS, MinuteBar, TradeRun, bars_from_runs, run_from_agg
+from btc_tui.market.bars import MinuteBar, TradeRun, bars_from_runs, minute_of, run_from_agg
 from btc_tui.market.binance import QTY_SCALE, AggTrade, Trade
 
 SEEN_SIZE = 1 << 17  # recent trades remembered: ~40 s of Binance's busiest seconds
@@ -163,10 +163,6 @@ def fold(bar: MinuteBar | None, runs: list[TradeRun]) -> MinuteBar:
     )
 
 
-def minute_of(t: int) -> int:
-    return t - t % MINUTE_MS
-
-
 class MinuteHold:
     """Closed minutes waiting for their repairs, released in time order.
 
@@ -225,11 +221,49 @@ class MinuteHold:
     def take_runs_at_or_before(
         self, minute: int, keep: Iterable[int] = ()
     ) -> dict[int, list[TradeRun]]:
-        """Remove and return the runs of minutes already written (folded in by replacing the
-        last row if it is one of them; otherwise they are reported as unrepaired), except the
-        `keep` minutes (a stored minute being rebuilt: it waits for its live bar)."""
+        """Remove and return the runs of minutes at or before `minute` (already written or kept
+        in memory), except the `keep` minutes (a stored minute being rebuilt: it waits for its
+        live bar)."""
         kept = set(keep)
         taken = {m: r for m, r in self._runs.items() if m <= minute and m not in kept}
         for m in taken:
             del self._runs[m]
         return taken
+
+    def settle(
+        self,
+        newest: int | None,
+        kept: Mapping[int, MinuteBar],
+        last: MinuteBar | None,
+        keep: Iterable[int] = (),
+        force: bool = False,
+    ) -> Settled:
+        """Everything the hold lets go now, and where each part goes: the one place that decides
+        between holding, folding and replacing.
+
+        `newest`: the newest minute written or kept in memory; `kept`: minutes the disk refused,
+        still in memory (repaired trades are folded into them there); `last`: the last row
+        written, as a bar (its repaired trades replace it); `keep`: minutes whose runs wait for
+        their live bar. Repaired trades of a minute written before the last row are `too_late`.
+        """
+        out = Settled()
+        if newest is not None:
+            for minute, runs in sorted(self.take_runs_at_or_before(newest, keep).items()):
+                if minute in kept:
+                    out.kept[minute] = fold(kept[minute], runs)
+                elif not kept and last is not None and last.minute == minute == newest:
+                    out.rewrite_last = fold(last, runs)
+                else:
+                    out.too_late[minute] = runs
+        out.ready = self.ready(force)
+        return out
+
+
+@dataclass(slots=True)
+class Settled:
+    """What `MinuteHold.settle` lets go, by where it goes."""
+
+    ready: list[MinuteBar] = field(default_factory=list)  # append, in order
+    kept: dict[int, MinuteBar] = field(default_factory=dict)  # replace the kept-in-memory bars
+    rewrite_last: MinuteBar | None = None  # the last row again, with its repaired trades
+    too_late: dict[int, list[TradeRun]] = field(default_factory=dict)  # rows before the last

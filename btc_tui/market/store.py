@@ -33,28 +33,54 @@ import os
 import socket
 import stat
 import sys
+import warnings as warnings_module
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from btc_tui.errors import StorageError, UsageError
-from btc_tui.market.bars import MinuteBar
+from btc_tui.market.bars import MINUTE_MS, MinuteBar, minute_of
+from btc_tui.market.rows import (
+    CSV_COLUMNS,
+    FRAME_COLUMNS,
+    HEADER,
+    HEADERS,
+    ID_COLUMNS,
+    SEED_COLUMNS,
+    TIME_COLUMNS,
+    V2_COLUMNS,
+    V2_HEADER,
+    format_row,
+    parse_row,
+    row_minute,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     import pandas as pd
 
-TIME_COLUMNS = ["year", "month", "day", "hour", "minute"]
-VALUE_COLUMNS = ["avg_price", "open", "high", "low", "close", "volume", "vwap", "trades"]
-ID_COLUMNS = ["first_trade_id", "last_trade_id"]
-CSV_COLUMNS = TIME_COLUMNS + VALUE_COLUMNS + ID_COLUMNS  # 15 columns
-V2_COLUMNS = TIME_COLUMNS + VALUE_COLUMNS  # the 13-column files written before trade ids
-SEED_COLUMNS = CSV_COLUMNS[:6]  # the seed collector's file: time parts and the average price
-FRAME_COLUMNS = VALUE_COLUMNS + ID_COLUMNS
-HEADER = ",".join(CSV_COLUMNS) + "\n"
-V2_HEADER = ",".join(V2_COLUMNS) + "\n"
+__all__ = [  # the row's facts live in rows.py; readers of the CSV may take them from here
+    "CSV_COLUMNS",
+    "FRAME_COLUMNS",
+    "HEADER",
+    "MINUTE_MS",
+    "SEED_COLUMNS",
+    "TIME_COLUMNS",
+    "V2_COLUMNS",
+    "LoadedMinutes",
+    "LockLost",
+    "MinuteStore",
+    "format_row",
+    "load_minutes",
+    "load_tail",
+    "lock_path",
+    "meta_path",
+    "minute_of",
+    "parse_row",
+    "read_lock_owner",
+]
 
 # Pseudo filesystems whose "regular" files are not storage (e.g. /proc/version reports S_IFREG).
 _VIRTUAL_FS = {
@@ -62,48 +88,6 @@ _VIRTUAL_FS = {
     "configfs", "tracefs", "pstore", "bpf", "mqueue", "hugetlbfs", "fusectl", "binfmt_misc",
     "efivarfs", "autofs",
 }  # fmt: skip
-
-
-def format_row(bar: MinuteBar) -> str:
-    """One CSV line; floats in shortest round-trip form (repr), never rounded."""
-    t = bar.start
-    return (
-        f"{t.year},{t.month},{t.day},{t.hour},{t.minute},"
-        f"{bar.avg_price!r},{bar.open!r},{bar.high!r},{bar.low!r},{bar.close!r},"
-        f"{bar.volume!r},{bar.vwap!r},{bar.trades},{bar.first_trade_id},{bar.last_trade_id}\n"
-    )
-
-
-def _row_minute(line: str) -> int | None:
-    """The minute (ms) a CSV line describes, or None if the line is not a valid row."""
-    parts = line.split(",")
-    if len(parts) not in (len(CSV_COLUMNS), len(V2_COLUMNS), len(SEED_COLUMNS)):
-        return None
-    try:
-        year, month, day, hour, minute = (int(p) for p in parts[:5])
-        start = datetime(year, month, day, hour, minute, tzinfo=UTC)
-        float(parts[5])
-    except ValueError:
-        return None
-    return int(start.timestamp()) * 1000
-
-
-def _row_last_id(line: str) -> int | None:
-    return _row_ids(line)[1]
-
-
-def _row_ids(line: str) -> tuple[int | None, int | None]:
-    """(first_trade_id, last_trade_id) of a 15-column row; None where a cell is empty or bad."""
-    parts = line.split(",")
-    if len(parts) != len(CSV_COLUMNS):
-        return None, None
-    out: list[int | None] = []
-    for cell in parts[13:15]:
-        try:
-            out.append(int(cell))
-        except ValueError:
-            out.append(None)
-    return out[0], out[1]
 
 
 # errno values that say the path is wrong (a file where a folder should be, a loop, too long):
@@ -537,10 +521,11 @@ class MinuteStore:
             while end > first:
                 start = max(first, tail.rfind(b"\n", first, end - 1) + 1)
                 line = tail[start:end].decode("utf-8", "replace").rstrip("\n")
-                minute = _row_minute(line)
-                if minute is not None:
-                    self.last_minute = minute
-                    self.last_first_trade_id, self.last_trade_id = _row_ids(line)
+                row = parse_row(line)
+                if row is not None:
+                    self.last_minute = row.minute
+                    self.last_first_trade_id = row.first_trade_id
+                    self.last_trade_id = row.last_trade_id
                     # replace_last() needs the last line to be the last row
                     if end == len(tail):
                         self._last_line_start = base + start
@@ -555,7 +540,8 @@ class MinuteStore:
         lines = data.split(b"\n")
         out = [HEADER.encode().rstrip(b"\n")]
         for line in lines[1:]:
-            out.append(line + b",," if line.count(b",") == len(V2_COLUMNS) - 1 else line)
+            row = parse_row(line)
+            out.append(line + b",," if row is not None and row.width == len(V2_COLUMNS) else line)
         if not data.endswith(b"\n"):
             out[-1] = lines[-1]  # a torn last line stays torn; the normal repair drops it
         self._rewrite(b"\n".join(out))
@@ -704,7 +690,7 @@ class MinuteStore:
             lines.pop()
         existing: set[int] = set()
         for line in lines[1:]:
-            minute = _row_minute(line.decode("utf-8", "replace"))
+            minute = row_minute(line)
             if minute is not None:
                 existing.add(minute)
         todo = sorted(m for m in new if m not in existing)
@@ -713,7 +699,7 @@ class MinuteStore:
         out: list[bytes] = [lines[0]]
         i = 0
         for line in lines[1:]:
-            minute = _row_minute(line.decode("utf-8", "replace"))
+            minute = row_minute(line)
             if minute is not None:
                 while i < len(todo) and todo[i] < minute:
                     out.append(format_row(new[todo[i]]).encode().rstrip(b"\n"))
@@ -738,11 +724,11 @@ class MinuteStore:
         for line in lines[1:]:
             if not line.strip():
                 continue
-            minute = _row_minute(line.decode("utf-8", "replace"))
-            if minute is None or line.count(b",") != len(CSV_COLUMNS) - 1 or minute in rows:
+            row = parse_row(line)
+            if row is None or row.width != len(CSV_COLUMNS) or row.minute in rows:
                 rejected.append(line)
             else:
-                rows[minute] = line
+                rows[row.minute] = line
         for bar in bars:
             rows[bar.minute] = format_row(bar).encode().rstrip(b"\n")
         saved = None
@@ -846,10 +832,10 @@ def _describe_lines(numbers: list[int], limit: int = 10) -> str:
 def _columns_of(path: Path, first_line: str) -> tuple[list[str], bool]:
     """(columns, has_header) from the file's first line; UsageError if it is not a minute CSV."""
     header = first_line.strip().lower()
-    for columns in (CSV_COLUMNS, V2_COLUMNS, SEED_COLUMNS):
-        if header == ",".join(columns):
+    for columns, text in zip((CSV_COLUMNS, V2_COLUMNS, SEED_COLUMNS), HEADERS, strict=True):
+        if header == text:
             return columns, True
-    if _row_minute(first_line) is not None:  # a header-less file: go by the field count
+    if row_minute(first_line) is not None:  # a header-less file: go by the field count
         n = first_line.count(",") + 1
         return {15: CSV_COLUMNS, 13: V2_COLUMNS}.get(n, SEED_COLUMNS), False
     raise UsageError(
@@ -888,7 +874,9 @@ def _frame_from_lines(
     if any(not pd.api.types.is_numeric_dtype(numbers[c]) for c in columns):
         table = pd.read_csv(io.StringIO(text_table), header=None, names=columns, dtype=str)
         numbers = table.apply(lambda column: column.map(_to_float))
-    times = pd.to_datetime(numbers[TIME_COLUMNS], errors="coerce", utc=True)
+    with warnings_module.catch_warnings():  # a year past int64 ns: NaT (a corrupt line), no warning
+        warnings_module.simplefilter("ignore", RuntimeWarning)
+        times = pd.to_datetime(numbers[TIME_COLUMNS], errors="coerce", utc=True)
     prices = numbers["avg_price"].to_numpy(dtype=float)
     ok = times.notna().to_numpy() & np.isfinite(prices) & (prices > 0)
     if len(columns) > len(SEED_COLUMNS):
@@ -896,6 +884,10 @@ def _frame_from_lines(
         # ones must be numbers.
         optional = [c for c in columns[6:]]
         ok &= ~(numbers[optional].isna() & table[optional].notna()).any(axis=1).to_numpy()
+    if len(columns) == len(CSV_COLUMNS):
+        # rows.parse_row's rule: both ids recorded, or neither
+        ids = numbers[ID_COLUMNS].isna()
+        ok &= (ids[ID_COLUMNS[0]] == ids[ID_COLUMNS[1]]).to_numpy()
     row_numbers = np.asarray(line_numbers, dtype=np.int64)
     bad.extend(int(n) for n in row_numbers[~ok])
     bad.sort()

@@ -14,32 +14,22 @@ import shlex
 import sys
 from pathlib import Path
 
-from btc_tui.config import ENV_PREFIX, OPTIONS, Settings
+from btc_tui.config import CONFIG_ENV, OPTIONS, Settings
 
 # Options that mean something to `serve`'s own collector only.
 SERVER_ONLY = frozenset({"minutes"})
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)  # shortest round-trip form; durations read plain seconds too
-    if isinstance(value, tuple):  # horizons "1,5,15,60"; alert rules separated by ";"
-        return (";" if any(isinstance(item, str) for item in value) else ",").join(map(str, value))
-    return str(value)
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
     """`BTC_TUI_<OPTION>` for every option with a value, so a session resolves the same settings."""
     env = {}
     for name, option in OPTIONS.items():
-        value = getattr(settings, name, None)
+        value = getattr(settings, name)
         if value is not None and name not in SERVER_ONLY:
-            env[option.env] = _text(value)
+            env[option.env] = option.text(value)
     config = settings.config
     if config is not None and Path(config).exists():
-        env[ENV_PREFIX + "CONFIG"] = str(config)
+        env[CONFIG_ENV] = str(config)
     return env
 
 

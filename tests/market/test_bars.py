@@ -13,8 +13,13 @@ from tests.conftest import fixture_path
 T0 = 1_700_000_040_000  # a minute start (2023-11-14 22:14 UTC)
 
 
+# Binance sends the event (`E`) after the trade (`T`): 1.5 s here, so a trade in a minute's last
+# 1.5 s has its event in the next minute, and bucketing by event time fails these tests.
+EVENT_DELAY = 1_500
+
+
 def trade(tid: int, t: int, price: float = 100.0, units: int = 100_000_000) -> Trade:
-    return Trade(tid, price, units / 1e8, units, t, t, False)
+    return Trade(tid, price, units / 1e8, units, t, t + EVENT_DELAY, False)
 
 
 class FakeClock:

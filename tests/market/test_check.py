@@ -72,3 +72,26 @@ def test_not_a_minute_csv_is_a_usage_error(tmp_path):
     path.write_text("name,price\n")
     with pytest.raises(UsageError, match="not a minute CSV"):
         check(path)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2147483648,1,1,0,1,1.0,1.0,1.0,1.0,1.0,1.0,1.0,1,4,4",  # a year past 2**31
+        "99999999999999999999,1,1,0,1,1.0,1.0,1.0,1.0,1.0,1.0,1.0,1,4,4",
+        "2024,1,1,0,1,1e999,1.0,1.0,1.0,1.0,1.0,1.0,1,4,4",  # a price out of float's range
+        "2024,1,1,0,1,1.0,1.0,1.0,1.0,1.0,1.0,1.0,1,4,",  # one id cell empty
+    ],
+    ids=["year-2**31", "year-huge", "inf", "one-id"],
+)
+def test_an_out_of_range_value_is_a_corrupt_line_never_a_traceback(tmp_path, line):
+    from btc_tui.market.store import MinuteStore, load_minutes
+
+    path = tmp_path / "m.csv"
+    good = "2024,1,1,0,0,1.0,1.0,1.0,1.0,1.0,1.0,1.0,3,1,3\n"
+    path.write_text(HEADER + good + line + "\n")
+    report = check(path)
+    assert report.corrupt == [3]
+    assert load_minutes(path).bad_lines == [3]
+    with MinuteStore(path) as store:  # what collect does at start
+        assert store.last_minute is not None and store.last_trade_id == 3

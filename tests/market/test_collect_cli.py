@@ -179,9 +179,8 @@ async def test_rest_unreachable_collects_live_and_says_what_is_missing(
     code, _stdout, stderr = await collect.finish(timeout=60)
     assert code == 0, stderr
     assert "hole not repaired: 2 trade(s), ids 4..5" in stderr
-    assert f"2 trade(s) in unrepaired holes (btc-tui check --repair --data {data} fills them)" in (
-        stderr
-    )
+    hint = f"to fill the gap once collecting has stopped: btc-tui check --repair --data {data}"
+    assert f"2 trade(s) in unrepaired holes ({hint})" in stderr
     assert [int(r["trades"]) for r in read_rows(data)] == [3, 1]
     assert lost
     # the advice, run once REST answers: the hole is filled and every trade is in its minute

@@ -199,3 +199,25 @@ async def test_a_start_long_before_the_first_trade_costs_no_walk_through_empty_h
     result = await backfill(settings_for(sim, data), start, END)
     assert result.written == HISTORY and result.empty == 30 * 1440 - HISTORY
     assert result.requests < 10  # not one request per empty hour (720)
+
+
+def test_the_fill_advice_names_the_file_the_symbol_and_the_demo():
+    from btc_tui.config import default_data
+    from btc_tui.market.history import fill_hint
+
+    # the default BTCUSDT file: nothing to name
+    assert fill_hint(default_data(), "btcusdt", False).endswith(": btc-tui check --repair")
+    # another symbol's default file: --symbol picks it (without it: the BTCUSDT file)
+    eth = fill_hint(default_data("ethusdt"), "ethusdt", False)
+    assert eth.endswith(": btc-tui check --repair --symbol ethusdt")
+    assert fill_hint("x/m.csv", "ETHUSDT", False).endswith(
+        ": btc-tui check --repair --data x/m.csv --symbol ethusdt"
+    )
+    span = fill_hint("x/m.csv", "btcusdt", False, (1_767_225_600_000, 1_767_225_660_000))
+    assert span.endswith(
+        ": btc-tui backfill --start 2026-01-01T00:00:00Z --end 2026-01-01T00:01:00Z --data x/m.csv"
+    )
+    # the demo: its trades can't be fetched again (check --repair refuses the demo's file)
+    demo = fill_hint(default_data("btcusdt", demo=True), "btcusdt", True)
+    assert "check --demo names" in demo and "--repair" not in demo
+    assert "--symbol ethusdt" in fill_hint(default_data("ethusdt", demo=True), "ethusdt", True)

@@ -49,15 +49,23 @@ def test_missing_runs_refuse_what_they_cannot_make_exact():
         missing_runs([], 13, {}.get, first_missing=12)
 
 
-def test_fold_equals_building_the_minute_from_all_its_trades_at_once():
+@pytest.mark.parametrize(
+    "lost",
+    [
+        [TradeRun(3, 5, 99.5, 7000, BASE_MINUTE + 4)],  # the minute's low
+        [TradeRun(3, 5, 105.0, 7000, BASE_MINUTE + 4)],  # the minute's high
+        [TradeRun(0, 0, 99.0, 10, BASE_MINUTE), TradeRun(8, 8, 104.0, 10, BASE_MINUTE + 9)],
+    ],
+    ids=["low", "high", "open-and-close"],
+)
+def test_fold_equals_building_the_minute_from_all_its_trades_at_once(lost):
     live = [TradeRun(i, i, 100.0 + i % 3, 1000 + i, BASE_MINUTE + i) for i in (1, 2, 6, 7)]
-    lost = [TradeRun(3, 5, 99.5, 7000, BASE_MINUTE + 4)]
     (whole,) = bars_from_runs(live + lost)
     (part,) = bars_from_runs(live)
     got = fold(part, lost)
     for name in ("open", "high", "low", "close", "volume", "trades"):
         assert getattr(got, name) == getattr(whole, name), name
-    assert (got.first_trade_id, got.last_trade_id) == (1, 7)
+    assert (got.first_trade_id, got.last_trade_id) == (whole.first_trade_id, whole.last_trade_id)
     assert got.avg_price == pytest.approx(whole.avg_price, rel=1e-15)
     assert got.vwap == pytest.approx(whole.vwap, rel=1e-15)
 
