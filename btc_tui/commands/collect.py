@@ -30,7 +30,7 @@ from btc_tui.config.settings import APP, COLLECT, COLLECTOR
 from btc_tui.market.lines import format_bar_line
 
 if TYPE_CHECKING:
-    from btc_tui.market.collector import BarWritten, CollectorLog, FillProgress
+    from btc_tui.market.collector import BarWritten, CollectorLog, FillProgress, Tick
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -85,6 +85,35 @@ class Output:
         self._lost()
 
 
+class Alerts:
+    """--alert rules fed by live trades only (the collector's on_tick: never its history fill
+    or a repair); each firing is logged and runs --on-alert in the background. `band` needs the
+    app's live forecast, so collect says it ignores it."""
+
+    def __init__(self, settings: Settings, log: Callable[[str], None]) -> None:
+        from btc_tui.market.alerts import AlertBook, AlertHook, parse_rules
+
+        rules = parse_rules(settings.alerts)
+        if any(r.kind == "band" for r in rules):
+            log("alert 'band' needs the app's live forecast: collect ignores it")
+        self.book = AlertBook([r for r in rules if r.kind != "band"], settings.symbol)
+        self.log = log
+        self.hook = AlertHook(settings.on_alert, log) if settings.on_alert else None
+        if settings.on_alert and not settings.alerts:
+            log("--on-alert without any --alert: nothing will run it")
+        self.on_tick = self._on_tick if self.book.wants_trades else None
+
+    def _on_tick(self, tick: Tick) -> None:
+        for firing in self.book.on_trade(tick.price, tick.trade_time):
+            self.log(firing.line())
+            if self.hook is not None:
+                self.hook.fire(firing)
+
+    async def finish(self) -> None:
+        if self.hook is not None:
+            await self.hook.wait()
+
+
 async def _collect(settings: Settings) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if settings.demo:
@@ -136,7 +165,10 @@ async def _collect_from(settings: Settings) -> None:
         if not progress.finished:
             out.progress(format_fill_line(progress))
 
-    collector = Collector(settings, on_bar=on_bar, on_log=on_log, on_fill=on_fill)
+    alerts = Alerts(settings, lambda text: out.line(text, sys.stderr))
+    collector = Collector(
+        settings, on_bar=on_bar, on_log=on_log, on_fill=on_fill, on_tick=alerts.on_tick
+    )
     task = asyncio.create_task(collector.run())
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop, sig.name)
@@ -149,6 +181,7 @@ async def _collect_from(settings: Settings) -> None:
         for sig in STOP_SIGNALS:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
+        await alerts.finish()
     status = collector.status
     hint = fill_hint(settings.data, settings.symbol, settings.demo)
     holes = (

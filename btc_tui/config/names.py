@@ -4,15 +4,14 @@ textual (tests keep both in step with the app and with Textual)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+# The app's key binding ids and their default keys come from the one table of actions
+# (btc_tui/keys.py, textual-free), which ui/actions.py builds the app's bindings from too.
+from btc_tui.keys import DEFAULT_KEYS
 
-from btc_tui.keys import DEFAULT_KEYS as _DEFAULT_KEYS
+__all__ = ["DEFAULT_KEYS", "THEMES"]
 
-# The app's key binding ids and their default keys: the one table of actions (btc_tui/keys.py,
-# plain Python), which the app's bindings are derived from too.
-DEFAULT_KEYS: Mapping[str, str] = _DEFAULT_KEYS
-
-# Textual's built-in themes (textual.theme.BUILTIN_THEMES; a test keeps the two in step).
+# Textual's built-in themes, listed here because importing textual.theme would load Textual into
+# every headless command; tests/test_config.py checks the list against textual.theme.BUILTIN_THEMES.
 THEMES = (
     "ansi-dark",
     "ansi-light",

@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from btc_tui.config import Settings
 from btc_tui.errors import StorageError, UsageError
+from btc_tui.market.candles import OpenCandle
 from btc_tui.ui import messages as m
 
 if TYPE_CHECKING:
@@ -99,6 +100,8 @@ class Collecting(Widget):
         self._pending_status: StreamStatus | None = None
         self._status_source: Callable[[], StreamStatus] | None = None
         self.collector_ticks = 0  # trades seen (tests: the burst has arrived)
+        # The minute still trading, per trade (the chart draws it; a plain attribute: no repaint)
+        self.open_candle: OpenCandle | None = None
 
     def on_mount(self) -> None:
         self.set_interval(1 / self.refresh_hz, self._flush)
@@ -226,6 +229,12 @@ class Collecting(Widget):
     def _on_tick(self, tick: Tick) -> None:
         self.collector_ticks += 1
         self._pending_tick = tick  # the newest wins; _flush shows it at the refresh rate
+        if tick.minute_trades:  # 0: its minute is already in the CSV
+            live = self.open_candle
+            if live is None or live.minute != tick.minute:
+                self.open_candle = OpenCandle.first(tick.minute, tick.price)
+            else:
+                self.open_candle = live.with_price(tick.price)
 
     def _on_status(self, status: StreamStatus) -> None:
         self._pending_status = status
