@@ -126,21 +126,30 @@ def resample(frame: pd.DataFrame, timeframe: str) -> list[Candle]:
     ]
 
 
-def read_candles(path: Path, timeframe: str, count: int) -> list[Candle]:
+@dataclass(frozen=True)
+class CandleTail:
+    candles: list[Candle]
+    last_minute: int | None  # the newest minute read (the open minute comes after it)
+
+
+def read_candles(path: Path, timeframe: str, count: int) -> CandleTail:
     """The last `count` candles of a minute CSV, reading only the minutes they can hold from the
     file's end (blocking: call it from a thread). The first candle read may be partial (its
     earlier minutes lie before what was read): it is dropped unless it is all there is."""
     from btc_tui.market.store import load_tail
 
     if count <= 0 or not path.exists():
-        return []
-    frame = load_tail(path, count * TIMEFRAME_MINUTES[timeframe] + 1).frame
+        return CandleTail([], None)
+    wanted = count * TIMEFRAME_MINUTES[timeframe] + 1
+    frame = load_tail(path, wanted).frame
     candles = resample(frame, timeframe)
-    if len(candles) > 1 and TIMEFRAME_MINUTES[timeframe] > 1:
+    # Fewer rows than asked for: the whole file was read, and its first candle is all it holds.
+    if len(frame) >= wanted and len(candles) > 1:
         first_minute = int(frame.index[0].timestamp()) * 1000
         if first_minute != candles[0].start:
             candles = candles[1:]
-    return candles[-count:]
+    last = int(frame.index[-1].timestamp()) * 1000 if len(frame) else None
+    return CandleTail(candles[-count:], last)
 
 
 @dataclass(frozen=True, slots=True)

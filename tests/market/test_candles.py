@@ -94,8 +94,10 @@ def test_day_candles_are_utc_days():
 def test_read_candles_reads_the_end_and_never_shows_a_cut_first_candle(three_days, timeframe):
     path, _, frame = three_days
     everything = resample(frame, timeframe)
-    assert read_candles(path, timeframe, 2) == everything[-2:]
-    assert read_candles(path, timeframe, 10_000) == everything  # the whole file: all of them
+    assert read_candles(path, timeframe, 2).candles == everything[-2:]
+    assert (
+        read_candles(path, timeframe, 10_000).candles == everything
+    )  # the whole file: all of them
 
 
 def test_read_candles_drops_a_first_candle_cut_by_the_tail(tmp_path):
@@ -104,8 +106,8 @@ def test_read_candles_drops_a_first_candle_cut_by_the_tail(tmp_path):
     write(path, bars)
     everything = resample(load_minutes(path).frame, "1h")
     # 1 candle asked: 61 minutes are read, so the hour before the last is cut and left out
-    assert read_candles(path, "1h", 1) == everything[-1:]
-    assert read_candles(path, "1h", 3) == everything[-3:]  # the file holds all three whole
+    assert read_candles(path, "1h", 1).candles == everything[-1:]
+    assert read_candles(path, "1h", 3).candles == everything[-3:]  # the file holds all three whole
 
 
 def test_closed_minutes_fold_into_the_last_candle_and_the_open_minute_draws_on_top():
@@ -142,3 +144,10 @@ def test_open_candle_tracks_extremes():
     for price in (12.0, 9.0, 11.0):
         live = live.with_price(price)
     assert live == replace(live, open=10.0, high=12.0, low=9.0, close=11.0)
+
+
+def test_a_file_that_starts_mid_candle_keeps_its_first_candle(tmp_path):
+    bars = history(90)[30:]  # starts half an hour into an hour
+    path = tmp_path / "m.csv"
+    write(path, bars)
+    assert read_candles(path, "1h", 10).candles == resample_bars(bars, "1h")
