@@ -390,8 +390,8 @@ def _fit(
     fit_rows = np.arange(parts.fit.start, parts.fit.stop)
     stop_rows = np.arange(parts.stopping.start, parts.stopping.stop)
     history = model.fit(
-        window_batches(keras, source, fit_rows, settings.batch_size, seed=settings.seed),
-        validation_data=window_batches(keras, source, stop_rows, PREDICT_BATCH, seed=None),
+        window_batches(keras, source, fit_rows, settings.batch_size, shuffle=settings.seed),
+        validation_data=window_batches(keras, source, stop_rows, PREDICT_BATCH, shuffle=False),
         epochs=settings.epochs,
         verbose=0,
         callbacks=[stopper, _progress_callback(keras, settings.epochs, stop, *callbacks)],
@@ -402,17 +402,18 @@ def _fit(
 
 
 def window_batches(
-    keras: Any, source: WindowSource, rows: np.ndarray, batch_size: int, seed: int | None
+    keras: Any, source: WindowSource, rows: np.ndarray, batch_size: int, shuffle: int | bool | None
 ) -> Any:
-    """A keras.utils.PyDataset over `rows` of the source: each batch encoded when asked for, the
-    order shuffled every epoch when a seed (or None for a random one) is given... except for
-    evaluation sets (`seed=None` with PREDICT_BATCH), kept in order."""
+    """A keras.utils.PyDataset over `rows` of the source, each batch encoded when asked for.
+    `shuffle`: False keeps the order (evaluation); an int seeds the order's shuffle every epoch
+    (a repeatable run), None or True shuffles it at random."""
 
     class WindowBatches(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__()
             self.order = rows.copy()
-            self.shuffle = batch_size != PREDICT_BATCH
+            self.shuffle = shuffle is not False
+            seed = shuffle if isinstance(shuffle, int) and not isinstance(shuffle, bool) else None
             self.rng = np.random.default_rng(seed)
             self.on_epoch_end()
 

@@ -164,7 +164,7 @@ def test_sighup_while_training_keeps_the_old_model(tmp_path):
     csv = tmp_path / "minutes.csv"
     models = tmp_path / "m"
     write_history(csv, minutes=240)
-    small = ["--window", "10", "--batch-size", "16", "--seed", "1"]
+    small = ["--window", "10", "--horizons", "1,5", "--batch-size", "16", "--seed", "1"]
     first = subprocess.run(
         [str(BIN), "train", "--data", str(csv), "--models", str(models), "--epochs", "1", *small],
         capture_output=True,
