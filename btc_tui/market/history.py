@@ -950,33 +950,109 @@ class RepairResult:
     saved_to: Path | None
 
 
+@dataclass(frozen=True)
+class RebuildProgress:
+    done: int  # minutes of the job covered so far
+    total: int
+    rebuilt: int  # rows written (replaced or inserted) so far: kept whatever happens next
+
+
+REBUILD_CHUNK = 720  # minutes per merge; each merge rewrites the CSV once
+
+
+async def rebuild_minutes(
+    store: MinuteStore,
+    client: BinanceRest,
+    minutes: Iterable[int],
+    on_progress: Callable[[RebuildProgress], object] | None = None,
+    chunk: int = REBUILD_CHUNK,
+) -> tuple[int, list[int]]:
+    """Rebuild these minutes wholly from REST, oldest first, a chunk at a time: each chunk is
+    merged into the CSV (replacing their rows, under the store's lock) as soon as it is complete,
+    so a stop or an error keeps every chunk done, and memory holds one chunk whatever the size.
+    Returns (rows written, the minutes REST had no trade for)."""
+    wanted = sorted(set(minutes))
+    want = set(wanted)
+    total, done, rebuilt = len(wanted), 0, 0
+    missing: list[int] = []
+    buffer: list[MinuteBar] = []
+
+    def flush() -> None:
+        nonlocal rebuilt
+        if buffer:
+            rebuilt += store.merge(buffer, replace=True)
+            buffer.clear()
+
+    def report(covered: int) -> None:
+        if on_progress is not None:
+            on_progress(RebuildProgress(covered, total, rebuilt))
+
+    try:
+        for a, b in _spans(wanted):
+            got: set[int] = set()
+            async for bars in fetch_minutes(client, a, b):
+                for bar in bars:
+                    if bar.minute in want:
+                        buffer.append(bar)
+                        got.add(bar.minute)
+                if len(buffer) >= chunk:
+                    flush()
+                if bars:
+                    report(done + (bars[-1].minute + MINUTE_MS - a) // MINUTE_MS)
+            missing.extend(m for m in range(a, b, MINUTE_MS) if m not in got)
+            done += (b - a) // MINUTE_MS
+            flush()
+            report(done)
+    finally:
+        flush()  # every minute fetched is exact and complete: keep it
+    return rebuilt, missing
+
+
+def holes_near_end(store: MinuteStore, since: int) -> list[int]:
+    """Minutes from `since` on that a repair must rebuild, found from the trade ids of the rows
+    at the end of the CSV (read back only to `since`): both sides of a break in the ids, and
+    rows that hold fewer trades than their ids span. What a stopped repair left, for instance."""
+    minutes: set[int] = set()
+    newer = None
+    for row in store.rows_from_end():
+        if row.minute < since or row.first_trade_id is None or row.last_trade_id is None:
+            break
+        if row.trades != row.last_trade_id - row.first_trade_id + 1:
+            minutes.add(row.minute)
+        if newer is not None and newer.first_trade_id != row.last_trade_id + 1:
+            minutes.update(range(row.minute, newer.minute + MINUTE_MS, MINUTE_MS))
+        newer = row
+    return sorted(minutes)
+
+
 async def repair(
-    settings: Settings, report: CheckReport, rest: BinanceRest | None = None
+    settings: Settings,
+    report: CheckReport,
+    rest: BinanceRest | None = None,
+    on_progress: Callable[[RebuildProgress], object] | None = None,
 ) -> RepairResult:
-    """Rebuild the affected minutes wholly from REST and rewrite the CSV atomically, sorted, one
-    row per minute; corrupt lines go to `<csv>.rejected` so nothing is thrown away."""
+    """`check --repair`: take out corrupt, duplicate and blank lines (kept in `<csv>.rejected`)
+    and sort the rows, in one atomic rewrite; then rebuild the affected minutes wholly from REST,
+    chunk by chunk (`rebuild_minutes`): a stop, a 418 or a network error keeps what is done."""
     affected = sorted(report.affected_minutes())
     store = MinuteStore(settings.data, settings.symbol)
     store.open()
     own_rest = rest is None
     client = open_rest(settings) if rest is None else rest
+    rebuilt, unrepaired = 0, []
     try:
-        fresh: dict[int, MinuteBar] = {}
+        removed, saved = store.rebuild([])
         if affected:
             if own_rest:
                 await client.__aenter__()
             try:
-                for a, b in _spans(affected):
-                    async for bars in fetch_minutes(client, a, b):
-                        fresh.update((bar.minute, bar) for bar in bars if bar.minute in affected)
+                rebuilt, unrepaired = await rebuild_minutes(store, client, affected, on_progress)
             finally:
                 if own_rest:
                     await client.__aexit__(None, None, None)
-        removed, saved = store.rebuild(fresh.values())
     finally:
         store.close()
-    unrepaired = [m for m in affected if m not in fresh]
-    return RepairResult(len(fresh), unrepaired, removed, saved)
+    return RepairResult(rebuilt, unrepaired, removed, saved)
 
 
 def _spans(minutes: list[int]) -> list[tuple[int, int]]:

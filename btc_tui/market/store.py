@@ -57,9 +57,11 @@ from btc_tui.market.rows import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     import pandas as pd
+
+    from btc_tui.market.rows import Row
 
 __all__ = [  # the row's facts live in rows.py; readers of the CSV may take them from here
     "CSV_COLUMNS",
@@ -777,32 +779,35 @@ class MinuteStore:
         self._rewrite(b"\n".join(out) + b"\n")
         return changed
 
+    def rows_from_end(self) -> Iterator[Row]:
+        """The valid rows, newest (last in the file) first, read in blocks from the end: a caller
+        that stops early reads only the end of the file."""
+        if self._fd is None:
+            raise RuntimeError("MinuteStore.rows_from_end() before open()")
+        fd, end, tail = self._fd, self._size, b""
+        while end > 0:
+            start = max(0, end - _BLOCK)
+            data = os.pread(fd, end - start, start) + tail
+            end = start
+            cut = data.find(b"\n") + 1 if start > 0 else 0
+            tail = data[:cut]
+            for line in reversed(data[cut:].split(b"\n")):
+                row = parse_row(line)
+                if row is not None:
+                    yield row
+
     def read_bars(self, minutes: Iterable[int]) -> dict[int, MinuteBar]:
         """The rows (with trade ids) of these minutes, read back from the end of the file only as
         far as the oldest of them: recent minutes cost a block or two."""
-        if self._fd is None:
-            raise RuntimeError("MinuteStore.read_bars() before open()")
         wanted = set(minutes)
         found: dict[int, MinuteBar] = {}
         if not wanted:
             return found
         oldest = min(wanted)
-        end, tail = self._size, b""
-        while end > 0 and len(found) < len(wanted):
-            start = max(0, end - _BLOCK)
-            data = os.pread(self._fd, end - start, start) + tail
-            end = start
-            cut = data.find(b"\n") + 1 if start > 0 else 0
-            tail, body = data[:cut], data[cut:]
-            reached = False
-            for line in body.split(b"\n"):
-                row = parse_row(line)
-                if row is None:
-                    continue
-                reached |= row.minute <= oldest
-                if row.minute in wanted and row.first_trade_id is not None:
-                    found.setdefault(row.minute, row.bar())  # type: ignore[arg-type]
-            if reached:
+        for row in self.rows_from_end():
+            if row.minute in wanted and row.first_trade_id is not None:
+                found.setdefault(row.minute, row.bar())  # type: ignore[arg-type]
+            if row.minute <= oldest or len(found) == len(wanted):
                 break
         return found
 
