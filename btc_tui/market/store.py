@@ -119,13 +119,22 @@ class LockOwner(NamedTuple):
         return f"{self.command}, pid {self.pid}{where}, since {when}"
 
 
-def lock_path(path: Path | str) -> Path:
+def real_path(path: Path | str) -> Path:
+    """The file a path names, symlinks resolved (as given when none is involved): the lock, the
+    symbol record and every rewrite go by it, so a link and its target are one CSV, and an atomic
+    rewrite replaces the file, never the link."""
     path = Path(path)
+    real = os.path.realpath(path)
+    return path if real == os.path.abspath(path) else Path(real)
+
+
+def lock_path(path: Path | str) -> Path:
+    path = real_path(path)
     return path.with_name(path.name + ".lock")
 
 
 def meta_path(path: Path | str) -> Path:
-    path = Path(path)
+    path = real_path(path)
     return path.with_name(path.name + ".meta.json")
 
 
@@ -237,7 +246,7 @@ class MinuteStore:
     """Appends closed minutes to the CSV. Use as a context manager, or open() / close()."""
 
     def __init__(self, path: Path | str, symbol: str = "btcusdt") -> None:
-        self.path = Path(path)
+        self.path = real_path(path)
         self.symbol = symbol.lower()
         self.last_minute: int | None = None
         self.last_trade_id: int | None = None

@@ -732,3 +732,20 @@ def test_garbage_after_the_last_row_stays_and_the_row_is_still_replaced(tmp_path
         fuller = replace(bar(0), trades=bar(0).trades + 1, last_trade_id=bar(0).last_trade_id + 1)
         store.replace_last(fuller)  # never "disk error": the file is read, not refused
     assert path.read_text() == HEADER + format_row(fuller) + "not a row\n"
+
+
+def test_a_symlinked_csv_is_one_file_with_its_target(tmp_path):
+    """Issue 15.4: the lock, the symbol record and rewrites go by the real file."""
+    real = tmp_path / "real" / "m.csv"
+    real.parent.mkdir()
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    with MinuteStore(link) as store:
+        store.append(bar(5))
+        with pytest.raises(UsageError, match="is being written by"):
+            MinuteStore(real).open()  # a second writer on the real path is kept out
+        assert store.merge([bar(1)]) == 1  # an atomic rewrite (history before the last row)
+    assert link.is_symlink() and link.resolve() == real
+    assert (tmp_path / "real" / "m.csv.meta.json").exists()
+    assert not (tmp_path / "link.csv.lock").exists()
+    assert len(load_minutes(link).frame) == 2
