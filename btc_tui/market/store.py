@@ -352,6 +352,12 @@ class MinuteStore:
             raise UsageError(
                 f"{self.path} is being written by {who}; stop that one or pass another --data"
             ) from None
+        except OSError as exc:  # e.g. ENOLCK: a filesystem (some network mounts) without locks
+            os.close(fd)
+            raise UsageError(
+                f"{lpath}: the filesystem refuses file locks ({_os_problem(exc)}), so a second "
+                "writer could not be kept out; put --data on a local disk"
+            ) from None
         previous = os.pread(fd, 4096, 0).decode("utf-8", "replace")
         if previous.strip():
             owner = _parse_owner(previous)
@@ -864,13 +870,17 @@ class MinuteStore:
             finally:
                 os.close(fd)
             os.replace(tmp, self.path)
-            _fsync_dir(folder)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise StorageError(
                 f"{self.path}: could not rewrite it: {_os_problem(exc)}; the file is unchanged"
             ) from None
+        synced: OSError | None = None
+        try:
+            _fsync_dir(folder)
+        except OSError as exc:
+            synced = exc
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -879,6 +889,11 @@ class MinuteStore:
         self._identity = _Identity(st.st_dev, st.st_ino)
         self._size = st.st_size
         self._scan(len(content), content.find(b"\n") + 1)
+        if synced is not None:
+            raise StorageError(
+                f"{self.path}: rewritten, but its folder could not be synced "
+                f"({_os_problem(synced)}): the new file is in place and may not survive a power cut"
+            )
 
     def close(self) -> None:
         if self._fd is not None:
