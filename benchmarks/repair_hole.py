@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sys
 import tempfile
@@ -41,6 +42,8 @@ async def measure(hours: float, rate: float, latency: float) -> None:
     failed: list[str] = []
 
     def on_log(log: CollectorLog) -> None:
+        if "-v" in sys.argv:
+            print(f"{time.perf_counter():.2f} {log.text}", file=sys.stderr)
         if log.text.startswith("repaired a hole"):
             done.set()
         elif log.text.startswith("hole not repaired"):
@@ -73,10 +76,8 @@ async def measure(hours: float, rate: float, latency: float) -> None:
             sim.publish([resume, resume + 10])  # the stream resumes: the hole shows
             while not done.is_set():
                 peak = max(peak, rss_mb())
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(done.wait(), 0.05)
-                except TimeoutError:
-                    pass
             seconds = time.perf_counter() - began
             weight = collector.rest.requests * 4 if collector.rest else 0
             task.cancel()
@@ -99,6 +100,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=3.0)
     parser.add_argument("--rate", type=float, default=20.0, help="aggregates per second")
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("-v", action="store_true", help="print the collector's log")
     args = parser.parse_args()
     asyncio.run(measure(args.hours, args.rate, args.latency))
 

@@ -383,7 +383,7 @@ class ImportResult:
 
 def check_dump_name(path: Path, symbol: str) -> re.Match[str]:
     """The name's parts; UsageError for another symbol's dump or a name that is not a dump's."""
-    match = DUMP_NAME.match(path.name)
+    match = DUMP_NAME.match(path.name) or _member_name(path)
     if match is None:
         raise UsageError(
             f"{path}: not a Binance dump file name (expected e.g. "
@@ -395,6 +395,21 @@ def check_dump_name(path: Path, symbol: str) -> re.Match[str]:
             f"--symbol {match['symbol'].lower()} and a --data file for it"
         )
     return match
+
+
+def _member_name(path: Path) -> re.Match[str] | None:
+    """A renamed dump zip (`BTCUSDT-aggTrades-2024-08-08 (1).zip`): its one member still has the
+    name Binance gave it."""
+    if path.suffix.lower() != ".zip":
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [n for n in archive.namelist() if not n.endswith("/")]
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError):
+        return None
+    if len(members) != 1:
+        return None
+    return DUMP_NAME.match(Path(members[0]).name)
 
 
 def _period(match: re.Match[str]) -> tuple[int, int]:
