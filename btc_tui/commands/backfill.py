@@ -91,7 +91,14 @@ def run(
     progress = _Progress()
     try:
         result = asyncio.run(
-            backfill(settings, start_ms, end_ms, on_progress=progress, since=since)
+            backfill(
+                settings,
+                start_ms,
+                end_ms,
+                on_progress=progress,
+                since=since,
+                on_wait=lambda text: print(f"btc-tui: {text}", file=sys.stderr, flush=True),
+            )
         )
     except RestError as exc:
         progress.close()

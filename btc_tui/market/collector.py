@@ -288,6 +288,7 @@ class Collector:
                     self.rest = await stack.enter_async_context(
                         BinanceRest(rest_url, settings.symbol)
                     )
+                    self.rest.on_wait = lambda text: self._log(text, "gap")
                 if self.rest is not None:
                     self._spawn(self._check_symbol())
                 if self._plan is not None and self.rest is not None:

@@ -186,6 +186,7 @@ async def backfill(
     on_progress: Callable[[BackfillProgress], object] | None = None,
     rest: BinanceRest | None = None,
     since: float | None = None,
+    on_wait: Callable[[str], object] | None = None,
 ) -> BackfillResult:
     """Merge exact history for [start_ms, end_ms) into settings.data; rows already there stay.
 
@@ -201,6 +202,7 @@ async def backfill(
     store.open()  # locked before any request: another writer is named before we fetch anything
     own_rest = rest is None
     client = open_rest(settings) if rest is None else rest
+    client.on_wait = on_wait  # a pause an earlier run was told to make, said with its end
     job = _Backfill(store, client, on_progress)
     try:
         if own_rest:
