@@ -468,7 +468,7 @@ class MinuteStore:
         first_line = head[: newline if newline >= 0 else len(head)]
         first_line = first_line.decode("utf-8", "replace").strip()
         if first_line == V2_HEADER.strip():
-            self._upgrade(os.pread(fd, size, 0))  # once per old file: a full rewrite anyway
+            self._upgrade(size)  # once per old file, streamed: a full rewrite anyway
             return self._prepare()
         if first_line != HEADER.strip():
             if first_line == ",".join(SEED_COLUMNS):
@@ -610,16 +610,33 @@ class MinuteStore:
                 return
             span *= 4
 
-    def _upgrade(self, data: bytes) -> None:
-        """13 -> 15 columns: old rows get empty id cells (their ids were never recorded)."""
-        lines = data.split(b"\n")
-        out = [HEADER.encode().rstrip(b"\n")]
-        for line in lines[1:]:
-            row = parse_row(line)
-            out.append(line + b",," if row is not None and row.width == len(V2_COLUMNS) else line)
-        if not data.endswith(b"\n"):
-            out[-1] = lines[-1]  # a torn last line stays torn; the normal repair drops it
-        self._rewrite(b"\n".join(out))
+    def _upgrade(self, size: int) -> None:
+        """13 -> 15 columns: old rows get empty id cells (their ids were never recorded). Read and
+        written a block at a time, so a year of minutes never sits in memory."""
+        assert self._fd is not None
+        fd = self._fd
+
+        def blocks() -> Iterator[bytes]:
+            yield HEADER.encode()
+            offset = os.pread(fd, _BLOCK, 0).find(b"\n") + 1
+            pending = b""
+            while offset < size:
+                block = os.pread(fd, min(_BLOCK, size - offset), offset)
+                if not block:
+                    break
+                offset += len(block)
+                data = pending + block
+                cut = data.rfind(b"\n") + 1
+                pending = data[cut:]
+                out = []
+                for line in data[:cut].split(b"\n")[:-1]:
+                    row = parse_row(line)
+                    wide = row is not None and row.width == len(V2_COLUMNS)
+                    out.append(line + (b",,\n" if wide else b"\n"))
+                yield b"".join(out)
+            yield pending  # a torn last line stays torn; the normal repair takes it out
+
+        self._rewrite(blocks())
         self.warnings.append(
             f"{self.path}: upgraded to {len(CSV_COLUMNS)} columns (first_trade_id,last_trade_id; "
             "empty for the rows written before them)"
@@ -853,19 +870,22 @@ class MinuteStore:
         self._rewrite(HEADER.encode() + body)
         return len(rejected), saved
 
-    def _rewrite(self, content: bytes) -> None:
-        """Replace the CSV by `content`: temp file beside it, fsync, rename, fsync the folder.
+    def _rewrite(self, content: bytes | Iterable[bytes]) -> None:
+        """Replace the CSV by `content` (bytes, or blocks of it: memory stays one block): temp
+        file beside it, fsync, rename, fsync the folder.
 
         A kill at any point leaves the old file or the new one, never a mix.
         """
         folder = self.path.parent
         tmp = folder / f".{self.path.name}.{os.getpid()}.tmp"
+        blocks = [content] if isinstance(content, bytes) else content
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                view = memoryview(content)
-                while view:
-                    view = view[os.write(fd, view) :]
+                for block in blocks:
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -888,7 +908,8 @@ class MinuteStore:
         st = os.fstat(self._fd)
         self._identity = _Identity(st.st_dev, st.st_ino)
         self._size = st.st_size
-        self._scan(len(content), content.find(b"\n") + 1)
+        first = os.pread(self._fd, _BLOCK, 0).find(b"\n") + 1
+        self._scan(self._size, first)
         if synced is not None:
             raise StorageError(
                 f"{self.path}: rewritten, but its folder could not be synced "
