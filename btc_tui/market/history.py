@@ -83,8 +83,15 @@ def _iso(ms: int) -> str:
 
 
 # -- REST -----------------------------------------------------------------------------------------
+HEAD_MARGIN_MS = 10_000  # past a minute's end by the server's clock, REST is taken to have it all
+
+
 async def fetch_minutes(
-    rest: BinanceRest, start_ms: int, end_ms: int
+    rest: BinanceRest,
+    start_ms: int,
+    end_ms: int,
+    now: int | None = None,
+    unconfirmed: list[int] | None = None,
 ) -> AsyncIterator[list[MinuteBar]]:
     """Exact complete minute bars for [start_ms, end_ms), in time order, a batch per page.
 
@@ -108,6 +115,17 @@ async def fetch_minutes(
         done, pending = runs[:split], runs[split:]
         if done:
             yield bars_from_runs(done)
+    if pending and now is not None:
+        # The range's last minute had no later aggregate in these pages. It is complete only if
+        # REST has a trade after it (its aggTrades database may lag the market), or the server's
+        # clock is past its end by a margin; otherwise it is left out, said in `unconfirmed`.
+        last = minute_of(pending[-1].trade_time)
+        if now < last + MINUTE_MS + HEAD_MARGIN_MS:
+            after = await rest.agg_trades(start_time=last + MINUTE_MS, limit=1)
+            if not after:
+                if unconfirmed is not None:
+                    unconfirmed.append(last)
+                pending = [run for run in pending if minute_of(run.trade_time) < last]
     if pending:
         yield bars_from_runs(pending)
 
@@ -207,7 +225,7 @@ async def backfill(
     try:
         if own_rest:
             await client.__aenter__()
-        job.start, job.end = await _backfill_range(client, start_ms, end_ms, since)
+        job.start, job.end, job.now = await _backfill_range(client, start_ms, end_ms, since)
         present_before = existing_minutes(store.path)
         job.present = sum(1 for m in present_before if job.start <= m < job.end)
         ranges = missing_ranges(present_before, job.start, job.end)
@@ -228,7 +246,7 @@ async def backfill(
 
 async def _backfill_range(
     client: BinanceRest, start_ms: int | None, end_ms: int | None, since: float | None
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """The whole minutes [start, end) to backfill; UsageError if there is none."""
     # "now" is Binance's clock, never ours; an end after it would write the current minute
     # (still trading) as if it were complete.
@@ -248,7 +266,7 @@ async def _backfill_range(
             f"nothing to fetch: {_second_text(start_ms)} to {_second_text(end_ms)} holds no "
             "whole minute"
         )
-    return start, end
+    return start, end, now
 
 
 async def _since_listing(
@@ -276,6 +294,8 @@ class _Backfill:
     fetched: int = 0
     written: int = 0
     total: int = 0  # minutes to fetch
+    now: int | None = None  # the server's clock when the range was set
+    unconfirmed: list[int] = field(default_factory=list)  # the head's minutes REST lacks yet
     buffered: list[MinuteBar] = field(default_factory=list)
 
     async def run(self, ranges: list[tuple[int, int]]) -> None:
@@ -283,7 +303,7 @@ class _Backfill:
         done_before = 0
         try:
             for a, b in ranges:
-                async for bars in fetch_minutes(self.client, a, b):
+                async for bars in fetch_minutes(self.client, a, b, self.now, self.unconfirmed):
                     self.take(bars)
                     if bars:
                         self.report(done_before + (bars[-1].minute + MINUTE_MS - a) // MINUTE_MS)
@@ -324,7 +344,12 @@ class _Backfill:
             used_weight=self.client.used_weight,
             rate_limited=self.client.rate_limited,
             seconds=seconds,
-            warnings=list(self.store.warnings),
+            warnings=list(self.store.warnings)
+            + [
+                f"left out {minute_text(m)}: REST shows no trade after it yet (its trade "
+                "database may lag); run backfill again in a minute"
+                for m in self.unconfirmed
+            ],
         )
 
 
