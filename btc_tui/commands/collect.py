@@ -22,23 +22,17 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from btc_tui.commands import Command
 from btc_tui.config import Settings
-from btc_tui.market.collector import BarWritten, Collector, CollectorLog, FillProgress
-from btc_tui.market.history import fill_hint
+from btc_tui.config.settings import APP, COLLECT, COLLECTOR
+from btc_tui.market.lines import format_bar_line
+
+if TYPE_CHECKING:
+    from btc_tui.market.collector import BarWritten, CollectorLog, FillProgress, Tick
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def format_bar_line(event: BarWritten) -> str:
-    """`2024-01-01 00:00 UTC  avg 42283.51  O 42280.00 H 42290.10 L 42279.95 C 42285.00  ...`"""
-    bar = event.bar
-    return (
-        f"{bar.start:%Y-%m-%d %H:%M} UTC  avg {bar.avg_price:.2f}  "
-        f"O {bar.open:.2f} H {bar.high:.2f} L {bar.low:.2f} C {bar.close:.2f}  "
-        f"trades {bar.trades}  reconnects {event.reconnects}"
-    )
 
 
 def format_fill_line(progress: FillProgress) -> str:
@@ -91,30 +85,61 @@ class Output:
         self._lost()
 
 
+class Alerts:
+    """--alert rules fed by live trades only (the collector's on_tick: never its history fill
+    or a repair); each firing is logged and runs --on-alert in the background. `band` needs the
+    app's live forecast, so collect says it ignores it."""
+
+    def __init__(self, settings: Settings, log: Callable[[str], None]) -> None:
+        from btc_tui.market.alerts import AlertBook, AlertHook, parse_rules
+
+        rules = parse_rules(settings.alerts)
+        if any(r.kind == "band" for r in rules):
+            log("alert 'band' needs the app's live forecast: collect ignores it")
+        self.book = AlertBook([r for r in rules if r.kind != "band"], settings.symbol)
+        self.log = log
+        self.hook = AlertHook(settings.on_alert, log) if settings.on_alert else None
+        if settings.on_alert and not settings.alerts:
+            log("--on-alert without any --alert: nothing will run it")
+        self.on_tick = self._on_tick if self.book.wants_trades else None
+
+    def _on_tick(self, tick: Tick) -> None:
+        for firing in self.book.on_trade(tick.price, tick.trade_time):
+            self.log(firing.line())
+            if self.hook is not None:
+                self.hook.fire(firing)
+
+    async def finish(self) -> None:
+        if self.hook is not None:
+            await self.hook.wait()
+
+
 async def _collect(settings: Settings) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if settings.demo:
-            from btc_tui.market.simulator import DEMO_HISTORY_MINUTES, Simulator
+            from btc_tui.market.demo import demo_settings, start_simulator
 
-            simulator = Simulator(
-                port=0, symbol=settings.symbol, history_minutes=DEMO_HISTORY_MINUTES
-            )
-            await stack.enter_async_context(simulator)
-            settings = settings.with_changes(url=simulator.url, rest_url=simulator.rest_url)
+            simulator = await start_simulator(settings, _say, announce=False)
+            stack.push_async_callback(simulator.stop)
+            settings = demo_settings(settings, simulator)
             source = f"the built-in simulator at {simulator.url} (demo: random prices)"
         else:
             source = settings.url
-        repair = getattr(settings, "repair", True)
-        rest = f"; gaps repaired from {settings.rest_url}" if repair else "; gap repair off"
-        print(
-            f"collecting {settings.symbol}@trade from {source} into {settings.data}{rest}",
-            file=sys.stderr,
-            flush=True,
+        rest = (
+            f"; gaps repaired from {settings.rest_url}" if settings.repair else "; gap repair off"
         )
+        _say(f"collecting {settings.symbol}@trade from {source} into {settings.data}{rest}")
         await _collect_from(settings)
 
 
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 async def _collect_from(settings: Settings) -> None:
+    from btc_tui.market.collector import Collector
+    from btc_tui.market.history import fill_hint
+
     loop = asyncio.get_running_loop()
     stopping: list[str] = []
     task: asyncio.Task[None] | None = None
@@ -140,7 +165,10 @@ async def _collect_from(settings: Settings) -> None:
         if not progress.finished:
             out.progress(format_fill_line(progress))
 
-    collector = Collector(settings, on_bar=on_bar, on_log=on_log, on_fill=on_fill)
+    alerts = Alerts(settings, lambda text: out.line(text, sys.stderr))
+    collector = Collector(
+        settings, on_bar=on_bar, on_log=on_log, on_fill=on_fill, on_tick=alerts.on_tick
+    )
     task = asyncio.create_task(collector.run())
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop, sig.name)
@@ -153,6 +181,7 @@ async def _collect_from(settings: Settings) -> None:
         for sig in STOP_SIGNALS:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
+        await alerts.finish()
     status = collector.status
     hint = fill_hint(settings.data, settings.symbol, settings.demo)
     holes = (
@@ -166,6 +195,14 @@ async def _collect_from(settings: Settings) -> None:
     )
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, args: None = None) -> int:
     asyncio.run(_collect(settings))
     return 0
+
+
+COMMAND = Command(
+    name="collect",
+    help="collect trades into the minute CSV, headless",
+    run=run,
+    groups=(APP, COLLECTOR, COLLECT),
+)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from btc_tui.config.names import THEMES
 from btc_tui.errors import UsageError
+from btc_tui.market.alerts import parse_rule
 
 DAY = 86_400.0
 
@@ -268,7 +269,7 @@ def _rules(raw: object) -> tuple[str, ...]:
     else:
         raise ValueError(f"must be an array of rules in quotes, got {describe_raw(raw)}")
     rules = (alert_rule(_text(item, "a rule")) for item in items)
-    return tuple(rule for rule in rules if rule)
+    return tuple(parse_rule(rule).text for rule in rules if rule)
 
 
 def _command(raw: object) -> str:

@@ -1,28 +1,17 @@
-"""Names the app knows that live in Textual: the key binding ids and their default keys, the
-built-in theme names. Kept here, in plain Python, so validating a config file never imports
+"""Names the app knows that live in Textual: the key binding ids and their default keys (from
+`btc_tui.keys`), the built-in theme names. Kept here, in plain Python, so validating a config file never imports
 textual (tests keep both in step with the app and with Textual)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
+# The app's key binding ids and their default keys come from the one table of actions
+# (btc_tui/keys.py, textual-free), which ui/actions.py builds the app's bindings from too.
+from btc_tui.keys import DEFAULT_KEYS
 
-# The app's key binding ids and their default keys (btc_tui/ui/actions.py ACTIONS, the app's
-# BINDINGS; a test keeps the two in step). Kept here, not read from the app, because reading it would import textual.
-DEFAULT_KEYS: Mapping[str, str] = MappingProxyType(
-    {
-        "collect": "c",
-        "take-over": "o",
-        "train": "t",
-        "cancel-training": "x",
-        "load-model": "l",
-        "next-view": "v",
-        "help": "question_mark,f1",
-        "quit": "q",
-    }
-)
+__all__ = ["DEFAULT_KEYS", "THEMES"]
 
-# Textual's built-in themes (textual.theme.BUILTIN_THEMES; a test keeps the two in step).
+# Textual's built-in themes, listed here because importing textual.theme would load Textual into
+# every headless command; tests/test_config.py checks the list against textual.theme.BUILTIN_THEMES.
 THEMES = (
     "ansi-dark",
     "ansi-light",

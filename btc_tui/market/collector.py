@@ -189,7 +189,7 @@ class Collector:
         self._poll_interval = poll_interval
         self._status_interval = status_interval
         self._repair_timeout = repair_timeout
-        self._repair_on = bool(getattr(settings, "repair", True))
+        self._repair_on = settings.repair
         self._keep_on_disk_error = keep_on_disk_error
         self._disk_retry = disk_retry
         # (bar, live, replace) the disk refused, oldest first; written before anything newer
@@ -248,7 +248,8 @@ class Collector:
         )
 
     async def run(self) -> None:
-        store = MinuteStore(self.settings.data, self.settings.symbol)
+        sources = {"url": self.settings.url, "rest_url": self.settings.rest_url}
+        store = MinuteStore(self.settings.data, self.settings.symbol, sources)
         store.open()  # UsageError (locked, not a CSV...) propagates before any network traffic
         self._store = store
         for warning in store.warnings:
@@ -284,7 +285,7 @@ class Collector:
                     from btc_tui.market.rest import BinanceRest
 
                     settings = self.settings
-                    rest_url = getattr(settings, "rest_url", "https://api.binance.com")
+                    rest_url = settings.rest_url
                     self.rest = await stack.enter_async_context(
                         BinanceRest(rest_url, settings.symbol)
                     )
@@ -357,7 +358,7 @@ class Collector:
             # Without history, still the first live minute's trades before the first live one:
             # else that minute would be written with only the trades after the start, as if
             # they were all of it.
-            history = float(getattr(self.settings, "history", 0.0) or 0.0)
+            history = self.settings.history
             return _FillPlan(None, history_ms=int(max(0.0, history) * 1000))
         if store.last_trade_id is None:  # a file without ids: we can't tell what its row holds
             return _FillPlan(store.last_minute + MINUTE_MS)
@@ -947,7 +948,7 @@ class Collector:
         start = plan.start
         if start is None:
             start = minute_of(first.trade_time - plan.history_ms)
-        max_fill = float(getattr(self.settings, "max_fill", 259200.0))
+        max_fill = self.settings.max_fill
         earliest = minute_of(first.trade_time - int(max_fill * 1000))
         if start < earliest:
             self._log(
@@ -1049,8 +1050,9 @@ class Collector:
         never changes one)."""
         settings = self.settings
         rebuild = self._plan is not None and self._plan.rebuild
-        demo = bool(getattr(settings, "demo", False))
-        return fill_hint(settings.data, settings.symbol, demo, None if rebuild else (start, end))
+        return fill_hint(
+            settings.data, settings.symbol, settings.demo, None if rebuild else (start, end)
+        )
 
     def _progress(self, progress: FillProgress) -> None:
         if self._on_fill is not None:

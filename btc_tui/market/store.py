@@ -34,6 +34,7 @@ import socket
 import stat
 import sys
 import warnings as warnings_module
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,6 +111,9 @@ class LockOwner(NamedTuple):
     started: str  # ISO 8601, UTC
     command: str
     alive: bool  # the pid runs on this host (a lock named by a dead process is stale)
+    # where the owner's trades come from, so an app attached to it shows the same ticker
+    url: str | None = None
+    rest_url: str | None = None
 
     def describe(self) -> str:
         when = self.started
@@ -153,10 +157,12 @@ def _parse_owner(text: str) -> LockOwner | None:
         data = json.loads(text)
         pid, host = int(data["pid"]), str(data["host"])
         started, command = str(data["started"]), str(data["command"])
-    except (ValueError, KeyError, TypeError):
+        url, rest_url = data.get("url"), data.get("rest_url")
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     alive = host == socket.gethostname() and _pid_alive(pid)
-    return LockOwner(pid, host, started, command, alive)
+    sources = (u if isinstance(u, str) else None for u in (url, rest_url))
+    return LockOwner(pid, host, started, command, alive, *sources)
 
 
 def read_lock_owner(path: Path | str) -> LockOwner | None:
@@ -245,9 +251,15 @@ _COUNT_BLOCK = 1024 * 1024  # bytes per block when counting rows
 class MinuteStore:
     """Appends closed minutes to the CSV. Use as a context manager, or open() / close()."""
 
-    def __init__(self, path: Path | str, symbol: str = "btcusdt") -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        symbol: str = "btcusdt",
+        sources: Mapping[str, str] | None = None,  # {"url": ..., "rest_url": ...} for the lock
+    ) -> None:
         self.path = real_path(path)
         self.symbol = symbol.lower()
+        self.sources = dict(sources or {})
         self.last_minute: int | None = None
         self.last_trade_id: int | None = None
         self.last_first_trade_id: int | None = None  # the last row's first_trade_id
@@ -371,6 +383,7 @@ class MinuteStore:
                 "host": socket.gethostname(),
                 "started": datetime.now(UTC).isoformat(timespec="seconds"),
                 "command": _command_name(),
+                **self.sources,
             }
         ).encode()
         try:

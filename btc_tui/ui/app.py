@@ -16,25 +16,41 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.scalar import Unit
 from textual.driver import Driver
 from textual.events import Resize
 from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from btc_tui.config import Settings, remember_theme
+from btc_tui.market.candles import next_timeframe
 from btc_tui.ui import actions, hangup
 from btc_tui.ui import messages as m
 from btc_tui.ui.collecting import Collecting
-from btc_tui.ui.commands import ActionsProvider
+from btc_tui.ui.palette import ActionsProvider
 from btc_tui.ui.prediction import LivePrediction
 from btc_tui.ui.screens.help import HelpScreen
 from btc_tui.ui.startup import saved_metrics
 from btc_tui.ui.widgets import EventLog, LivePane, LossChart, TrainingPane
+from btc_tui.ui.widgets.market_chart import MarketChart
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20  # below this, one line says so
-COMPACT_WIDTH, COMPACT_HEIGHT = 80, 24  # below this, the lower panes become views (v)
-VIEWS = ("training", "loss-chart", "forecast", "log")
-COMPACT_VIEW_ROWS = 7  # a small terminal's lower pane: the training pane's five lines and border
+COMPACT_WIDTH, COMPACT_HEIGHT = 120, 36  # below this, the chart and one pane behind v
+# What v shows beside the market chart in a smaller terminal ("market": the chart alone).
+VIEWS = ("market", "training", "loss-chart", "forecast", "log")
+COMPACT_VIEW_ROWS = 7  # the pane under the chart: the training pane's five lines and border
+CHART_SHARE = 0.55  # of a smaller terminal's height left beside that pane, at least
+
+
+def min_rows(widget: Widget) -> int:
+    """A pane's `min-height` from app.tcss in rows; the budget needs a plain number of rows there
+    (a percentage or fraction would be misread, so it is refused loudly)."""
+    scalar = widget.styles.min_height
+    if scalar is None or scalar.unit != Unit.CELLS:
+        raise ValueError(f"app.tcss: #{widget.id} needs a min-height in rows, got {scalar}")
+    return int(scalar.value)
 
 
 class BtcTuiApp(App[int]):
@@ -43,7 +59,7 @@ class BtcTuiApp(App[int]):
     COMMANDS = App.COMMANDS | {ActionsProvider}
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings()
 
-    view: reactive[str] = reactive("training")  # the lower pane shown in a small terminal
+    view: reactive[str] = reactive("market")  # the pane shown under the chart in a small terminal
     compact: reactive[bool] = reactive(False, bindings=True)
 
     def __init__(
@@ -71,6 +87,7 @@ class BtcTuiApp(App[int]):
         self._started = False  # collecting and model loading begin after the first read
         self._forecast_pending: list[Callable[[Any], None]] = []  # until the pane is mounted
         self._remembered_theme = settings.theme  # what the config file says now
+        self._theme_write = asyncio.Lock()
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -87,6 +104,7 @@ class BtcTuiApp(App[int]):
             with Horizontal(id="top"):
                 yield LivePane(s, self.clock, self.refresh_hz, id="live")
                 yield TrainingPane(s, id="training")
+            yield MarketChart(s, id="market")
             with Horizontal(id="charts"):
                 yield LossChart(id="loss-chart")
                 # ForecastPane is mounted once its module is imported, after the first screen.
@@ -108,6 +126,10 @@ class BtcTuiApp(App[int]):
         self.query_one("#log").border_title = "Log"
         training = self.query_one(TrainingPane)
         self.watch(training, "losses", self.query_one(LossChart).show_losses, init=False)
+        chart = self.query_one(MarketChart)
+        collecting = self.query_one(Collecting)
+        chart.live_source = lambda: collecting.open_candle
+        self.watch(self.query_one(LivePrediction), "prediction", chart.show_prediction, init=False)
         self.log_event(f"data {s.data} · models {s.models}" + (" · demo mode" if s.demo else ""))
         self._loop = asyncio.get_running_loop()
         if self.handle_signals:
@@ -152,14 +174,19 @@ class BtcTuiApp(App[int]):
             self.run_worker(self.action_quit(), exit_on_error=False)
 
     def watch_theme(self, theme: str) -> None:
-        """A theme picked in the app (palette: "Change theme") is written to the config file."""
+        """A theme picked in the app (palette: "Change theme") is written to the config file,
+        off the loop (it is a file write), one write at a time."""
         if self.is_mounted and theme != self._remembered_theme:
+            self._remembered_theme = theme
+            self.run_worker(self._remember_theme(), exit_on_error=False)
+
+    async def _remember_theme(self) -> None:
+        async with self._theme_write:  # the newest pick is written last
+            theme = self._remembered_theme
             try:
-                remember_theme(self.settings, theme)
+                await asyncio.to_thread(remember_theme, self.settings, theme)
             except Exception as exc:  # a read-only config file must not end the app
                 self.log_event(f"theme {theme} not remembered: {exc}")
-            else:
-                self._remembered_theme = theme
 
     def on_resize(self, event: Resize) -> None:
         self._fit(event.size.width, event.size.height)
@@ -176,32 +203,36 @@ class BtcTuiApp(App[int]):
             self.query_one("#too-small", Static).update(
                 f"btc-tui needs at least {MIN_WIDTH}×{MIN_HEIGHT} (this is {width}×{height})"
             )
-        self._budget_live_pane(height)
         self._show_view()
+        # After the classes above have restyled the panes: their min-heights are read.
+        self.call_after_refresh(self._budget_live_pane)
 
-    def _budget_live_pane(self, height: int) -> None:
+    def _budget_live_pane(self) -> None:
         """The Live pane grows with what it says; it may take only what the panes below it leave
         (their minimum heights are in app.tcss), so none of them is ever pushed off the screen."""
         live = self.query_one(LivePane)
+        height = self.size.height
         border = 2
         if self.compact:
-            below = COMPACT_VIEW_ROWS
+            view = COMPACT_VIEW_ROWS if self.view != "market" else 0
+            # The chart keeps most of what the pane under it leaves, so it stays readable.
+            chart = max(min_rows(self.query_one("#market")), int(CHART_SHARE * (height - view)))
+            below = chart + view
         else:
-            below = sum(
-                int(self.query_one(pane).styles.min_height.value)  # type: ignore[union-attr]
-                for pane in ("#charts", "#log")
-            )
+            below = sum(min_rows(self.query_one(p)) for p in ("#market", "#charts", "#log"))
         live.max_lines = max(1, height - 1 - below - border)  # 1: the footer
         live.redraw()
 
     def watch_view(self) -> None:
         self._show_view()
+        self.call_after_refresh(self._budget_live_pane)
 
     def _show_view(self) -> None:
         for name in VIEWS:
             for pane in self.query(f"#{name}"):  # the forecast pane comes a moment later
                 pane.set_class(name == self.view, "-view")
             self.screen.set_class(name == self.view, f"-view-{name}")
+        self.screen.set_class(self.compact and self.view != "market", "-with-view")
 
     def log_event(self, text: str) -> None:
         for log in self.query(EventLog):  # none once the screen is gone at exit
@@ -225,6 +256,8 @@ class BtcTuiApp(App[int]):
             return self.query_one(Collecting).owner_gone
         if action == "next_view":
             return self.compact
+        if action == "alerts":
+            return not isinstance(self.screen, ModalScreen)
         return True
 
     def action_help(self) -> None:
@@ -248,6 +281,17 @@ class BtcTuiApp(App[int]):
         if self.check_action("load_model", ()):
             self.query_one(LivePrediction).load()
 
+    def action_next_timeframe(self) -> None:
+        chart = self.query_one(MarketChart)
+        chart.timeframe = next_timeframe(chart.timeframe)
+
+    def action_toggle_chart(self) -> None:
+        chart = self.query_one(MarketChart)
+        chart.style = "line" if chart.style == "candle" else "candle"
+
+    def action_alerts(self) -> None:
+        self.notify("alerts: coming in the next step")
+
     def action_next_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
 
@@ -269,6 +313,7 @@ class BtcTuiApp(App[int]):
     @on(m.DataPrepared)
     def _data_prepared(self, message: m.DataPrepared) -> None:
         self.log_event(f"{self.settings.data}: {message.rows:,} minutes")
+        self.query_one(MarketChart).reload()
         if self.autostart and not self._quitting and not self._started:
             self._started = True
             # Everything imported and read so far lives as long as the app: keep it out of the
@@ -281,6 +326,11 @@ class BtcTuiApp(App[int]):
     @on(m.CsvReplaced)
     def _csv_replaced(self) -> None:
         self.query_one(LivePrediction).prepare()
+        self.query_one(MarketChart).reload()
+
+    @on(m.BarReceived)
+    def _bar_received(self, message: m.BarReceived) -> None:
+        self.query_one(MarketChart).add_bar(message.event.bar)
 
     @on(m.TrainingFinished)
     def _training_finished(self, message: m.TrainingFinished) -> None:

@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from btc_tui.config import Settings
 from btc_tui.errors import StorageError, UsageError
+from btc_tui.market.candles import OpenCandle
 from btc_tui.ui import messages as m
 
 if TYPE_CHECKING:
@@ -90,7 +91,6 @@ class Collecting(Widget):
         self.clock = clock
         self.refresh_hz = refresh_hz
         self.last_minute: int | None = None  # newest minute known from the CSV
-        self.start_price = 60_000.0
         self._simulator: Any = None
         self._worker: Worker[None] | None = None  # collector, or follower
         self._ticker_worker: Worker[None] | None = None
@@ -100,6 +100,8 @@ class Collecting(Widget):
         self._pending_status: StreamStatus | None = None
         self._status_source: Callable[[], StreamStatus] | None = None
         self.collector_ticks = 0  # trades seen (tests: the burst has arrived)
+        # The minute still trading, per trade (the chart draws it; a plain attribute: no repaint)
+        self.open_candle: OpenCandle | None = None
 
     def on_mount(self) -> None:
         self.set_interval(1 / self.refresh_hz, self._flush)
@@ -176,20 +178,11 @@ class Collecting(Widget):
     # --- collecting ------------------------------------------------------------------------------
 
     async def _run_simulator(self) -> None:
-        from btc_tui.market.simulator import DEMO_HISTORY_MINUTES, Simulator
+        from btc_tui.market.demo import start_simulator
 
-        # The demo's past is served over REST, so the collector's own history fill (the real
-        # backfill path) fills the demo CSV; no special-purpose prefill.
-        simulator = Simulator(
-            port=0,
-            symbol=self.settings.symbol,
-            start_price=self.start_price,
-            history_minutes=DEMO_HISTORY_MINUTES,
-        )
-        await simulator.start()
+        simulator = await start_simulator(self.settings, self._log)
         try:
             self._simulator = simulator
-            self._log(f"simulator on {simulator.url} (demo: random prices)")
             self.start()
             await asyncio.Event().wait()  # serve until cancelled
         finally:
@@ -197,11 +190,15 @@ class Collecting(Widget):
             await simulator.stop()
 
     def _collector_settings(self) -> Settings:
-        settings = self.settings
-        sim = self._simulator
-        if sim is not None:
-            settings = settings.with_changes(url=sim.url, rest_url=sim.rest_url)
-        return settings
+        """Where trades come from: the demo's simulator, or (attached) what the owner uses."""
+        from btc_tui.market.demo import demo_settings
+        from btc_tui.market.follow import owner_sources
+
+        if self._simulator is not None:
+            return demo_settings(self.settings, self._simulator)
+        if self.owner is not None:
+            return owner_sources(self.settings, self.owner)
+        return self.settings
 
     async def _collect(self, previous: Worker[None] | None) -> None:
         from btc_tui.market.collector import Collector
@@ -232,6 +229,12 @@ class Collecting(Widget):
     def _on_tick(self, tick: Tick) -> None:
         self.collector_ticks += 1
         self._pending_tick = tick  # the newest wins; _flush shows it at the refresh rate
+        if tick.minute_trades:  # 0: its minute is already in the CSV
+            live = self.open_candle
+            if live is None or live.minute != tick.minute:
+                self.open_candle = OpenCandle.first(tick.minute, tick.price)
+            else:
+                self.open_candle = live.with_price(tick.price)
 
     def _on_status(self, status: StreamStatus) -> None:
         self._pending_status = status
@@ -308,7 +311,7 @@ class Collecting(Widget):
                     )
 
     async def _run_ticker(self) -> None:
-        from btc_tui.ui.ticker import ReadOnlyTicker
+        from btc_tui.market.ticker import ReadOnlyTicker
 
         settings = self._collector_settings()
         ticker = ReadOnlyTicker(
@@ -340,6 +343,16 @@ class Collecting(Widget):
 
     # --- the end of a worker -----------------------------------------------------------------------
 
+    async def _collector_failed(self, error: str) -> None:
+        owner = await asyncio.to_thread(live_owner, self.settings.data)
+        if owner is not None:
+            # Another process took the lock between our look and our open: attach to it.
+            self.attach(owner)
+            return
+        self.state = "off"
+        self.error = error
+        self._log(f"collector stopped: {error}")
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker, state = event.worker, event.state
         if state not in (WorkerState.SUCCESS, WorkerState.CANCELLED, WorkerState.ERROR):
@@ -347,15 +360,11 @@ class Collecting(Widget):
         event.stop()
         error = describe(worker.error) if state == WorkerState.ERROR else None
         if worker is self._worker and self.state == "collecting":
-            owner = live_owner(self.settings.data) if error is not None else None
-            if owner is not None:
-                # Another process took the lock between our look and our open: attach to it.
-                self.attach(owner)
-                return
-            self.state = "off"
-            self.error = error
-            if error is not None:
-                self._log(f"collector stopped: {error}")
+            if error is None:
+                self.state = "off"
+            else:
+                # The lock's owner record is a file: read it off the loop.
+                self.run_worker(self._collector_failed(error), exit_on_error=False)
         elif worker is self._start_worker and error is not None:
             self.state = "off"
             self.error = error

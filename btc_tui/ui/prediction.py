@@ -12,9 +12,9 @@ from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from btc_tui.config import Settings
+from btc_tui.market.frames import append_bar, trailing_contiguous
 from btc_tui.ui import messages as m
 from btc_tui.ui.collecting import describe
-from btc_tui.ui.frames import append_bar, trailing_contiguous
 from btc_tui.ui.live_score import LiveScore
 
 if TYPE_CHECKING:
@@ -50,10 +50,11 @@ class LivePrediction(Widget):
 
     @work(thread=True, exit_on_error=False, name="read the CSV", group="read")
     def _prepare(self) -> None:
-        from btc_tui.ui.startup import read_startup_minutes
+        from btc_tui.market.frames import KEEP
+        from btc_tui.market.startup import read_startup_minutes
 
         data = read_startup_minutes(
-            self.settings, lambda text: self.post_message(m.EventLogged(text))
+            self.settings, lambda text: self.post_message(m.EventLogged(text)), KEEP
         )
         self.post_message(
             m.DataPrepared(

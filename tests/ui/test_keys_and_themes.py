@@ -48,10 +48,9 @@ async def test_theme_from_settings_is_applied_and_a_new_pick_is_remembered(tmp_p
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.theme == "nord"
         app.theme = "gruvbox"  # what the palette's theme picker does
-        await pilot.pause()
-        assert 'theme = "gruvbox"' in config.read_text()
+        await until(pilot, lambda: 'theme = "gruvbox"' in config.read_text())
         app.theme = "nord"  # back to the one it started with: remembered too
-        await pilot.pause()
+        await until(pilot, lambda: 'theme = "nord"' in config.read_text())
     text = config.read_text()
     assert 'theme = "nord"' in text and "gruvbox" not in text
     assert "# mine" in text and "refresh = 4" in text  # the rest of the file is kept

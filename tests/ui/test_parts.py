@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from btc_tui.forecast.predictor import Prediction
+from btc_tui.market.frames import append_bar, trailing_contiguous
 from btc_tui.market.simulator import simulated_history
-from btc_tui.ui.frames import append_bar, trailing_contiguous
 from btc_tui.ui.live_score import LiveScore
 from btc_tui.ui.widgets.charts import downsample
 
@@ -20,9 +20,9 @@ M = 60_000
 
 def test_live_score_compares_the_model_with_persistence():
     score = LiveScore(keep=2)
-    score.add(Prediction(target_minute=2 * M, price=105.0, last_minute=M, last_price=100.0))
+    score.add(Prediction.one(target_minute=2 * M, price=105.0, last_minute=M, last_price=100.0))
     assert score.resolve(2 * M, 104.0).error == pytest.approx(1.0)
-    score.add(Prediction(target_minute=3 * M, price=103.0, last_minute=2 * M, last_price=104.0))
+    score.add(Prediction.one(target_minute=3 * M, price=103.0, last_minute=2 * M, last_price=104.0))
     scored = score.resolve(3 * M, 101.0)
     assert (scored.error, scored.persistence_error) == (pytest.approx(2.0), pytest.approx(3.0))
     assert score.mae == pytest.approx(1.5)
@@ -32,7 +32,7 @@ def test_live_score_compares_the_model_with_persistence():
 
 def test_predictions_for_minutes_that_never_closed_are_dropped():
     score = LiveScore()
-    score.add(Prediction(target_minute=5 * M, price=1.0, last_minute=4 * M, last_price=1.0))
+    score.add(Prediction.one(target_minute=5 * M, price=1.0, last_minute=4 * M, last_price=1.0))
     assert score.resolve(7 * M, 2.0) is None  # minute 5 had no trades
     assert score.resolve(5 * M, 2.0) is None  # and is not scored late either
     assert score.mae is None
@@ -122,19 +122,44 @@ async def test_a_chart_that_cannot_draw_says_why_and_the_app_keeps_running():
         assert app.is_running
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
-async def test_every_pane_is_on_screen_from_80x24_up(size):
-    """From 80x24 up every pane is on screen at once; smaller terminals get views (snapshots)."""
+def _on_screen(app, pane: str, size: tuple[int, int]) -> None:
+    region = app.query_one(pane).region
+    assert region.width > 0 and region.height > 0, pane
+    assert region.right <= size[0] and region.bottom <= size[1] - 1, pane  # footer
+
+
+@pytest.mark.parametrize("size", [(120, 36), (120, 40), (200, 60)])
+async def test_every_pane_is_on_screen_from_120x36_up(size):
+    """From 120x36 up every pane is on screen at once, the market chart among them."""
     from btc_tui.config import Settings
     from btc_tui.ui.app import BtcTuiApp
 
     app = BtcTuiApp(Settings(), autostart=False)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        for pane in ("#live", "#training", "#loss-chart", "#forecast", "#log"):
-            region = app.query_one(pane).region
-            assert region.width > 0 and region.height > 0, pane
-            assert region.right <= size[0] and region.bottom <= size[1] - 1, pane  # footer
+        for pane in ("#live", "#training", "#market", "#loss-chart", "#forecast", "#log"):
+            _on_screen(app, pane, size)
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24), (100, 30)])
+async def test_smaller_terminals_keep_the_chart_and_show_the_rest_behind_v(size):
+    """Below 120x36 the Live pane and the market chart stay; v shows each other pane under the
+    chart in turn, then none (the chart takes the room back)."""
+    from btc_tui.config import Settings
+    from btc_tui.ui.app import VIEWS, BtcTuiApp
+
+    app = BtcTuiApp(Settings(), autostart=False)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        alone = app.query_one("#market").region.height
+        assert alone >= 10
+        for view in (*VIEWS[1:], VIEWS[0]):
+            await pilot.press("v")
+            await pilot.pause()
+            assert app.view == view
+            for pane in ("#live", "#market", *(() if view == "market" else (f"#{view}",))):
+                _on_screen(app, pane, size)
+        assert app.query_one("#market").region.height == alone
 
 
 def _result_with_close(model_path):
@@ -152,7 +177,9 @@ def _result_with_close(model_path):
     last = np.concatenate([[actual[0]], actual[:-1]])  # persistence: the last average
     close = 0.3 * last + 0.7 * actual  # the last trade is closer to the next average
     metrics = evaluate(close + 1e-4, actual, last, last_close=close)
-    return replace(result(), metrics=metrics, model_path=model_path)
+    base = result()
+    first = replace(base.first, metrics=metrics)
+    return replace(base, horizons={first.horizon: first}, model_path=model_path)
 
 
 def test_training_finished_line_is_report_verdict_against_the_best_baseline(tmp_path):
@@ -203,7 +230,7 @@ async def test_log_lines_wrap_within_the_pane_never_cut_at_its_edge(size):
     app = BtcTuiApp(Settings(), autostart=False)
     async with app.run_test(size=size) as pilot:
         if app.compact:
-            for _ in range(3):  # training -> loss chart -> forecast -> log
+            for _ in range(4):  # training -> loss chart -> forecast -> log
                 await pilot.press("v")
         long = "filled 2026-11-23T14:23:00Z .. 2026-11-26T14:23:00Z over REST: 4320 minute(s) " * 2
         app.log_event(long.strip())
@@ -293,6 +320,8 @@ async def test_forecast_pane_at_80x24_shows_its_verdict_inside_the_pane(tmp_path
     app = BtcTuiApp(settings_for(tmp_path), autostart=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: bool(app.query(ForecastPane)))
+        await pilot.press("v", "v", "v")  # under the chart: training, loss, forecast
+        assert app.view == "forecast"
         pane = app.query_one(ForecastPane)
         m = _tied_metrics()
         pane.show([1.0, 2.0, 3.0], [1.0, 2.0, 2.5], m, lo=[0.5, 1.5, 2.0], hi=[1.5, 2.5, 3.0])

@@ -108,9 +108,24 @@ def start_collecting(tmp_path: Path, *extra: str) -> tuple[Terminal, Path]:
     return term, csv
 
 
+SETTLE = 2.0  # seconds into a minute by which the simulator (20 trades/s) has traded in it
+
+
+def moment_in_an_open_minute() -> float:
+    """Now, or a moment later: a time at least SETTLE seconds after a minute began, so trades of
+    that minute have reached the app. Right after a boundary the new minute may have no trade yet
+    and the newest row would rightly be the previous minute's (the test raced there)."""
+    into = time.time() % MINUTE
+    if into < SETTLE:
+        time.sleep(SETTLE - into)
+    return time.time()
+
+
 def assert_ended_like_q(csv: Path, before: float) -> None:
     """The minute open at `before` (or a later one, if a minute boundary passed) is in the CSV,
-    and the lock was released cleanly (a killed process leaves its owner record behind)."""
+    and the lock was released cleanly (a killed process leaves its owner record behind).
+    `before` comes from moment_in_an_open_minute(), so that minute had trades."""
+    assert before % MINUTE >= SETTLE
     minutes = load_minutes(csv).frame
     assert minutes.index[-1].timestamp() >= before // MINUTE * MINUTE
     assert read_lock_owner(csv) is None
@@ -120,7 +135,7 @@ def assert_ended_like_q(csv: Path, before: float) -> None:
 def test_a_hang_up_signal_ends_the_app_like_q(tmp_path, sig):
     term, csv = start_collecting(tmp_path)
     try:
-        before = time.time()
+        before = moment_in_an_open_minute()
         term.proc.send_signal(sig)
         code = term.exit_code()
         restored = read_until(term.master, b"\x1b[?1049l", term.seen, timeout=2)
@@ -136,7 +151,7 @@ def test_a_terminal_that_disappears_ends_the_app_like_q(tmp_path):
     # only sees its reads and writes fail (EIO), as when a terminal emulator dies.
     term, csv = start_collecting(tmp_path)
     try:
-        before = time.time()
+        before = moment_in_an_open_minute()
         term.close_master()
         code = term.exit_code()
     finally:
@@ -166,7 +181,7 @@ def test_sighup_while_training_keeps_the_old_model(tmp_path):
         term.wait_for(b"btc_lstm.keras", timeout=60)  # named once the model is loaded
         os.write(term.master, b"t")
         term.wait_for(b"ETA", timeout=60)  # batches are running
-        before = time.time()
+        before = moment_in_an_open_minute()
         term.proc.send_signal(signal.SIGHUP)
         code = term.exit_code(timeout=60)
     finally:

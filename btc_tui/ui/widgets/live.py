@@ -196,7 +196,6 @@ class LivePane(Vertical):
             last = message.frame.index[-1]
             minute = int(last.timestamp()) * 1000
             self.collecting.last_minute = minute
-            self.collecting.start_price = float(message.frame["close"].iloc[-1])
             if self.previous_minute is None and message.last_price is not None:
                 self.previous_minute = (minute, message.last_price)
         self.predicting.set_frame(message.frame)
@@ -238,9 +237,11 @@ class LivePane(Vertical):
     def _keep_within(self, lines: dict[str, Text]) -> None:
         """Leave out the least needed facts while the pane would need more lines than the
         layout gives it (`max_lines`), so the panes below are never pushed off the screen."""
-        if self.max_lines is None:
+        # The pane's own width (in the two-column layout it is not the terminal's); before the
+        # first layout there is none yet, and the resize that follows redraws.
+        width = self.content_size.width
+        if self.max_lines is None or width <= 0:
             return
-        width = self.content_size.width or max(1, self.app.size.width - 4)
         needed = sum(len(fit_lines(text, width)) for text in lines.values() if text.plain)
         for name in self.DROP_ORDER:
             if needed <= self.max_lines:

@@ -1,4 +1,4 @@
-"""Command-palette provider: the same actions as the key bindings, by name (from one table)."""
+"""The command palette's provider: the same actions as the key bindings, by name (from one table)."""
 
 from __future__ import annotations
 

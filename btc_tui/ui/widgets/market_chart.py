@@ -1,0 +1,320 @@
+"""The market chart: candles (or a line) of the CSV plus the open minute, volume under them, the
+live predictions against what happened and the forecast ahead of the last candle, and a mark
+where an alert fired. It owns its data: it reads the candles that fit its width from the CSV's
+end in a thread, folds in each closed minute, and redraws the open minute at most once a second
+(over SSH every repaint is bytes on the wire).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.reactive import reactive
+from textual.worker import Worker, WorkerState
+from textual_plotext.plot import Plot
+
+from btc_tui.config import Settings
+from btc_tui.market.candles import (
+    Candle,
+    CandleTail,
+    OpenCandle,
+    add_minute,
+    bucket_of,
+    iter_slots,
+    read_candles,
+    span_ms,
+    with_open_minute,
+)
+from btc_tui.ui.widgets.charts import SafePlot, tick_room
+
+if TYPE_CHECKING:
+    from btc_tui.forecast.predictor import Prediction
+    from btc_tui.market.bars import MinuteBar
+
+Y_LABEL = 10  # columns plotext takes for "100,000 ┤" and the frame
+LIVE_REDRAW = 1.0  # seconds between redraws for the open minute
+VOLUME_SHARE = 0.22  # of the chart's height, under the prices
+VOLUME_MIN_HEIGHT = 12  # rows of the widget below which the prices get them all
+AHEAD_SHARE = 0.25  # at most this much of the width for the forecast ahead
+UP, DOWN, MUTED, FORECAST, MARK = "green", "red", "gray", "cyan", "yellow"
+# Each timeframe's time labels: hours and minutes up to an hour, then days.
+TIME_FORMATS = {"1m": "%H:%M", "5m": "%H:%M", "15m": "%H:%M", "1h": "%d %H:%M", "4h": "%d %Hh",
+                "1d": "%m-%d"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A band ahead of the last candle: at `minute` (ms), median `price` within [lo, hi]."""
+
+    minute: int
+    price: float
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where an alert fired: its time (ms), the price, the rule."""
+
+    at: int
+    price: float
+    rule: str
+
+
+def nice_step(span: float, most: int) -> float:
+    """A round price step (1, 2 or 5 times a power of ten) giving at most `most` ticks."""
+    raw = max(span, 1e-9) / max(1, most)
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def price_ticks(lo: float, hi: float, most: int) -> list[float]:
+    step = nice_step(hi - lo, most)
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step) + 1)]
+
+
+def price_label(value: float, step: float) -> str:
+    """With thousands separators, and decimals only where the step needs them."""
+    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
+    return f"{value:,.{decimals}f}"
+
+
+class MarketChart(SafePlot):
+    """Market · SYMBOL · timeframe."""
+
+    timeframe: reactive[str] = reactive("1m")
+    style: reactive[str] = reactive("candle")
+
+    def __init__(self, settings: Settings, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.settings = settings
+        self.candles: list[Candle] = []
+        self.last_closed: int | None = None  # newest minute folded into the candles
+        self.live: OpenCandle | None = None
+        self.live_source: Callable[[], OpenCandle | None] = lambda: None
+        self.predictions: dict[int, float] = {}  # target minute -> predicted price (live)
+        self.forecasts: list[Forecast] = []
+        self.marks: list[Mark] = []
+        self.loaded_count = 0
+        self._reader: Worker[CandleTail] | None = None
+        self.set_reactive(MarketChart.timeframe, settings.timeframe)
+        self.set_reactive(MarketChart.style, settings.chart)
+
+    def on_mount(self) -> None:
+        self._title()
+        self.set_interval(LIVE_REDRAW, self._live_tick)
+
+    def _title(self) -> None:
+        self.border_title = f"Market · {self.settings.symbol.upper()} · {self.timeframe}"
+        parts = ["candles" if self.style == "candle" else "close"]
+        if self.size.height >= VOLUME_MIN_HEIGHT:
+            parts.append("█ volume")
+        if self.predictions or self.forecasts:
+            parts.append("• predicted · ┃ band")
+        self.border_subtitle = " · ".join(parts)
+
+    # --- what the app tells it -------------------------------------------------------------------
+
+    def wanted(self) -> int:
+        """How many candles fit the width now (at least a few, before the first layout)."""
+        plot = max(10, self.size.width - Y_LABEL - 2)
+        return plot // 2 if self.style == "candle" else plot
+
+    def reload(self) -> None:
+        """Read the candles that fit from the CSV's end, off the loop."""
+        self._reader = self._read(self.timeframe, self.wanted())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="read candles", group="chart")
+    def _read(self, timeframe: str, count: int) -> CandleTail:
+        return read_candles(self.settings.data, timeframe, count)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is not self._reader:
+            return
+        event.stop()
+        if event.state == WorkerState.SUCCESS and event.worker.result is not None:
+            tail = event.worker.result
+            self.candles = tail.candles
+            self.last_closed = tail.last_minute
+            self.loaded_count = self.wanted()
+            self._draw()
+        elif event.state == WorkerState.ERROR:
+            self.error = f"cannot read the CSV: {event.worker.error}"
+            self.refresh()
+
+    def add_bar(self, bar: MinuteBar) -> None:
+        self.candles = add_minute(self.candles, bar, self.timeframe, keep=max(self.wanted(), 2))
+        self.last_closed = max(self.last_closed or bar.minute, bar.minute)
+        self._draw()
+
+    def next_timeframe(self, timeframe: str) -> None:
+        self.timeframe = timeframe
+
+    def watch_timeframe(self) -> None:
+        if self.is_mounted:
+            self._title()
+            self.candles = []
+            self.reload()
+
+    def watch_style(self) -> None:
+        if self.is_mounted:
+            self._title()
+            self.reload()
+
+    def on_resize(self) -> None:
+        self._title()
+        if self.wanted() > self.loaded_count:
+            self.reload()
+        self._draw()
+
+    def add_prediction(self, target_minute: int, price: float, lo: float, hi: float) -> None:
+        self.predictions[target_minute] = price
+        if len(self.predictions) > 2000:
+            for key in sorted(self.predictions)[:-1000]:
+                del self.predictions[key]
+        self.forecasts = [Forecast(target_minute, price, lo, hi)]
+        self._title()
+        self._draw()
+
+    def show_prediction(self, prediction: Prediction | None) -> None:
+        """Today's model: one horizon's prediction and its interval (drawn ahead of the last
+        candle; once its minute has passed, a dot against what happened)."""
+        if prediction is not None:
+            p = prediction
+            self.add_prediction(p.target_minute, p.price, p.lo, p.hi)
+
+    def set_forecasts(self, forecasts: list[Forecast]) -> None:
+        self.forecasts = forecasts
+        self._draw()
+
+    def add_mark(self, at: int, price: float, rule: str) -> None:
+        self.marks = [*self.marks[-50:], Mark(at, price, rule)]
+        self._draw()
+
+    def _live_tick(self) -> None:
+        live = self.live_source()
+        if live != self.live:
+            self.live = live
+            self._draw()
+
+    # --- drawing ---------------------------------------------------------------------------------
+
+    def shown(self) -> list[Candle]:
+        return with_open_minute(self.candles, self.live, self.timeframe, self.last_closed)
+
+    def draw(self, plt: Plot) -> None:
+        candles = self.shown()[-self.wanted() :]
+        if not candles:
+            plt.xticks([])
+            plt.yticks([])
+            plt.text("waiting for minutes…", 0, 0)
+            return
+        slots = iter_slots(candles, self.timeframe)
+        span = span_ms(self.timeframe)
+        last_start = candles[-1].start
+        first_slot = slots[0][0]
+        forecasts = self._forecast_slots(last_start, span, len(candles))
+        ahead = max([0, *(s for s, _ in forecasts)])
+        lo = min([c.low for c in candles] + [f.lo for _, f in forecasts if math.isfinite(f.lo)])
+        hi = max([c.high for c in candles] + [f.hi for _, f in forecasts if math.isfinite(f.hi)])
+        if hi <= lo:
+            hi, lo = hi + 1, lo - 1
+        plt.xaxes(True, False)  # no frame line above and right: a row and a column for data
+        plt.yaxes(True, False)
+        base = lo
+        if self.size.height >= VOLUME_MIN_HEIGHT:
+            base = lo - (hi - lo) * VOLUME_SHARE / (1 - VOLUME_SHARE)
+            self._draw_volume(plt, slots, base, lo)
+        self._draw_prices(plt, slots)
+        self._draw_predictions(plt, last_start, span, first_slot)
+        for slot, f in forecasts:
+            if math.isfinite(f.lo) and math.isfinite(f.hi):
+                plt.plot([slot, slot], [f.lo, f.hi], marker="┃", color=FORECAST)
+            plt.scatter([slot], [f.price], marker="•", color=FORECAST)
+        for mark in self.marks:
+            slot = (bucket_of(mark.at, self.timeframe) - last_start) // span
+            if first_slot <= slot <= 0:
+                plt.scatter([slot], [mark.price], marker="◆", color=MARK)
+        plt.xlim(first_slot - 0.5, ahead + 0.5)
+        plt.ylim(base, hi)
+        self._ticks(plt, first_slot, ahead, last_start, span, lo, hi)
+
+    def _forecast_slots(self, last_start: int, span: int, shown: int) -> list[tuple[int, Forecast]]:
+        room = max(1, int(shown * AHEAD_SHARE))
+        out = []
+        for f in self.forecasts:
+            slot = (bucket_of(f.minute, self.timeframe) - last_start) // span
+            if 0 <= slot <= room:
+                out.append((slot, f))
+        return out
+
+    def _draw_volume(self, plt: Plot, slots: list[tuple[int, Candle]], base: float, lo: float):
+        most = max((c.volume_units for _, c in slots), default=0)
+        if most <= 0:
+            return
+        room = (lo - base) * 0.9
+        for slot, c in slots:
+            if c.volume_units:
+                top = base + room * c.volume_units / most
+                plt.plot([slot, slot], [base, top], marker="█", color=MUTED)
+
+    def _draw_prices(self, plt: Plot, slots: list[tuple[int, Candle]]) -> None:
+        xs = [s for s, _ in slots]
+        if self.style == "candle":
+            data = {
+                "Open": [c.open for _, c in slots],
+                "Close": [c.close for _, c in slots],
+                "High": [c.high for _, c in slots],
+                "Low": [c.low for _, c in slots],
+            }
+            plt.candlestick(xs, data, colors=[UP, DOWN])
+            return
+        # A line, broken where a bucket had no minutes.
+        run_x: list[int] = []
+        run_y: list[float] = []
+        for slot, c in slots:
+            if run_x and slot != run_x[-1] + 1:
+                plt.plot(run_x, run_y, marker="braille", color=UP)
+                run_x, run_y = [], []
+            run_x.append(slot)
+            run_y.append(c.close)
+        if run_x:
+            plt.plot(run_x, run_y, marker="braille", color=UP)
+
+    def _draw_predictions(self, plt: Plot, last_start: int, span: int, first_slot: int) -> None:
+        """Each live prediction at its minute: dots against the candles (1m only; a wider candle
+        holds many minutes, so one dot per minute would say nothing)."""
+        if self.timeframe != "1m" or not self.predictions:
+            return
+        points = [
+            ((minute - last_start) // span, price)
+            for minute, price in self.predictions.items()
+            if first_slot <= (minute - last_start) // span <= 0
+        ]
+        if points:
+            plt.scatter([x for x, _ in points], [y for _, y in points], marker="•", color=FORECAST)
+
+    def _ticks(
+        self, plt: Plot, first: int, ahead: int, last_start: int, span: int, lo: float, hi: float
+    ) -> None:
+        rows = max(2, self.size.height - 4)
+        step = nice_step(hi - lo, max(2, rows // 3))
+        ys = [y for y in price_ticks(lo, hi, max(2, rows // 3)) if lo <= y <= hi]
+        plt.yticks(ys, [price_label(y, step) for y in ys])
+        fmt = TIME_FORMATS[self.timeframe]
+        label = len(self._time(last_start, fmt))
+        most = tick_room(self.size.width, label)
+        count = ahead - first + 1
+        every = max(1, -(-count // most))
+        xs = list(range(0, first - 1, -every))[::-1]  # anchored at the last candle
+        plt.xticks(xs, [self._time(last_start + x * span, fmt) for x in xs])
+
+    def _time(self, ms: int, fmt: str) -> str:
+        zone = UTC if self.settings.utc else None
+        return datetime.fromtimestamp(ms / 1000, tz=zone).astimezone(zone).strftime(fmt)
