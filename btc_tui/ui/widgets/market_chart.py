@@ -304,8 +304,9 @@ class MarketChart(SafePlot):
         self, plt: Plot, first: int, ahead: int, last_start: int, span: int, lo: float, hi: float
     ) -> None:
         rows = max(2, self.size.height - 4)
-        step = nice_step(hi - lo, max(2, rows // 3))
-        ys = [y for y in price_ticks(lo, hi, max(2, rows // 3)) if lo <= y <= hi]
+        most = max(2, rows // 2)  # a label every other row at most
+        step = nice_step(hi - lo, most)
+        ys = [y for y in price_ticks(lo, hi, most) if lo <= y <= hi]
         plt.yticks(ys, [price_label(y, step) for y in ys])
         fmt = TIME_FORMATS[self.timeframe]
         label = len(self._time(last_start, fmt))
