@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from textual import work
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 from textual_plotext.plot import Plot
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
     from btc_tui.market.bars import MinuteBar
 
 Y_LABEL = 10  # columns plotext takes for "100,000 ┤" and the frame
-LIVE_REDRAW = 1.0  # seconds between redraws for the open minute
+LIVE_REDRAW = (
+    3.0  # seconds between looks at the open minute (bytes on the wire: ui_terminal_bytes.py)
+)
 VOLUME_SHARE = 0.22  # of the chart's height, under the prices
 VOLUME_MIN_HEIGHT = 12  # rows of the widget below which the prices get them all
 AHEAD_SHARE = 0.25  # at most this much of the width for the forecast ahead
@@ -102,6 +105,8 @@ class MarketChart(SafePlot):
         self.forecasts: list[Forecast] = []
         self.marks: list[Mark] = []
         self.loaded_count = 0
+        self._scale: tuple[float, float, int] | None = None  # last drawn: y from, y to, rows
+        self._slots = (0, 0)  # last drawn: the first slot and the last one ahead
         self._reader: Worker[CandleTail] | None = None
         self.set_reactive(MarketChart.timeframe, settings.timeframe)
         self.set_reactive(MarketChart.style, settings.chart)
@@ -198,10 +203,40 @@ class MarketChart(SafePlot):
         self._draw()
 
     def _live_tick(self) -> None:
+        """The open minute, once a second: redrawn only when it would look different (another
+        minute, or a price in another row of the chart): every redraw sends the chart's rows
+        over the wire again."""
         live = self.live_source()
-        if live != self.live:
-            self.live = live
-            self._draw()
+        if live == self.live:
+            return
+        before, self.live = self._cells(self.live), live
+        after = self._cells(live)
+        if after == before:
+            return
+        if before is None or after is None or before[0] != after[0] or len(after) == 3:
+            self._draw()  # a new minute, or a new scale: everything moves
+            return
+        # Same scale, same minute: only the last candle's columns change. Repaint just those
+        # (and the forecast beside them), not the whole chart.
+        self._version += 1
+        self.refresh(self._right_edge())
+
+    def _right_edge(self) -> Region:
+        first, ahead = self._slots
+        plot = max(1, self.size.width - Y_LABEL)
+        per_slot = plot / max(1, ahead - first + 1)
+        width = min(self.size.width, int((ahead + 1.5) * per_slot) + 3)
+        return Region(self.size.width - width, 0, width, self.size.height)
+
+    def _cells(self, live: OpenCandle | None) -> tuple[object, ...] | None:
+        if live is None or self._scale is None:
+            return None
+        base, top, rows = self._scale
+        if live.low < base or live.high > top:
+            return (live.minute, live.low, live.high)  # off the scale: always a redraw
+        row = (rows - 1) / (top - base)
+        prices = (live.open, live.high, live.low, live.close)
+        return (live.minute, *(round((p - base) * row) for p in prices))
 
     # --- drawing ---------------------------------------------------------------------------------
 
@@ -243,6 +278,8 @@ class MarketChart(SafePlot):
                 plt.scatter([slot], [mark.price], marker="◆", color=MARK)
         plt.xlim(first_slot - 0.5, ahead + 0.5)
         plt.ylim(base, hi)
+        self._scale = (base, hi, max(2, self.size.height - 3))
+        self._slots = (first_slot, ahead)
         self._ticks(plt, first_slot, ahead, last_start, span, lo, hi)
 
     def _forecast_slots(self, last_start: int, span: int, shown: int) -> list[tuple[int, Forecast]]:
