@@ -31,7 +31,6 @@ from btc_tui.ui.alerting import Alerting
 from btc_tui.ui.collecting import Collecting
 from btc_tui.ui.palette import ActionsProvider
 from btc_tui.ui.prediction import LivePrediction
-from btc_tui.ui.screens.alerts import AlertsScreen
 from btc_tui.ui.screens.help import HelpScreen
 from btc_tui.ui.startup import saved_metrics
 from btc_tui.ui.widgets import EventLog, LivePane, LossChart, TrainingPane
@@ -294,6 +293,8 @@ class BtcTuiApp(App[int]):
         chart.style = "line" if chart.style == "candle" else "candle"
 
     def action_alerts(self) -> None:
+        from btc_tui.ui.screens.alerts import AlertsScreen  # its widgets: not at startup
+
         if not isinstance(self.screen, AlertsScreen):
             self.push_screen(AlertsScreen(self.query_one(Alerting)))
 
