@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from btc_tui.cli import SHARED, main, parse
+from btc_tui.cli import main, options_of, parse
+from btc_tui.commands.serve import ServeArgs
 from btc_tui.config import OPTIONS, Settings, config_template
+from btc_tui.config.settings import APP
 
 NO_FILE = Path("/nonexistent/btc-tui-test/config.toml")  # a default config file that is absent
 
@@ -43,6 +45,36 @@ TYPED = {
 }
 
 
+# what each of TYPED (and each switch) means, typed: what a command must receive
+EXPECTED = {
+    "data": Path("X.csv"),
+    "models": Path("M"),
+    "symbol": "ethusdt",
+    "url": "ws://127.0.0.1:9",
+    "rest_url": "http://127.0.0.1:8",
+    "demo": True,
+    "history": 43200.0,
+    "theme": "nord",
+    "refresh": 4.0,
+    "window": 30,
+    "horizons": (2,),
+    "interval": 0.9,
+    "stale_after": 5.0,
+    "repair": False,
+    "max_fill": 86400.0,
+    "epochs": 3,
+    "batch_size": 64,
+    "test_fraction": 0.3,
+    "seed": 7,
+    "chart": "line",
+    "timeframe": "15m",
+    "utc": True,
+    "alerts": ("above 70000",),
+    "notify": "off",
+    "on_alert": "true",
+}
+
+
 def args_for(name: str) -> list[str]:
     option = OPTIONS[name]
     if name in ("demo", "utc"):
@@ -53,20 +85,21 @@ def args_for(name: str) -> list[str]:
 
 
 def settings(argv: list[str], environ: dict[str, str] | None = None) -> tuple[str, Settings]:
-    command, s, _ = parse(argv, environ={} if environ is None else environ, config_path=NO_FILE)
-    return command, s
+    parsed = parse(argv, environ={} if environ is None else environ, config_path=NO_FILE)
+    return parsed.command, parsed.settings
 
 
 # --- an option means the same before or after the subcommand -----------------------------------
 
 
-@pytest.mark.parametrize("name", SHARED)
+@pytest.mark.parametrize("name", options_of(APP))
 @pytest.mark.parametrize("command", ["collect", "train", "backfill", "import", "check", "config"])
 def test_shared_option_before_or_after_the_subcommand_is_the_same(command, name):
     rest = {"backfill": ["--since", "1h"], "import": ["dump.zip"]}.get(command, [])
     before = settings([*args_for(name), command, *rest])
     after = settings([command, *args_for(name), *rest])
     assert before == after == (command, before[1])
+    assert getattr(before[1], name) == EXPECTED[name]  # not only equal, but what was typed
     assert before[1] != settings([command, *rest])[1], f"{name} had no effect"
 
 
@@ -80,7 +113,9 @@ def test_shared_option_before_or_after_the_subcommand_is_the_same(command, name)
 )
 def test_command_options_also_work_before_the_subcommand(command, names):
     for name in names:
-        assert settings([*args_for(name), command]) == settings([command, *args_for(name)])
+        before = settings([*args_for(name), command])
+        assert before == settings([command, *args_for(name)])
+        assert getattr(before[1], name) == EXPECTED[name]
 
 
 def test_data_given_before_collect_is_the_file_collect_writes():
@@ -119,22 +154,22 @@ def test_default_files_follow_symbol_and_demo(argv, data, models):
 
 
 def test_collect_options():
-    _, s, extra = parse(
+    _, s, args, warnings = parse(
         ["collect", "--no-repair", "--stale-after", "5", "--minutes", "3", "--max-fill", "90m"],
         environ={},
         config_path=NO_FILE,
     )
     assert (s.repair, s.stale_after, s.minutes, s.max_fill) == (False, 5.0, 3, 5400.0)
-    assert extra["warnings"] == ()
+    assert (args, warnings) == (None, ())
 
 
 def test_train_options(tmp_path):
     argv = ["train", "--json", "--predictions", str(tmp_path / "p.csv"), "--interval", "0.9"]
-    command, s, extra = parse(argv, environ={}, config_path=NO_FILE)
+    command, s, args, _ = parse(argv, environ={}, config_path=NO_FILE)
     assert (command, s.interval) == ("train", 0.9)
-    assert (extra["json_output"], extra["predictions"]) == (True, tmp_path / "p.csv")
-    _, _, plain = parse(["train"], environ={}, config_path=NO_FILE)
-    assert (plain["json_output"], plain["predictions"]) == (False, None)
+    assert (args.json_output, args.predictions) == (True, tmp_path / "p.csv")
+    plain = parse(["train"], environ={}, config_path=NO_FILE).args
+    assert (plain.json_output, plain.predictions) == (False, None)
 
 
 def ms(text: str) -> int:
@@ -153,8 +188,8 @@ def ms(text: str) -> int:
     ],
 )  # fmt: skip
 def test_backfill_times(argv, since, start, end):
-    _, _, extra = parse(["backfill", *argv], environ={}, config_path=NO_FILE)
-    assert (extra["since"], extra["start"], extra["end"]) == (since, start, end)
+    args = parse(["backfill", *argv], environ={}, config_path=NO_FILE).args
+    assert (args.since, args.start, args.end) == (since, start, end)
 
 
 @pytest.mark.parametrize(
@@ -180,42 +215,37 @@ def test_backfill_needs_since_or_start(capsys):
 
 
 def test_import_check_and_simulate_arguments():
-    _, _, extra = parse(["import", "a.zip", "b.csv"], environ={}, config_path=NO_FILE)
-    assert extra["files"] == [Path("a.zip"), Path("b.csv")]
-    assert parse(["check"], environ={}, config_path=NO_FILE)[2]["repair"] is False
-    assert parse(["check", "--repair"], environ={}, config_path=NO_FILE)[2]["repair"] is True
-    command, _, extra = parse(["simulate", "--history-minutes", "90", "--port", "0"], environ={})
-    assert (command, extra["args"].history_minutes, extra["args"].port) == ("simulate", 90, 0)
+    args = parse(["import", "a.zip", "b.csv"], environ={}, config_path=NO_FILE).args
+    assert args.files == [Path("a.zip"), Path("b.csv")]
+    assert parse(["check"], environ={}, config_path=NO_FILE).args.repair is False
+    assert parse(["check", "--repair"], environ={}, config_path=NO_FILE).args.repair is True
+    command, _, args, _ = parse(["simulate", "--history-minutes", "90", "--port", "0"], environ={})
+    assert (command, args.history_minutes, args.port) == ("simulate", 90, 0)
 
 
 def test_serve_arguments_and_app_options():
     argv = ["--demo", "serve", "--port", "0", "--token", "t0k", "--public", "--window", "30"]
-    command, s, extra = parse(argv, environ={}, config_path=NO_FILE)
+    command, s, args, warnings = parse(argv, environ={}, config_path=NO_FILE)
     assert (command, s.demo, s.window, s.data) == ("serve", True, 30, Path("data/demo.csv"))
-    assert extra | {"warnings": ()} == {
-        "host": "127.0.0.1",
-        "port": 0,
-        "token": "t0k",
-        "public": True,
-        "max_sessions": 4,
-        "warnings": (),
-    }
+    assert (args, warnings) == (ServeArgs("127.0.0.1", 0, "t0k", True, 4), ())
 
 
 def test_serve_token_variable_is_not_called_unknown():
-    command, _, extra = parse(["serve"], environ={"BTC_TUI_TOKEN": "x"}, config_path=NO_FILE)
-    assert (command, extra["warnings"], extra["token"]) == ("serve", (), "x")
+    command, _, args, warnings = parse(
+        ["serve"], environ={"BTC_TUI_TOKEN": "x"}, config_path=NO_FILE
+    )
+    assert (command, warnings, args.token) == ("serve", (), "x")
 
 
 def test_serve_token_flag_then_variable_then_config_file(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text('window = 30\n\n[serve]\ntoken = "from-file"\n')
     env = {"BTC_TUI_TOKEN": "from-env"}
-    assert parse(["serve"], environ={}, config_path=path)[2]["token"] == "from-file"
-    assert parse(["serve"], environ=env, config_path=path)[2]["token"] == "from-env"
+    assert parse(["serve"], environ={}, config_path=path).args.token == "from-file"
+    assert parse(["serve"], environ=env, config_path=path).args.token == "from-env"
     flag = parse(["serve", "--token", "from-flag"], environ=env, config_path=path)
-    assert flag[2]["token"] == "from-flag"
-    assert parse(["serve"], environ={}, config_path=NO_FILE)[2]["token"] is None
+    assert flag.args.token == "from-flag"
+    assert parse(["serve"], environ={}, config_path=NO_FILE).args.token is None
 
 
 @pytest.mark.parametrize(
@@ -241,13 +271,14 @@ def test_a_bad_serve_table_exits_2_naming_line_and_key(tmp_path, capsys, text, m
     ],
 )
 def test_simulate_symbol_and_seed_before_or_after(argv):
-    args = parse(argv, environ={})[2]["args"]
-    assert (args.symbol, args.seed) == ("ethusdt", 5)
+    settings = parse(argv, environ={}).settings
+    assert (settings.symbol, settings.seed) == ("ethusdt", 5)
 
 
 def test_simulate_defaults_and_validation(capsys):
-    args = parse(["simulate"], environ={})[2]["args"]
-    assert (args.symbol, args.seed, args.history_minutes) == ("btcusdt", None, None)
+    _, settings, args, _ = parse(["simulate"], environ={})
+    assert (settings.symbol, settings.seed, args.history_minutes) == ("btcusdt", None, 4320)
+    assert (args.host, args.port, args.rate, args.start_price) == ("127.0.0.1", 9443, 20.0, 60_000)
     assert main(["simulate", "--symbol", "btc/usdt"], environ={}) == 2
     assert "--symbol btc/usdt: must be a trading pair" in capsys.readouterr().err
 
@@ -362,7 +393,7 @@ def test_precedence_flag_env_file_default(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text("window = 10\nhorizons = 2\nepochs = 3\n")
     env = {"BTC_TUI_HORIZONS": "4", "BTC_TUI_EPOCHS": "5"}
-    _, s, _ = parse(["train", "--epochs", "6"], environ=env, config_path=path)
+    s = parse(["train", "--epochs", "6"], environ=env, config_path=path).settings
     assert (s.window, s.horizons, s.epochs, s.batch_size) == (10, (4,), 6, 256)
 
 
@@ -406,8 +437,7 @@ def test_config_init_writes_a_file_that_parses_back_to_the_defaults(tmp_path, ca
     assert main(["config", "--init"], environ={}, config_path=path) == 0
     assert str(path) in capsys.readouterr().out
     assert path.read_text() == config_template()
-    _, s, _ = parse(["train"], environ={}, config_path=path)
-    assert s == Settings(config=path)
+    assert parse(["train"], environ={}, config_path=path).settings == Settings(config=path)
 
     path.write_text("# mine\nwindow = 5\n")
     assert main(["config", "--init"], environ={}, config_path=path) == 2
@@ -467,7 +497,17 @@ def test_help_lists_every_environment_variable(argv, capsys):
     out = capsys.readouterr().out
     for option in OPTIONS.values():
         assert option.env in out
-    assert "BTC_TUI_DATA" in out and "BTC_TUI_CONFIG" in out
+    assert "BTC_TUI_DATA" in out and "BTC_TUI_CONFIG" in out and "BTC_TUI_TOKEN" in out
+
+
+def test_help_shows_each_declared_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "--window N input minutes per window (default 60)" in out
+    assert "--history DURATION history the app fills on launch; 0 = off (default 3d)" in out
+    assert "--horizons N,N,..., --horizon N,N,..." in out and "(default 1,5,15,60)" in out
+    assert "--stale-after SECONDS" in out and "many seconds (default 30)" in out
 
 
 # --- the demo never mixes with real data -------------------------------------------------------

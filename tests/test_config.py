@@ -259,6 +259,7 @@ def error_for(tmp_path: Path, text: str) -> str:
         ("interval = true\n", " line 1: interval must be a number, got the boolean true"),
         ("data = 3\n", " line 1: data must be a string in quotes, got the number 3"),
         ("demo = 1\n", " line 1: demo must be true or false, got the number 1"),
+        ('alerts = "above 1"\n', " line 1: alerts must be an array, got the string 'above 1'"),
         ("[keys]\ntrain = 5\n", " line 2: keys.train must be keys in quotes"),
         ("keys = 3\n", " line 1: 'keys' must be a table"),
         # values refused by the same rules as flags and env
@@ -390,5 +391,5 @@ def test_remember_theme_refuses_an_unknown_theme(tmp_path):
 
 def test_parse_reads_the_default_file_given_to_it(tmp_path):
     path = write(tmp_path, "window = 12\n")
-    command, settings, _ = parse(["train"], environ={}, config_path=path)
+    command, settings, _, _ = parse(["train"], environ={}, config_path=path)
     assert (command, settings.window, settings.config) == ("train", 12, path)

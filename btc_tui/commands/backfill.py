@@ -8,12 +8,18 @@ process writes); the minutes merged before such an error stay, each exact and co
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from btc_tui.config import Settings, parse_time
+from btc_tui.commands import Command, Context
+from btc_tui.config import Settings, parse_duration, parse_time
 from btc_tui.errors import EXIT_USAGE, UsageError
-from btc_tui.market.history import BackfillProgress, backfill
+
+if TYPE_CHECKING:
+    from btc_tui.market.history import BackfillProgress
 
 
 def _to_ms(value: int | float | str | None, flag: str) -> int | None:
@@ -76,6 +82,7 @@ def run(
     start: int | str | None = None,
     end: int | str | None = None,
 ) -> int:
+    from btc_tui.market.history import backfill
     from btc_tui.market.rest import RestError
 
     if settings.demo:
@@ -101,3 +108,50 @@ def run(
         print(f"btc-tui: warning: {warning}", file=sys.stderr)
     print(result.summary(settings.data), flush=True)
     return 0
+
+
+@dataclass(frozen=True)
+class BackfillArgs:
+    since: float | None  # seconds back from now (--since)
+    start: int | None  # ms (--start)
+    end: int | None  # ms (--end; None: now)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    when = parser.add_mutually_exclusive_group(required=True)
+    when.add_argument("--since", metavar="DURATION", help="the last DURATION, e.g. 3d or 12h")
+    when.add_argument("--start", metavar="ISO", help="from this UTC time, e.g. 2024-08-08T23:55Z")
+    parser.add_argument(
+        "--end", metavar="ISO", help="up to this UTC time, exclusive (default: now)"
+    )
+
+
+def _arguments(namespace: argparse.Namespace, context: Context) -> BackfillArgs:
+    since = None
+    if namespace.since is not None:
+        try:
+            since = parse_duration(namespace.since)
+        except UsageError as exc:
+            raise UsageError(f"--since: {exc}") from None
+        if since <= 0:
+            raise UsageError(f"--since {namespace.since}: must be longer than 0")
+    start = parse_time(namespace.start, "--start") if namespace.start is not None else None
+    if namespace.end is not None and start is None:
+        raise UsageError("--end needs --start (with --since, the end is now)")
+    end = parse_time(namespace.end, "--end") if namespace.end is not None else None
+    if start is not None and end is not None and end <= start:
+        raise UsageError(f"--end {namespace.end} is not after --start {namespace.start}")
+    return BackfillArgs(since, start, end)
+
+
+def _run(settings: Settings, args: BackfillArgs) -> int:
+    return run(settings, since=args.since, start=args.start, end=args.end)
+
+
+COMMAND = Command(
+    name="backfill",
+    help="fetch exact history over REST and merge it into the CSV",
+    run=_run,
+    add_arguments=_add_arguments,
+    arguments=_arguments,
+)

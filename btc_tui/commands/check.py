@@ -7,17 +7,21 @@ the lines it takes out to `<csv>.rejected`; exit 0 once a re-check finds nothing
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
+from dataclasses import dataclass
 
+from btc_tui.commands import Command, Context
 from btc_tui.config import Settings
 from btc_tui.errors import EXIT_USAGE
-from btc_tui.market.history import check, minute_text, repair
 
 EXIT_PROBLEMS = 1
 
 
 def run(settings: Settings, repair: bool = False) -> int:
+    from btc_tui.market.history import check
+
     report = check(settings.data)
     for line in report.lines():
         print(line, flush=True)
@@ -33,6 +37,7 @@ def run(settings: Settings, repair: bool = False) -> int:
 
 
 def _repair(settings: Settings, report) -> int:
+    from btc_tui.market.history import check, minute_text, repair
     from btc_tui.market.rest import RestError
 
     if settings.demo:
@@ -58,3 +63,35 @@ def _repair(settings: Settings, report) -> int:
     for line in again.lines():
         print(f"still: {line}", flush=True)
     return EXIT_PROBLEMS if again.problems else 0
+
+
+@dataclass(frozen=True)
+class CheckArgs:
+    repair: bool  # --repair: rebuild the affected minutes over REST
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repair",
+        dest="check_repair",  # not the `repair` setting (--no-repair)
+        action="store_true",
+        help="rebuild every affected minute over REST and rewrite the CSV in time order "
+        "(lines taken out are kept in <csv>.rejected)",
+    )
+
+
+def _arguments(namespace: argparse.Namespace, context: Context) -> CheckArgs:
+    return CheckArgs(bool(namespace.check_repair))
+
+
+def _run(settings: Settings, args: CheckArgs) -> int:
+    return run(settings, repair=args.repair)
+
+
+COMMAND = Command(
+    name="check",
+    help="report holes, disorder and corrupt lines in the CSV",
+    run=_run,
+    add_arguments=_add_arguments,
+    arguments=_arguments,
+)

@@ -22,23 +22,17 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from btc_tui.commands import Command
 from btc_tui.config import Settings
-from btc_tui.market.collector import BarWritten, Collector, CollectorLog, FillProgress, Tick
-from btc_tui.market.history import fill_hint
+from btc_tui.config.settings import APP, COLLECT, COLLECTOR
+from btc_tui.market.lines import format_bar_line
+
+if TYPE_CHECKING:
+    from btc_tui.market.collector import BarWritten, CollectorLog, FillProgress, Tick
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def format_bar_line(event: BarWritten) -> str:
-    """`2024-01-01 00:00 UTC  avg 42283.51  O 42280.00 H 42290.10 L 42279.95 C 42285.00  ...`"""
-    bar = event.bar
-    return (
-        f"{bar.start:%Y-%m-%d %H:%M} UTC  avg {bar.avg_price:.2f}  "
-        f"O {bar.open:.2f} H {bar.high:.2f} L {bar.low:.2f} C {bar.close:.2f}  "
-        f"trades {bar.trades}  reconnects {event.reconnects}"
-    )
 
 
 def format_fill_line(progress: FillProgress) -> str:
@@ -123,27 +117,29 @@ class Alerts:
 async def _collect(settings: Settings) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if settings.demo:
-            from btc_tui.market.simulator import DEMO_HISTORY_MINUTES, Simulator
+            from btc_tui.market.demo import demo_settings, start_simulator
 
-            simulator = Simulator(
-                port=0, symbol=settings.symbol, history_minutes=DEMO_HISTORY_MINUTES
-            )
-            await stack.enter_async_context(simulator)
-            settings = settings.with_changes(url=simulator.url, rest_url=simulator.rest_url)
+            simulator = await start_simulator(settings, _say, announce=False)
+            stack.push_async_callback(simulator.stop)
+            settings = demo_settings(settings, simulator)
             source = f"the built-in simulator at {simulator.url} (demo: random prices)"
         else:
             source = settings.url
-        repair = getattr(settings, "repair", True)
-        rest = f"; gaps repaired from {settings.rest_url}" if repair else "; gap repair off"
-        print(
-            f"collecting {settings.symbol}@trade from {source} into {settings.data}{rest}",
-            file=sys.stderr,
-            flush=True,
+        rest = (
+            f"; gaps repaired from {settings.rest_url}" if settings.repair else "; gap repair off"
         )
+        _say(f"collecting {settings.symbol}@trade from {source} into {settings.data}{rest}")
         await _collect_from(settings)
 
 
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 async def _collect_from(settings: Settings) -> None:
+    from btc_tui.market.collector import Collector
+    from btc_tui.market.history import fill_hint
+
     loop = asyncio.get_running_loop()
     stopping: list[str] = []
     task: asyncio.Task[None] | None = None
@@ -199,6 +195,14 @@ async def _collect_from(settings: Settings) -> None:
     )
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, args: None = None) -> int:
     asyncio.run(_collect(settings))
     return 0
+
+
+COMMAND = Command(
+    name="collect",
+    help="collect trades into the minute CSV, headless",
+    run=run,
+    groups=(APP, COLLECTOR, COLLECT),
+)

@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 from btc_tui.config.kinds import describe_raw, suggest
 from btc_tui.config.names import DEFAULT_KEYS
-from btc_tui.config.settings import CONFIG_NAME, OPTIONS
+from btc_tui.config.settings import CONFIG_NAME, OPTIONS, Option
 from btc_tui.errors import UsageError
 
 
@@ -115,27 +115,29 @@ def read_config(path: Path, *, required: bool) -> ConfigFile:
         if option is None:
             known = [*by_key, "keys", "serve"]
             raise UsageError(f"{where}: unknown key {key!r}{suggest(key, known)}")
-        wanted = option.toml_types
-        if not isinstance(raw, wanted) or (isinstance(raw, bool) and bool not in wanted):
-            kind = {
-                bool: "true or false",
-                int: "a whole number",
-                float: "a number",
-                list: "an array",
-            }
-            expected = " or ".join(kind.get(t, "a string in quotes") for t in wanted)
-            expected = expected.replace("a whole number or a number", "a number")
-            raise UsageError(f"{where}: {key} must be {expected}, got {describe_raw(raw)}")
-        try:
-            values[option.name] = option.convert(raw)
-        except ValueError as exc:
-            raise UsageError(f"{where}: {key} {exc}") from None
+        values[option.name] = _read_value(option, raw, where)
         if line:
             lines[option.name] = line
     for binding in keys:
         if line := line_of.get(("keys", binding)):
             lines[f"keys.{binding}"] = line
     return ConfigFile(path, True, values, MappingProxyType(keys), lines, serve_token)
+
+
+_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", list: "an array"}
+
+
+def _read_value(option: Option, raw: object, where: str) -> object:
+    """One option's value from the file: of a TOML type its kind declares, then converted."""
+    wanted = option.toml_types
+    if not isinstance(raw, wanted) or (isinstance(raw, bool) and bool not in wanted):
+        expected = " or ".join(_TYPE_WORDS.get(t, "a string in quotes") for t in wanted)
+        expected = expected.replace("a whole number or a number", "a number")
+        raise UsageError(f"{where}: {option.key} must be {expected}, got {describe_raw(raw)}")
+    try:
+        return option.convert(raw)
+    except ValueError as exc:
+        raise UsageError(f"{where}: {option.key} {exc}") from None
 
 
 def _read_serve(

@@ -1,5 +1,5 @@
-"""Names the app knows that live in Textual: the key binding ids and their default keys, the
-built-in theme names. Kept here, in plain Python, so validating a config file never imports
+"""Names the app knows that live in Textual: the key binding ids and their default keys (from
+`btc_tui.keys`), the built-in theme names. Kept here, in plain Python, so validating a config file never imports
 textual (tests keep both in step with the app and with Textual)."""
 
 from __future__ import annotations

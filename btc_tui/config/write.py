@@ -1,12 +1,10 @@
 """Writing the config file: the commented template (`btc-tui config --init`) and the theme the
-app remembers (tomlkit, so the user's comments, order and layout stay as they were)."""
+app remembers (tomlkit, imported only then, so the user's comments, order and layout stay as they were)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import tomlkit
 
 from btc_tui.config.names import DEFAULT_KEYS
 from btc_tui.config.settings import OPTIONS, TOKEN_ENV, Settings
@@ -23,6 +21,8 @@ EXAMPLES: dict[str, object] = {
 
 def toml_literal(value: object) -> str:
     """A TOML value as the file spells it: 60, 0.8, true, "3d", [1, 5, 15, 60]."""
+    import tomlkit
+
     return tomlkit.item(value).as_string()
 
 
@@ -74,6 +74,8 @@ def remember_theme(settings: Settings, name: str) -> None:
     file (and its folder) if missing. StorageError if it cannot be written; UsageError for a name
     that is not a Textual theme. The write is atomic: temp file + rename.
     """
+    import tomlkit
+
     path = settings.config
     if path is None:
         return

@@ -1,8 +1,11 @@
-"""Minute series -> sliding windows, per-window scaling, chronological split (numpy only).
+"""Minute series -> windows, inputs computed from each window's own past, four chronological parts
+(numpy only).
 
-Everything the model sees about a window is computed from that window's own input minutes: the
-target never enters the scaling range (the seed's leak), and nothing later in time is used to scale
-or fit anything earlier.
+Nothing the model sees about a window comes from after its last minute (its origin): the prices are
+scaled by the window's own range, volume and trade counts by the window's own mean, volatility over
+5 to 1,440 minutes is computed from the minutes up to the origin. Windows are never materialised all
+at once: `WindowSource.batch(rows)` encodes the few a training step needs, so memory stays flat as
+the data grows.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
 
 from btc_tui.market.store import MINUTE_MS  # the CSV's minute, from the CSV's reader
 
@@ -23,42 +25,53 @@ BUFFER = 0.05
 MIN_RELATIVE_RANGE = 1e-6
 SCALING_SCHEME = "per-window min-max of the input minutes only, 5% buffer, min range 1e-6 of price"
 
-# What the network predicts (see `target_frame`): "correction" is the default: the next average
-# minus the last traded price (the strongest naive rule, so a network that learns nothing ties it
-# instead of losing to it), in units of the recent volatility (so the same output means a wider
-# move in a wilder market, and the interval heads scale with it). "level" and "change" are the
-# older choices, in the window's min-max units.
-TARGET_KINDS = ("correction", "level", "change")
-# Recent volatility: the mean absolute minute-to-minute change of avg_price over the window's
-# last VOL_LOOKBACK minutes, floored at MIN_VOL_RELATIVE of the price (a flat window would
-# otherwise divide by zero; 1e-5 is 0.6 USDT at 60,000, far below any real minute's moves).
+# Recent volatility: the mean absolute minute-to-minute change of avg_price over the last
+# `lookback` minutes up to the origin, floored at MIN_VOL_RELATIVE of the price (a flat stretch
+# would otherwise divide by zero). VOL_LOOKBACK minutes give the unit of the network's outputs;
+# VOL_SCALES are the inputs that tell calm from wild markets, short and long.
 VOL_LOOKBACK = 30
+VOL_SCALES = (5, 240, 1440)
 MIN_VOL_RELATIVE = 1e-5
-# Input features per minute: the scaled price, its change from the previous minute, and where
-# the minute's last trade (close), high and low were relative to its avg_price, in the window's
-# scaled units: (close - avg_price) / scale. The close is the latest traded price of the window,
-# which says more about the next minute's average than the average itself.
+# The longest window training accepts: the live app keeps the last 1,500 minutes (ui/frames.py's
+# KEEP), so a longer window could never be filled there and never predict.
+MAX_WINDOW = 1440
+
+# Input features per minute. Prices: the scaled level and its change; close/high/low as offsets
+# from the minute's avg_price in the window's scaled units; volume and trades as log(1 + x) minus
+# its mean over the window; volatility at each scale as log(vol_k / vol_30) at the origin (the same
+# on every minute of the window); the time of day and of week as sine and cosine.
 PRICE_FEATURES = ("level", "change")
-# feature kind -> the minute CSV column it is built from (offset from that minute's avg_price)
 COLUMN_FEATURES = {"close": "close", "high": "high", "low": "low"}
-FEATURE_KINDS = (*PRICE_FEATURES, *COLUMN_FEATURES)
+ACTIVITY_FEATURES = {"volume": "volume", "trades": "trades"}
+VOL_FEATURES = tuple(f"vol{k}" for k in VOL_SCALES)
+TIME_FEATURES = ("day_sin", "day_cos", "week_sin", "week_cos")
+FEATURE_KINDS = (
+    *PRICE_FEATURES,
+    *COLUMN_FEATURES,
+    *ACTIVITY_FEATURES,
+    *VOL_FEATURES,
+    *TIME_FEATURES,
+)
+_COLUMNS_OF = {**COLUMN_FEATURES, **ACTIVITY_FEATURES}
+_DAY_MS = 86_400_000
+_WEEK_MS = 7 * _DAY_MS
 
 
 def required_columns(features: Sequence[str]) -> tuple[str, ...]:
     """The CSV columns besides avg_price that `features` are built from, in a fixed order."""
-    return tuple(COLUMN_FEATURES[f] for f in COLUMN_FEATURES if f in features)
+    return tuple(_COLUMNS_OF[f] for f in _COLUMNS_OF if f in features)
 
 
-def price_only(features: Sequence[str]) -> tuple[str, ...]:
-    """`features` without the ones that need more columns than avg_price (never empty)."""
-    kept = tuple(f for f in features if f not in COLUMN_FEATURES)
+def without_columns(features: Sequence[str], absent: Sequence[str]) -> tuple[str, ...]:
+    """`features` less those built from the `absent` columns (never empty)."""
+    kept = tuple(f for f in features if _COLUMNS_OF.get(f) not in absent)
     return kept or PRICE_FEATURES
 
 
 @dataclass(frozen=True)
 class MinuteSeries:
     """The avg_price series: UTC minute starts (ms, sorted, unique) and prices, plus any other
-    columns asked for (close, high, low...), aligned row for row with the prices."""
+    columns asked for (close, volume...), aligned row for row with the prices."""
 
     minutes: np.ndarray  # int64 ms
     prices: np.ndarray  # float64
@@ -69,6 +82,11 @@ class MinuteSeries:
 
     def __len__(self) -> int:
         return len(self.prices)
+
+    def anchor(self) -> np.ndarray:
+        """What the point forecast starts from: each minute's close (the last traded price), or
+        its average when the minutes have no close."""
+        return self.columns.get("close", self.prices)
 
 
 def series_from_frame(frame: pd.DataFrame, columns: Sequence[str] = ()) -> MinuteSeries:
@@ -104,79 +122,111 @@ def missing_columns(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     ]
 
 
+def rolling_volatility(prices: np.ndarray, lookback: int) -> np.ndarray:
+    """(rows,) -> (rows,): the mean absolute change over the last `lookback` rows up to each row
+    (fewer at the start; the first row has no change and gets the floor)."""
+    prices = np.asarray(prices, dtype=np.float64)
+    changes = np.abs(np.diff(prices, prepend=prices[:1]))
+    total = np.concatenate([[0.0], np.cumsum(changes)])
+    rows = np.arange(len(prices))
+    first = np.maximum(1, rows - lookback + 1)  # row 0's "change" is not one
+    count = rows - first + 1
+    mean = np.divide(
+        total[rows + 1] - total[first], count, out=np.zeros(len(prices)), where=count > 0
+    )
+    return np.maximum(mean, MIN_VOL_RELATIVE * np.abs(prices))
+
+
+@dataclass(frozen=True)
+class RowFeatures:
+    """Per-minute values every window reads from: volatility at each scale, log activity, time.
+    O(rows) memory, computed once."""
+
+    vol: Mapping[int, np.ndarray]  # lookback -> (rows,)
+    activity: Mapping[str, np.ndarray]  # column -> log(1 + value), (rows,)
+    phase: np.ndarray  # (rows, 4): day sin, cos, week sin, cos
+
+    @classmethod
+    def of(cls, series: MinuteSeries, vol_lookback: int = VOL_LOOKBACK) -> RowFeatures:
+        scales = sorted({vol_lookback, *VOL_SCALES})
+        vol = {k: rolling_volatility(series.prices, k) for k in scales}
+        activity = {
+            name: np.log1p(np.maximum(series.columns[name], 0.0))
+            for name in ACTIVITY_FEATURES.values()
+            if name in series.columns
+        }
+        day = 2 * np.pi * (series.minutes % _DAY_MS) / _DAY_MS
+        # 1970-01-01 was a Thursday: shift so the week's phase starts on Monday 00:00 UTC.
+        week = 2 * np.pi * ((series.minutes + 3 * _DAY_MS) % _WEEK_MS) / _WEEK_MS
+        phase = np.column_stack([np.sin(day), np.cos(day), np.sin(week), np.cos(week)])
+        return cls(vol=vol, activity=activity, phase=phase)
+
+
 @dataclass(frozen=True)
 class Windows:
-    """Windows of `window` contiguous input minutes and the price `horizon` minutes later.
-
-    Row i uses series rows starts[i] .. starts[i]+window-1 as inputs and row
-    starts[i]+window-1+horizon as the target; every minute in between exists.
-    """
+    """Windows of `window` contiguous input minutes ending at row `origins[i]`, each with every
+    horizon's target minute (origin + h) present and every minute in between."""
 
     series: MinuteSeries
     window: int
-    horizon: int
-    starts: np.ndarray  # int64 row index of each window's first input minute
+    horizons: tuple[int, ...]
+    origins: np.ndarray  # int64 row index of each window's last input minute
     dropped: int  # candidate windows dropped because they span a missing minute
 
     def __len__(self) -> int:
-        return len(self.starts)
+        return len(self.origins)
+
+    def subset(self, rows: slice | np.ndarray) -> Windows:
+        return Windows(self.series, self.window, self.horizons, self.origins[rows], self.dropped)
+
+    def inputs(self, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
+        """(n, window) avg prices of the windows `rows`."""
+        return self.gather(self.series.prices, rows)
+
+    def gather(self, values: np.ndarray, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
+        origins = self.origins[rows]
+        return values[origins[:, None] + np.arange(1 - self.window, 1)]
+
+    def targets(self, horizon: int) -> np.ndarray:
+        return self.series.prices[self.origins + horizon]
+
+    def target_minutes(self, horizon: int) -> np.ndarray:
+        return self.series.minutes[self.origins + horizon]
 
     @property
-    def inputs(self) -> np.ndarray:
-        """(n, window) raw input prices (read-only; a view when there are no gaps)."""
-        return self._gather(self.series.prices)
-
-    def column_inputs(self, name: str) -> np.ndarray:
-        """(n, window) of another column (close, high...) over the same input minutes."""
-        return self._gather(self.series.columns[name])
-
-    def _gather(self, values: np.ndarray) -> np.ndarray:
-        if not len(self.starts):
-            return np.zeros((0, self.window))
-        views = sliding_window_view(values, self.window)
-        first, last = int(self.starts[0]), int(self.starts[-1])
-        if last - first + 1 == len(self.starts):  # no gaps: a slice, no gather
-            return views[first : last + 1]
-        return views[self.starts]
-
-    @property
-    def last_index(self) -> np.ndarray:
-        return self.starts + (self.window - 1)
+    def origin_minutes(self) -> np.ndarray:
+        return self.series.minutes[self.origins]
 
     @property
     def last_prices(self) -> np.ndarray:
-        return self.series.prices[self.last_index]
+        """Each window's last average: the persistence baseline."""
+        return self.series.prices[self.origins]
 
     @property
-    def last_minutes(self) -> np.ndarray:
-        return self.series.minutes[self.last_index]
+    def last_close(self) -> np.ndarray | None:
+        """Each window's last close: the last-price baseline (None without a close column)."""
+        close = self.series.columns.get("close")
+        return None if close is None else close[self.origins]
 
     @property
-    def targets(self) -> np.ndarray:
-        return self.series.prices[self.last_index + self.horizon]
-
-    @property
-    def target_minutes(self) -> np.ndarray:
-        return self.series.minutes[self.last_index + self.horizon]
-
-    def subset(self, rows: slice) -> Windows:
-        return Windows(self.series, self.window, self.horizon, self.starts[rows], self.dropped)
+    def anchors(self) -> np.ndarray:
+        return self.series.anchor()[self.origins]
 
 
-def build_windows(series: MinuteSeries, window: int, horizon: int) -> Windows:
-    """All windows whose inputs and target lie on consecutive minutes (vectorised, no loop)."""
-    if window < 1 or horizon < 1:
-        raise ValueError(f"window and horizon must be at least 1, got {window} and {horizon}")
-    span = window + horizon  # rows from the first input to the target, both included
+def build_windows(series: MinuteSeries, window: int, horizons: Sequence[int]) -> Windows:
+    """All windows whose inputs and targets lie on consecutive minutes (vectorised, no loop)."""
+    horizons = tuple(sorted(set(int(h) for h in horizons)))
+    if window < 1 or not horizons or horizons[0] < 1:
+        raise ValueError(f"window and horizons must be at least 1, got {window} and {horizons}")
+    span = window + horizons[-1]  # rows from the first input to the last target, both included
     candidates = len(series) - span + 1
     if candidates <= 0:
-        return Windows(series, window, horizon, np.zeros(0, dtype=np.int64), 0)
+        return Windows(series, window, horizons, np.zeros(0, dtype=np.int64), 0)
     minutes = series.minutes
     # Rows are sorted and unique, so the span is gap-free exactly when its ends are span-1 apart.
     elapsed = minutes[span - 1 :] - minutes[:candidates]
-    contiguous = elapsed == (span - 1) * MINUTE_MS
-    starts = np.flatnonzero(contiguous).astype(np.int64)
-    return Windows(series, window, horizon, starts, int(candidates - len(starts)))
+    starts = np.flatnonzero(elapsed == (span - 1) * MINUTE_MS).astype(np.int64)
+    return Windows(series, window, horizons, starts + (window - 1), int(candidates - len(starts)))
 
 
 @dataclass(frozen=True)
@@ -187,18 +237,7 @@ class Scaling:
     scale: np.ndarray  # (n,) = hi - lo > 0
 
     def apply(self, prices: np.ndarray) -> np.ndarray:
-        """Scale (n, k) prices (or (n,)) with each row's own window scaling."""
-        if prices.ndim == 1:
-            return (prices - self.lo) / self.scale
         return (prices - self.lo[:, None]) / self.scale[:, None]
-
-    def subset(self, rows: slice) -> Scaling:
-        return Scaling(self.lo[rows], self.scale[rows])
-
-    def invert(self, scaled: np.ndarray) -> np.ndarray:
-        if scaled.ndim == 1:
-            return scaled * self.scale + self.lo
-        return scaled * self.scale[:, None] + self.lo[:, None]
 
 
 def window_scaling(inputs: np.ndarray) -> Scaling:
@@ -206,216 +245,129 @@ def window_scaling(inputs: np.ndarray) -> Scaling:
     low = inputs.min(axis=1)
     high = inputs.max(axis=1)
     middle = (low + high) / 2
-    # Centred on the window's middle, (0.5 + BUFFER) * range either side is exactly the seed's
-    # [min - 5% range, max + 5% range]; a (nearly) flat window gets its minimum range instead.
     price_range = np.maximum(high - low, MIN_RELATIVE_RANGE * np.maximum(np.abs(middle), 1.0))
     lo = middle - (0.5 + BUFFER) * price_range
     hi = middle + (0.5 + BUFFER) * price_range
     return Scaling(lo=lo, scale=hi - lo)
 
 
-def encode_features(
-    inputs: np.ndarray,
-    scaling: Scaling,
-    features: tuple[str, ...],
-    columns: Mapping[str, np.ndarray] | None = None,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """(n, window) prices -> (n, window, len(features)) float32 network inputs (into `out`).
-
-    `columns` holds the (n, window) values of the other CSV columns the features need (close,
-    high, low), over the same input minutes; each becomes its offset from the minute's avg_price
-    divided by the window's scale (the scaling of the input prices: nothing from the target).
-    """
-    scaled = scaling.apply(inputs)
-    if out is None:
-        out = np.empty((*scaled.shape, len(features)), dtype=np.float32)
-    for column, kind in enumerate(features):
-        if kind == "level":
-            out[:, :, column] = scaled
-        elif kind == "change":
-            # Minute-to-minute change in the window's units; the first minute has no previous one.
-            out[:, 0, column] = 0.0
-            np.subtract(scaled[:, 1:], scaled[:, :-1], out=out[:, 1:, column], casting="same_kind")
-        elif kind in COLUMN_FEATURES:
-            name = COLUMN_FEATURES[kind]
-            if columns is None or name not in columns:
-                raise ValueError(f"feature {kind!r} needs the {name!r} column of the minutes")
-            values = np.asarray(columns[name], dtype=np.float64)
-            if values.shape != inputs.shape:
-                raise ValueError(f"{name!r} has shape {values.shape}, prices {inputs.shape}")
-            offset = values - inputs
-            offset /= scaling.scale[:, None]
-            out[:, :, column] = offset
-        else:
-            raise ValueError(f"unknown feature {kind!r}; expected one of {FEATURE_KINDS}")
-    return out
-
-
-def recent_volatility(inputs: np.ndarray, lookback: int = VOL_LOOKBACK) -> np.ndarray:
-    """(n, window) prices -> (n,) mean absolute change over the last `lookback` minutes (floored;
-    a one-minute window has no change and gets the floor)."""
-    inputs = np.asarray(inputs, dtype=np.float64)
-    tail = inputs[:, -(lookback + 1) :]
-    floor = MIN_VOL_RELATIVE * np.abs(inputs[:, -1])
-    if tail.shape[1] < 2:
-        return floor
-    return np.maximum(np.mean(np.abs(np.diff(tail, axis=1)), axis=1), floor)
-
-
-def target_frame(
-    kind: str, inputs: np.ndarray, scaling: Scaling, last_close: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's (anchor, unit): the network's output y stands for the price anchor + y * unit.
-
-    "correction": anchor = the last close (the last-price baseline), or the last average when the
-    minutes have no close (then the zero point is persistence); unit = recent volatility.
-    "level": anchor = the window's scaling low, unit = its scale (the seed's choice).
-    "change": anchor = the last average, unit = the window's scale.
-    """
-    inputs = np.asarray(inputs, dtype=np.float64)
-    if kind == "correction":
-        anchor = inputs[:, -1] if last_close is None else np.asarray(last_close, np.float64)
-        return anchor, recent_volatility(inputs)
-    if kind == "level":
-        return scaling.lo, scaling.scale
-    if kind == "change":
-        return inputs[:, -1], scaling.scale
-    raise ValueError(f"unknown target kind {kind!r}; expected one of {TARGET_KINDS}")
-
-
-def encode_targets(
-    targets: np.ndarray, last_prices: np.ndarray, scaling: Scaling, kind: str
-) -> np.ndarray:
-    """Target prices -> what the network learns, in each window's own units, for the two
-    min-max kinds (the same as `target_frame`; "correction" needs the whole window: use that).
-
-    "level": the seed's choice, the target scaled like the inputs (it may fall outside [0, 1]).
-    "change": the move from the last input price, divided by the window's scale.
-    """
-    if kind == "level":
-        return scaling.apply(targets)
-    if kind == "change":
-        return (targets - last_prices) / scaling.scale
-    raise ValueError(f"encode_targets handles 'level' and 'change', not {kind!r}; see target_frame")
-
-
-def decode_targets(
-    outputs: np.ndarray, last_prices: np.ndarray, scaling: Scaling, kind: str
-) -> np.ndarray:
-    """The inverse of `encode_targets`: network outputs -> prices."""
-    outputs = np.asarray(outputs, dtype=np.float64).reshape(-1)
-    if kind == "level":
-        return scaling.invert(outputs)
-    if kind == "change":
-        return last_prices + outputs * scaling.scale
-    raise ValueError(
-        f"decode_targets handles 'level' and 'change', not {kind!r}; see Encoded.decode"
-    )
-
-
 @dataclass(frozen=True)
-class Encoded:
-    """Windows turned into network inputs/targets, with what is needed to go back to prices."""
-
-    windows: Windows
+class Batch:
     x: np.ndarray  # (n, window, features) float32
-    y: np.ndarray  # (n,) float32: (target - anchor) / unit
-    scaling: Scaling
-    anchor: np.ndarray  # (n,) price the output 0 stands for (see `target_frame`)
-    unit: np.ndarray  # (n,) price change one output unit stands for
+    y: np.ndarray  # (n, horizons) float32: (target - anchor) / unit
+    anchor: np.ndarray  # (n,) the price output 0 stands for (last close, or last average)
+    unit: np.ndarray  # (n, horizons) the price change one output unit stands for
 
-    def decode(self, outputs: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
-        """Network outputs for `rows` -> prices; (n,) or (n, k) outputs (k quantiles)."""
-        outputs = np.asarray(outputs, dtype=np.float64)
-        anchor, unit = self.anchor[rows], self.unit[rows]
-        if outputs.ndim == 2:
-            return anchor[:, None] + outputs * unit[:, None]
-        return anchor + outputs * unit
+
+class WindowSource:
+    """Encodes any rows of `windows` on demand: network inputs, targets in units of recent
+    volatility × sqrt(horizon), and what turns outputs back into prices."""
+
+    def __init__(
+        self, windows: Windows, features: Sequence[str], vol_lookback: int = VOL_LOOKBACK
+    ) -> None:
+        needed = required_columns(features)
+        lacking = [name for name in needed if name not in windows.series.columns]
+        if lacking:
+            raise ValueError(f"features {tuple(features)} need the column(s) {lacking}")
+        unknown = [f for f in features if f not in FEATURE_KINDS]
+        if unknown:
+            raise ValueError(f"unknown features {unknown}; expected some of {FEATURE_KINDS}")
+        self.windows = windows
+        self.features = tuple(features)
+        self.vol_lookback = vol_lookback
+        self.rows = RowFeatures.of(windows.series, vol_lookback)
+        self.horizons = np.asarray(windows.horizons, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.windows)
 
+    def units(self, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
+        """(n, horizons): recent volatility at the origin × sqrt(horizon)."""
+        vol = self.rows.vol[self.vol_lookback][self.windows.origins[rows]]
+        return vol[:, None] * np.sqrt(self.horizons)[None, :]
 
-# Windows encoded per block: a block's float64 temporaries and its slice of the output stay in
-# the CPU cache. For 500,000 windows x 5 features, measured ~0.47 s with blocks of 512-1024
-# against ~0.9 s in whole-array steps (4096: 0.74 s) (benchmarks/windows_speed.py).
-ENCODE_BLOCK = 1024
+    def batch(self, rows: slice | np.ndarray) -> Batch:
+        y, anchor, unit = self.targets(rows)
+        return Batch(x=self.inputs(rows), y=y, anchor=anchor, unit=unit)
 
+    def targets(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(y (n, horizons) float32, anchor (n,), unit (n, horizons)) of the windows `rows`."""
+        origins = self.windows.origins[rows]
+        anchor = self.windows.series.anchor()[origins]
+        unit = self.units(rows)
+        targets = self.windows.series.prices[origins[:, None] + self.horizons[None, :]]
+        return ((targets - anchor[:, None]) / unit).astype(np.float32), anchor, unit
 
-def encode(
-    windows: Windows, features: tuple[str, ...], target_kind: str, block: int = ENCODE_BLOCK
-) -> Encoded:
-    """All windows -> network inputs and targets, one block of windows at a time (the result is
-    the same as encoding them at once: every window is scaled by its own inputs only)."""
-    needed = required_columns(features)
-    lacking = [name for name in needed if name not in windows.series.columns]
-    if lacking:
-        raise ValueError(
-            f"features {features} need the {', '.join(map(repr, lacking))} column of the minutes"
-        )
-    n = len(windows)
-    x = np.empty((n, windows.window, len(features)), dtype=np.float32)
-    y = np.empty(n, dtype=np.float32)
-    lo = np.empty(n)
-    scale = np.empty(n)
-    anchor = np.empty(n)
-    unit = np.empty(n)
-    # The correction target is anchored on the last close when the minutes have one.
-    close = "close" if target_kind == "correction" and "close" in windows.series.columns else None
-    for start in range(0, n, block):
-        rows = slice(start, min(n, start + block))
-        part = windows.subset(rows)
-        inputs = part.inputs
-        scaling = window_scaling(inputs)
-        columns = {name: part.column_inputs(name) for name in needed}
-        encode_features(inputs, scaling, features, columns, out=x[rows])
-        last_close = part.column_inputs(close)[:, -1] if close else None
-        anchor[rows], unit[rows] = target_frame(target_kind, inputs, scaling, last_close)
-        y[rows] = (part.targets - anchor[rows]) / unit[rows]
-        lo[rows], scale[rows] = scaling.lo, scaling.scale
-    return Encoded(
-        windows=windows,
-        x=x,
-        y=y,
-        scaling=Scaling(lo=lo, scale=scale),
-        anchor=anchor,
-        unit=unit,
-    )
+    def inputs(self, rows: slice | np.ndarray) -> np.ndarray:
+        """(n, window, features) float32 network inputs of the windows `rows`."""
+        windows = self.windows
+        origins = windows.origins[rows]
+        index = origins[:, None] + np.arange(1 - windows.window, 1)
+        prices = windows.series.prices[index]
+        scaling = window_scaling(prices)
+        scaled = scaling.apply(prices)
+        out = np.empty((*prices.shape, len(self.features)), dtype=np.float32)
+        vol_unit = self.rows.vol[self.vol_lookback][origins]
+        for column, kind in enumerate(self.features):
+            if kind == "level":
+                out[:, :, column] = scaled
+            elif kind == "change":
+                out[:, 0, column] = 0.0
+                out[:, 1:, column] = np.diff(scaled, axis=1)
+            elif kind in COLUMN_FEATURES:
+                values = windows.series.columns[COLUMN_FEATURES[kind]][index]
+                out[:, :, column] = (values - prices) / scaling.scale[:, None]
+            elif kind in ACTIVITY_FEATURES:
+                values = self.rows.activity[ACTIVITY_FEATURES[kind]][index]
+                out[:, :, column] = values - values.mean(axis=1, keepdims=True)
+            elif kind in VOL_FEATURES:
+                vol = self.rows.vol[int(kind[3:])][origins]
+                out[:, :, column] = np.log(vol / vol_unit)[:, None]
+            else:  # a time feature
+                out[:, :, column] = self.rows.phase[index, TIME_FEATURES.index(kind)]
+        return out
 
 
 @dataclass(frozen=True)
-class Split:
-    """Chronological split: train, then validation (early stopping), then test (evaluation)."""
+class Parts:
+    """Four chronological parts of the windows: fit (the network's weights), stopping (early
+    stopping), calibration (the margin, the point weight and the reference bands), test (touched
+    once, for the figures). Consecutive parts are `gap` windows apart, so no window's target lies
+    in the next part's inputs."""
 
-    train: slice
-    validation: slice
+    fit: slice
+    stopping: slice
+    calibration: slice
     test: slice
 
     @property
-    def sizes(self) -> tuple[int, int, int]:
-        return tuple(s.stop - s.start for s in (self.train, self.validation, self.test))  # type: ignore[return-value]
+    def sizes(self) -> tuple[int, int, int, int]:
+        return tuple(  # type: ignore[return-value]
+            s.stop - s.start for s in (self.fit, self.stopping, self.calibration, self.test)
+        )
 
 
-VALIDATION_FRACTION = 0.1
+STOPPING_FRACTION = 0.1
+CALIBRATION_FRACTION = 0.15
 
 
-def chronological_split(
-    count: int, test_fraction: float, validation_fraction: float = VALIDATION_FRACTION
-) -> Split:
-    """The last `test_fraction` of windows is the test set; validation is the last 10% of the rest.
-
-    Windows are in time order, so every window used for fitting ends before any validation window,
-    and every validation window before any test window.
-    """
+def chronological_parts(count: int, test_fraction: float, gap: int = 0) -> Parts:
+    """The last `test_fraction` of the windows is the test part; of the windows before it (less
+    the gaps), the last 15% calibrate and the 10% before those stop the fitting early."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     test = max(1, round(count * test_fraction)) if count else 0
-    rest = count - test
-    validation = max(1, round(rest * validation_fraction)) if rest else 0
-    train = rest - validation
-    return Split(
-        train=slice(0, train),
-        validation=slice(train, train + validation),
-        test=slice(train + validation, count),
+    rest = max(0, count - test - 3 * gap)
+    calibration = max(1, round(rest * CALIBRATION_FRACTION)) if rest else 0
+    stopping = max(1, round(rest * STOPPING_FRACTION)) if rest else 0
+    fit = max(0, rest - calibration - stopping)
+    s_start = fit + gap
+    c_start = s_start + stopping + gap
+    t_start = c_start + calibration + gap
+    return Parts(
+        fit=slice(0, fit),
+        stopping=slice(s_start, s_start + stopping),
+        calibration=slice(c_start, c_start + calibration),
+        test=slice(t_start, min(count, t_start + test)),
     )

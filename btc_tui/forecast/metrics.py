@@ -8,11 +8,17 @@ Two baselines, both "the next minute's average is what we last saw":
   "persistence").
 The verdict is always against the better of the two on the windows evaluated.
 
-Direction accuracy: the share of windows where the predicted change from the last observed price
-has the same sign as the actual change. Windows whose actual change is exactly zero have no
+Direction accuracy: the share of windows where the predicted change from the last price (the last
+close; the last average for files without one) has the same sign as the actual change from it.
+Measured from the close, a forecast anchored on the close gets nothing for free from the gap
+between the close and the minute's average. Windows whose actual change is exactly zero have no
 direction to get right and are left out; a predicted change of exactly zero against a real move
-counts as wrong (it called no direction). So persistence, which always predicts zero change, scores
-0 by this definition, and the figure is NaN when no window moved.
+counts as wrong (it called no direction). So the last-price rule, which always predicts zero change
+from itself, scores 0 by this definition, and the figure is NaN when no window moved.
+
+Significance: `diebold_mariano` compares two forecasts' absolute errors on the same windows; the
+variance of their mean difference is Newey-West's (Bartlett weights), with max(h - 1,
+floor(4 (T/100)^(2/9))) lags, as the errors of h-minute forecasts overlap.
 
 Intervals: coverage is the share of actual prices inside [lo, hi] (both ends included); width is
 the mean of hi - lo; the interval (Winkler) score adds to the width 2/alpha times how far the
@@ -72,6 +78,9 @@ class Metrics:
     # "persistence"); "" when unknown (figures saved by an older btc-tui).
     point_weight: float = math.nan
     point_forecast: str = ""
+    # Diebold-Mariano test of the absolute errors, model vs last price (two-sided p-value; 1.0
+    # when the two forecasts are identical; NaN without a close).
+    dm_pvalue: float = math.nan
 
     def to_dict(self) -> dict[str, float | str | None]:
         """Plain floats, NaN as None, so the dict is valid JSON; plus `best_baseline`."""
@@ -161,6 +170,31 @@ def direction_accuracy(predicted: np.ndarray, actual: np.ndarray, last: np.ndarr
     return float(np.mean(np.sign(predicted - last)[moved] == actual_sign[moved]))
 
 
+def newey_west_lags(count: int, horizon: int) -> int:
+    """max(h - 1, floor(4 (T/100)^(2/9))): the lags the Diebold-Mariano variance sums."""
+    return max(horizon - 1, math.floor(4 * (count / 100) ** (2 / 9)))
+
+
+def diebold_mariano(errors: np.ndarray, reference_errors: np.ndarray, horizon: int) -> float:
+    """Two-sided p-value of the Diebold-Mariano test that the mean absolute errors are equal
+    (normal approximation); 1.0 when the two forecasts' absolute errors never differ."""
+    errors, reference_errors = _pair(errors, reference_errors)
+    d = np.abs(errors) - np.abs(reference_errors)
+    count = len(d)
+    if count < 2:
+        return math.nan
+    centred = d - d.mean()
+    lags = min(newey_west_lags(count, horizon), count - 1)
+    variance = float(centred @ centred) / count
+    for lag in range(1, lags + 1):
+        gamma = float(centred[lag:] @ centred[:-lag]) / count
+        variance += 2.0 * (1.0 - lag / (lags + 1)) * gamma
+    if not variance > 0:
+        return 1.0 if not np.any(d) else 0.0
+    statistic = float(d.mean()) / math.sqrt(variance / count)
+    return math.erfc(abs(statistic) / math.sqrt(2.0))
+
+
 def interval_stats(
     lo: np.ndarray, hi: np.ndarray, actual: np.ndarray, nominal: float
 ) -> IntervalStats:
@@ -193,12 +227,14 @@ def evaluate(
     *,
     point_weight: float = math.nan,
     reference_scores: tuple[float, float] = (math.nan, math.nan),
+    horizon: int = 1,
 ) -> Metrics:
     """Model vs the baselines on the same windows: `last` is each window's last average price
     (persistence), `last_close` its last traded price (None for files without a close);
     `band` = (lo, hi, nominal coverage) of the model's interval, if it has one; `point_weight`
     the share of the network's correction kept; `reference_scores` the static and the
-    rolling-volatility bands' interval scores on these windows."""
+    rolling-volatility bands' interval scores on these windows; `horizon` (minutes) sets the
+    Diebold-Mariano test's lags."""
     model_mae = mae(predicted, actual)
     baseline_mae = mae(last, actual)
     close_mae = close_mape = math.nan
@@ -212,7 +248,9 @@ def evaluate(
         baseline_mae=baseline_mae,
         baseline_mape=mape(last, actual),
         skill=skill(model_mae, baseline_mae),
-        direction_accuracy=direction_accuracy(predicted, actual, last),
+        direction_accuracy=direction_accuracy(
+            predicted, actual, last if last_close is None else last_close
+        ),
         last_price_mae=close_mae,
         last_price_mape=close_mape,
         skill_vs_last_price=skill(model_mae, close_mae),
@@ -224,6 +262,15 @@ def evaluate(
         rolling_band_score=reference_scores[1],
         point_weight=point_weight,
         point_forecast=_point_forecast(predicted, last, last_close),
+        dm_pvalue=(
+            math.nan
+            if last_close is None
+            else diebold_mariano(
+                np.asarray(predicted, dtype=np.float64) - np.asarray(actual, dtype=np.float64),
+                np.asarray(last_close, dtype=np.float64) - np.asarray(actual, dtype=np.float64),
+                horizon,
+            )
+        ),
     )
 
 

@@ -2,9 +2,10 @@
 
 TensorFlow/Keras are imported only inside functions (`import_keras`), never at module import, so
 the CLI and the UI start fast. The model is saved as `.keras` (no pickle) next to a JSON file with
-everything needed to use it again: window, horizon, scaling scheme, target kind, layer sizes,
-interval and its calibration... and next to an `.npz` of the bare weights, which the live
-predictor runs in NumPy (`lstm_numpy`) so that an app which only predicts never loads TensorFlow.
+everything needed to use it again: window, horizons, scaling scheme, inputs, layer sizes,
+interval and its calibration per horizon, the epoch losses and the test chart's points... and next
+to an `.npz` of the bare weights, which the live predictor runs in NumPy (`lstm_numpy.NumpyLSTM`)
+so that an app which only predicts never loads TensorFlow.
 """
 
 from __future__ import annotations
@@ -24,17 +25,19 @@ from typing import Any
 import numpy as np
 
 from btc_tui.errors import UsageError
+from btc_tui.forecast.bands import Calibration
 from btc_tui.forecast.dataset import (
     BUFFER,
     FEATURE_KINDS,
     SCALING_SCHEME,
-    TARGET_KINDS,
     VOL_LOOKBACK,
+    VOL_SCALES,
 )
 
-# /2: quantile heads (interval), the correction target, NumPy weights. /1 files had none of these.
-METADATA_FORMAT = "btc-tui-lstm/2"
-OLDER_FORMATS = ("btc-tui-lstm/1",)
+# /3: several horizons, volatility/activity/time inputs, four parts, saved losses and chart.
+# /2: quantile heads (interval), the correction target, NumPy weights. /1 had none of these.
+METADATA_FORMAT = "btc-tui-lstm/3"
+OLDER_FORMATS = ("btc-tui-lstm/1", "btc-tui-lstm/2")
 
 
 def quantile_levels(interval: float) -> tuple[float, float, float]:
@@ -47,31 +50,25 @@ def quantile_levels(interval: float) -> tuple[float, float, float]:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The network and how its inputs/outputs relate to prices.
+    """The network and what it is given.
 
-    The defaults keep the seed's network, LSTM(64) -> LSTM(32), with Adam, and change what it is
-    asked (benchmarks/train_quality.py, 20 days of real minutes): three outputs, the lower end,
-    median and upper end of the next average's interval, fitted with the pinball (quantile) loss,
-    as a correction to the last traded price in units of recent volatility (`dataset.target_frame`),
-    from scaled levels, minute-to-minute changes and each minute's close/high/low relative to its
-    avg_price, with batch 256, learning rate 2e-3 and early stopping after 3 epochs without
-    progress. Files without close/high/low (the seed's six columns) train on ("level", "change"),
-    anchored on the last average (no close).
+    The seed's LSTM(64) -> LSTM(32) with Adam, asked for three outputs per horizon (the lower end,
+    median and upper end of the interval), fitted with the pinball (quantile) loss, as corrections
+    to the last traded price in units of recent volatility × sqrt(horizon)
+    (`dataset.WindowSource`), from every input `dataset.FEATURE_KINDS` names, with batch 256,
+    learning rate 2e-3 and early stopping after 3 epochs without progress. Minutes lacking a
+    column (the seed's six columns; klines without trade counts) train without its features.
     """
 
     units: tuple[int, ...] = (64, 32)
-    target_kind: str = "correction"
-    features: tuple[str, ...] = ("level", "change", "close", "high", "low")
+    features: tuple[str, ...] = FEATURE_KINDS
     learning_rate: float = 2e-3
-    patience: int = 3  # epochs without a better validation loss before stopping
-    # What counts as better: a validation loss lower by more than this (absolute, in the pinball
-    # loss's volatility units).
+    patience: int = 3  # epochs without a better early-stopping loss before stopping
+    # What counts as better: a loss lower by more than this (absolute, pinball in output units).
     min_delta: float = 0.0
     jit_compile: bool = False  # measured slower for this LSTM on CPU
 
     def __post_init__(self) -> None:
-        if self.target_kind not in TARGET_KINDS:
-            raise ValueError(f"target_kind must be one of {TARGET_KINDS}, not {self.target_kind!r}")
         if not self.features or any(f not in FEATURE_KINDS for f in self.features):
             raise ValueError(f"features must be taken from {FEATURE_KINDS}, not {self.features!r}")
         if not self.units or any(u < 1 for u in self.units):
@@ -115,37 +112,41 @@ def import_keras() -> Any:
     return keras
 
 
-def pinball_loss(levels: tuple[float, ...]) -> Any:
-    """The quantile (pinball) loss of each output against its level, averaged over the outputs."""
+def pinball_loss(levels: tuple[float, ...], horizons: int) -> Any:
+    """The quantile (pinball) loss of each output against its level, averaged over the outputs:
+    targets (n, horizons), outputs (n, horizons * 3) in the order lower, median, upper per horizon.
+    """
     keras = import_keras()
     taus = np.asarray(levels, dtype=np.float32)
 
     def pinball(y_true: Any, y_pred: Any) -> Any:
-        error = keras.ops.reshape(y_true, (-1, 1)) - y_pred
-        return keras.ops.mean(keras.ops.maximum(taus * error, (taus - 1.0) * error), axis=-1)
+        predicted = keras.ops.reshape(y_pred, (-1, horizons, len(levels)))
+        error = keras.ops.reshape(y_true, (-1, horizons, 1)) - predicted
+        loss = keras.ops.maximum(taus * error, (taus - 1.0) * error)
+        return keras.ops.mean(keras.ops.reshape(loss, (-1, horizons * len(levels))), axis=-1)
 
     return pinball
 
 
-def build_model(spec: ModelSpec, window: int, interval: float = 0.8) -> Any:
+def build_model(spec: ModelSpec, window: int, horizons: int, interval: float = 0.8) -> Any:
     keras = import_keras()
     layers = [keras.Input(shape=(window, len(spec.features)))]
     for i, units in enumerate(spec.units):
         # Every LSTM but the last passes its whole sequence on to the next one.
         layers.append(keras.layers.LSTM(units, return_sequences=i < len(spec.units) - 1))
     levels = quantile_levels(interval)
-    layers.append(keras.layers.Dense(len(levels)))
+    layers.append(keras.layers.Dense(horizons * len(levels)))
     model = keras.Sequential(layers, name="btc_lstm")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=spec.learning_rate),
-        loss=pinball_loss(levels),
+        loss=pinball_loss(levels, horizons),
         jit_compile=spec.jit_compile,
     )
     return model
 
 
 def export_weights(model: Any) -> dict[str, np.ndarray]:
-    """The bare weights `lstm_numpy.forward` needs: per LSTM layer kernel, recurrent kernel and
+    """The bare weights `lstm_numpy.NumpyLSTM` needs: per LSTM layer kernel, recurrent kernel and
     bias (Keras's gate order i, f, c, o), then the dense layer's kernel and bias."""
     keras = import_keras()
     arrays: dict[str, np.ndarray] = {}
@@ -188,8 +189,7 @@ class ModelMetadata:
     """What `models/btc_lstm.json` holds. Saved with the model, checked when loading it."""
 
     window: int
-    horizon: int
-    target_kind: str
+    horizons: list[int]
     features: list[str]
     units: list[int]
     epochs_requested: int
@@ -209,42 +209,45 @@ class ModelMetadata:
     format: str = METADATA_FORMAT
     model_sha256: str = ""  # of the .keras file, so a half-replaced pair is detected
     training: dict[str, Any] = field(default_factory=dict)  # loss, optimizer, best epoch...
-    # The interval: nominal coverage, the outputs' quantile levels, and the conformal margin
-    # (in output units) added on both sides, fitted on the validation windows.
+    # The interval's nominal coverage and the outputs' quantile levels.
     interval: float = 0.8
     quantiles: list[float] = field(default_factory=list)
-    calibration: float = 0.0
-    # The share of the network's median correction the point forecast keeps (0..1, validation).
-    point_weight: float = 1.0
+    # Per horizon ("1", "5"...): bands.Calibration.to_dict(), fitted on the calibration windows.
+    calibration: dict[str, dict[str, float]] = field(default_factory=dict)
     anchor: str = "close"  # what output 0 stands for: "close" (last price) or "avg_price"
-    vol_lookback: int = VOL_LOOKBACK
+    vol_lookback: int = VOL_LOOKBACK  # minutes of the output unit's volatility
+    vol_scales: list[int] = field(default_factory=lambda: list(VOL_SCALES))
     weights_file: str = ""  # the .npz beside the model (name only)
     weights_sha256: str = ""
-    # Test figures of the two reference bands (static, rolling volatility): name -> stats.
-    bands: dict[str, Any] = field(default_factory=dict)
+    # Per horizon: the test metrics (Metrics.to_dict) and the two reference bands' figures.
+    horizon_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bands: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The epoch losses ({"loss": [...], "val_loss": [...]}) and the test chart's points per
+    # horizon ({"1": {"minutes", "actual", "predicted", "lo", "hi"}}), so a loaded model draws both.
+    history: dict[str, list[float]] = field(default_factory=dict)
+    test_chart: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
     @property
     def spec(self) -> ModelSpec:
-        return ModelSpec(
-            units=tuple(self.units), target_kind=self.target_kind, features=tuple(self.features)
-        )
+        return ModelSpec(units=tuple(self.units), features=tuple(self.features))
+
+    def calibration_for(self, horizon: int) -> Calibration:
+        return Calibration(**self.calibration[str(horizon)])
 
 
 _REQUIRED = {
     "window": int,
-    "horizon": int,
-    "target_kind": str,
+    "horizons": list,
     "features": list,
     "units": list,
     "buffer": float,
     "format": str,
     "interval": float,
     "quantiles": list,
-    "calibration": float,
-    "point_weight": float,
+    "calibration": dict,
     "anchor": str,
     "vol_lookback": int,
     "weights_file": str,
@@ -263,7 +266,7 @@ def parse_metadata(text: str, path: Path) -> ModelMetadata:
         raise UsageError(f"{path} does not hold a JSON object; {retrain}")
     if raw.get("format") in OLDER_FORMATS:
         raise UsageError(
-            f"{path} was saved by an older btc-tui (format {raw['format']!r}: no interval head, "
+            f"{path} was saved by an older btc-tui (format {raw['format']!r}: one horizon, "
             f"other inputs and outputs); it cannot be used: {retrain}"
         )
     if raw.get("format") != METADATA_FORMAT:
@@ -281,8 +284,15 @@ def parse_metadata(text: str, path: Path) -> ModelMetadata:
     known = {f for f in ModelMetadata.__dataclass_fields__}
     try:
         metadata = ModelMetadata(**{k: v for k, v in raw.items() if k in known})
-        metadata.spec  # noqa: B018 -- validates target kind, features and units
-    except (TypeError, ValueError) as exc:
+        metadata.spec  # noqa: B018 -- validates features and units
+        horizons = [int(h) for h in metadata.horizons]
+        if not horizons or horizons != sorted(set(horizons)) or horizons[0] < 1:
+            raise ValueError(f"horizons {metadata.horizons} are not increasing whole minutes")
+        for h in horizons:
+            calibration = metadata.calibration_for(h)
+            if not 0 <= calibration.point_weight <= 1:
+                raise ValueError(f"point_weight {calibration.point_weight} is not in [0, 1]")
+    except (TypeError, ValueError, KeyError) as exc:
         raise UsageError(f"{path} does not describe a usable model ({exc}); {retrain}") from None
     if metadata.buffer != BUFFER:
         raise UsageError(f"{path}: scaling buffer {metadata.buffer} is not {BUFFER}; {retrain}")
@@ -294,10 +304,6 @@ def parse_metadata(text: str, path: Path) -> ModelMetadata:
         abs(a - b) > 1e-12 for a, b in zip(metadata.quantiles, levels, strict=False)
     ):
         raise UsageError(f"{path}: quantiles {metadata.quantiles} do not match {levels}; {retrain}")
-    if not 0 <= metadata.point_weight <= 1:
-        raise UsageError(
-            f"{path}: point_weight {metadata.point_weight} is not in [0, 1]; {retrain}"
-        )
     if metadata.anchor not in ("close", "avg_price") or metadata.vol_lookback < 1:
         raise UsageError(f"{path}: anchor {metadata.anchor!r} is not understood; {retrain}")
     if not metadata.weights_file or Path(metadata.weights_file).name != metadata.weights_file:
@@ -412,7 +418,8 @@ def read_weights(
             f"lstm{i}_bias": (4 * units,),
         }
         inputs = units
-    expected |= {"dense_kernel": (inputs, 3), "dense_bias": (3,)}
+    outputs = 3 * len(metadata.horizons)
+    expected |= {"dense_kernel": (inputs, outputs), "dense_bias": (outputs,)}
     shapes = {name: tuple(value.shape) for name, value in arrays.items()}
     if shapes != expected:
         raise UsageError(
@@ -420,11 +427,3 @@ def read_weights(
             f"{retrain}"
         )
     return arrays
-
-
-def load_model(model_path: Path) -> Any:
-    keras = import_keras()
-    try:
-        return keras.models.load_model(model_path, compile=False, safe_mode=True)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load {model_path}: {exc}") from None

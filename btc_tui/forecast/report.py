@@ -13,7 +13,7 @@ import numpy as np
 
 from btc_tui.forecast.bands import MIN_GAIN
 from btc_tui.forecast.metrics import LAST_PRICE, PERSISTENCE, Metrics
-from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult
+from btc_tui.forecast.training import BatchProgress, EpochEnd, HorizonResult, TrainResult
 
 
 def epoch_line(event: EpochEnd) -> str:
@@ -74,7 +74,9 @@ def metrics_table(m: Metrics) -> str:
     lines = _columns(rows)
     direction = "n/a" if math.isnan(m.direction_accuracy) else f"{m.direction_accuracy:.1%}"
     whose = f" ({_rule_words(m.point_forecast)} itself)" if m.point_is_naive else ""
-    lines.append(f"direction right{whose}: {direction} of the test minutes that moved")
+    lines.append(
+        f"direction from the last price right{whose}: {direction} of the test minutes that moved"
+    )
     if not math.isnan(m.last_price_mae):
         lines.append("(persistence = last minute's average; last price = last minute's close)")
     else:
@@ -83,7 +85,7 @@ def metrics_table(m: Metrics) -> str:
     return "\n".join(lines)
 
 
-def bands_table(result: TrainResult) -> str:
+def bands_table(result: TrainResult | HorizonResult) -> str:
     """The model's interval beside the two reference bands, on the same test windows."""
     m = result.metrics
     if math.isnan(m.coverage):
@@ -94,6 +96,67 @@ def bands_table(result: TrainResult) -> str:
     for name, (coverage, width, score) in stats.items():
         rows.append((name, f"{coverage:.1%}", f"{width:,.2f}", f"{score:,.2f}"))
     title = f"{m.interval:.0%} intervals on the test minutes (score: lower is better)"
+    return "\n".join([title, *_columns(rows)])
+
+
+# A Diebold-Mariano p-value under this calls the difference significant.
+SIGNIFICANCE = 0.05
+
+
+def p_text(p: float) -> str:
+    """ "p = 0.41", "p = 0.003", "p < 0.001"."""
+    if math.isnan(p):
+        return "p = n/a"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.2f}" if p >= 0.01 else f"p = {p:.3f}"
+
+
+def significance_words(m: Metrics) -> str:
+    """The Diebold-Mariano verdict against the last price: "a tie: the difference is not
+    significant (p = 0.41)", "better (p = 0.003)" or "worse (p = 0.003)"."""
+    p = m.dm_pvalue
+    if math.isnan(p) or p >= SIGNIFICANCE:
+        return f"a tie: the difference is not significant ({p_text(p)})"
+    return f"{'better' if m.mae < m.last_price_mae else 'worse'} ({p_text(p)})"
+
+
+def horizon_verdict(horizon: int, m: Metrics) -> str:
+    """One horizon in a line: the point forecast against the last price with its significance,
+    then the band's coverage and score against the rolling-volatility band's."""
+    if math.isnan(m.last_price_mae):
+        point = f"{horizon} min: no last-price baseline (no close column)"
+    else:
+        point = f"{horizon} min: against the last price, {significance_words(m)}"
+    if math.isnan(m.coverage):
+        return point
+    rolling = _band_gain(m, m.rolling_band_score)
+    band = f"; its {m.interval:.0%} band held {m.coverage:.1%}"
+    if not math.isnan(rolling):
+        band += f", interval score {_compared(rolling)} the rolling-volatility band's"
+    return point + band
+
+
+def horizons_table(result: TrainResult) -> str:
+    """Every horizon in one table (80 columns): the model's MAE beside the last price's with the
+    Diebold-Mariano p-value, its band's coverage and score beside the two reference bands'."""
+    rows = [("ahead", "MAE", "last pr.", "skill", "DM p", "cover", "score", "rolling", "static")]
+    for h, r in result.horizons.items():
+        m = r.metrics
+        rows.append(
+            (
+                f"{h} min",
+                _number(m.mae, 2),
+                _number(m.last_price_mae, 2),
+                _signed(m.skill_vs_last_price),
+                "n/a" if math.isnan(m.dm_pvalue) else f"{m.dm_pvalue:.3f}",
+                "n/a" if math.isnan(m.coverage) else f"{m.coverage:.1%}",
+                _number(m.interval_score, 2),
+                _number(m.rolling_band_score, 2),
+                _number(m.static_band_score, 2),
+            )
+        )
+    title = "Every horizon on the test minutes (MAE and scores in USDT; lower is better)"
     return "\n".join([title, *_columns(rows)])
 
 
@@ -199,7 +262,7 @@ def verdict(m: Metrics) -> str:
     if m.point_is_naive:
         text = (
             f"The point forecast is {_rule_words(m.point_forecast)} itself: the network's "
-            f"correction to it did not lower the validation error by at least "
+            f"correction to it did not lower the calibration error by at least "
             f"{MIN_GAIN:.1%}, so none of it is used"
         )
         if m.point_forecast == m.best_baseline or abs(best) < TIE:
@@ -218,6 +281,8 @@ def verdict(m: Metrics) -> str:
             f"The model is {-best:.1%} worse than {words}: that rule is the better forecast. "
             f"Collect more minutes or train longer before trusting its predictions."
         )
+    if not math.isnan(m.dm_pvalue) and not m.point_is_naive:
+        text += f" Against the last price: {significance_words(m)}."
     if not m.point_is_naive and interval_verdict(m):
         text += f" {interval_verdict(m)}"
     if math.isnan(m.last_price_mae):
@@ -247,8 +312,10 @@ def short_verdict(m: Metrics) -> str:
     return f"✗ {-best:.1%} worse than {name}"
 
 
-def chart(result: TrainResult, width: int = 100, height: int = 20, color: bool = True) -> str:
-    """Predicted vs actual on the tail of the test set, one point per minute."""
+def chart(
+    result: TrainResult | HorizonResult, width: int = 100, height: int = 20, color: bool = True
+) -> str:
+    """Predicted vs actual on the tail of the test set, one point per window."""
     import plotext as plt
 
     points = max(10, min(len(result.actual), width - 12))

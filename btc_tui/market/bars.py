@@ -165,6 +165,7 @@ class MinuteAggregator:
         "_units",
         "clock_jumps",
         "late",
+        "on_late",
     )
 
     def __init__(
@@ -184,6 +185,9 @@ class MinuteAggregator:
         self._minute: int | None = None
         self._minute_end = 0
         self.late = 0
+        # Called with each late trade (its minute already closed): the collector folds it into
+        # its minute's row instead of losing it. None: only counted.
+        self.on_late: Callable[[Trade], object] | None = None
         self.clock_jumps = 0  # readings not counted as elapsed time (steps, pauses)
 
     # -- feeding -------------------------------------------------------------------------------
@@ -199,7 +203,9 @@ class MinuteAggregator:
         if (self._after is not None and minute <= self._after) or (
             self._minute is not None and minute < self._minute
         ):
-            self.late += 1  # its minute is already written; rewriting it would duplicate a row
+            self.late += 1  # its minute is closed: never a second bar for it
+            if self.on_late is not None:
+                self.on_late(trade)
             return []
         closed = self._close_open()
         self._start(minute, trade)

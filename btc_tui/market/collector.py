@@ -32,14 +32,16 @@ from typing import TYPE_CHECKING
 
 from btc_tui.config import Settings
 from btc_tui.errors import StorageError, UsageError
-from btc_tui.market.bars import MINUTE_MS, MinuteAggregator, MinuteBar, minute_of
+from btc_tui.market.bars import MINUTE_MS, MinuteAggregator, MinuteBar, TradeRun, minute_of
 from btc_tui.market.binance import AggTrade, Trade
 from btc_tui.market.history import fetch_minutes, fill_hint
 from btc_tui.market.repair import (
     Hole,
+    HoleRuns,
     MinuteHold,
     SeenTrades,
     Unrepairable,
+    fold,
     missing_runs,
 )
 from btc_tui.market.store import LockLost, MinuteStore
@@ -60,6 +62,7 @@ class StreamStatus(_LinkStatus):
     unrepaired: int = 0  # trades in holes that could not be recovered
     filled: int = 0  # trades fetched over REST by a start's fill (history, restart): not holes
     filling: bool = False  # a start's fill is running
+    repairing: int = 0  # trades of holes still being fetched over REST (progress: repaired)
     unwritten: int = 0  # closed minutes kept in memory because the disk refused them
     disk_error: str | None = None  # why, while it lasts
 
@@ -111,6 +114,9 @@ _LOG_KINDS = {
 
 def _utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+PROGRESS_FROM = 5_000  # trades: a hole this big gets progress lines in the log
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +183,7 @@ class Collector:
         self._poll_interval = poll_interval
         self._status_interval = status_interval
         self._repair_timeout = repair_timeout
-        self._repair_on = bool(getattr(settings, "repair", True))
+        self._repair_on = settings.repair
         self._keep_on_disk_error = keep_on_disk_error
         self._disk_retry = disk_retry
         # (bar, live, replace) the disk refused, oldest first; written before anything newer
@@ -207,6 +213,10 @@ class Collector:
         self.filling = False
         self._store: MinuteStore | None = None
         self._hold = MinuteHold()
+        self._repairing: dict[object, HoleRuns] = {}  # holes being fetched, by hold key
+        self._live_from: int | None = None  # the first live trade's minute
+        self._late: dict[int, int] = {}  # minute -> late trades folded in, not yet logged
+        self._late_pending = False  # late trades wait in the hold for the next poll
         self._last_bar: MinuteBar | None = None  # the last row written, as a bar (for folding)
         self._replace_ok: set[int] = set()  # minutes whose stored row a rebuilt bar may replace
         self._plan: _FillPlan | None = None
@@ -226,12 +236,14 @@ class Collector:
             unrepaired=self.unrepaired,
             filled=self.filled,
             filling=self.filling,
+            repairing=sum(r.hole.count - r.done for r in self._repairing.values()),
             unwritten=len(self._unwritten),
             disk_error=self.disk_error,
         )
 
     async def run(self) -> None:
-        store = MinuteStore(self.settings.data, self.settings.symbol)
+        sources = {"url": self.settings.url, "rest_url": self.settings.rest_url}
+        store = MinuteStore(self.settings.data, self.settings.symbol, sources)
         store.open()  # UsageError (locked, not a CSV...) propagates before any network traffic
         self._store = store
         for warning in store.warnings:
@@ -256,6 +268,7 @@ class Collector:
             # a poll reads the clock every poll_interval: a bigger move is a step or a pause
             max_clock_jump=max(2.0, 4 * self._poll_interval),
         )
+        self.aggregator.on_late = self._on_late
         loop = asyncio.get_running_loop()
         self._failure = loop.create_future()
         self._first_live = loop.create_future()
@@ -265,7 +278,7 @@ class Collector:
                     from btc_tui.market.rest import BinanceRest
 
                     settings = self.settings
-                    rest_url = getattr(settings, "rest_url", "https://api.binance.com")
+                    rest_url = settings.rest_url
                     self.rest = await stack.enter_async_context(
                         BinanceRest(rest_url, settings.symbol)
                     )
@@ -284,7 +297,7 @@ class Collector:
             # Without history, still the first live minute's trades before the first live one:
             # else that minute would be written with only the trades after the start, as if
             # they were all of it.
-            history = float(getattr(self.settings, "history", 0.0) or 0.0)
+            history = self.settings.history
             return _FillPlan(None, history_ms=int(max(0.0, history) * 1000))
         if store.last_trade_id is None:  # a file without ids: we can't tell what its row holds
             return _FillPlan(store.last_minute + MINUTE_MS)
@@ -402,6 +415,7 @@ class Collector:
         return on_trade_with_tick
 
     def _on_first_trade(self, trade: Trade) -> None:
+        self._live_from = minute_of(trade.trade_time)
         # Synchronously, before this trade can close a minute: nothing from the first live minute
         # on is written until the fill has written what comes before it.
         if self._plan is not None and self.rest is not None:
@@ -424,6 +438,18 @@ class Collector:
             hold.add_bar(bar)
         self._release()
 
+    def _on_late(self, trade: Trade) -> None:
+        """A trade whose minute was closed already (on the clock, while the link was slow): it
+        goes into its minute wherever that is now (MinuteHold.settle), at the next poll."""
+        minute = minute_of(trade.trade_time)
+        if self._live_from is None or minute < self._live_from:
+            return  # before this run's first live trade: the start's fill covers it
+        self._hold.add_late(
+            TradeRun(trade.trade_id, trade.trade_id, trade.price, trade.qty_units, trade.trade_time)
+        )
+        self._late[minute] = self._late.get(minute, 0) + 1
+        self._late_pending = True
+
     def _release(self, force: bool = False) -> None:
         """Carry out what the hold lets go (MinuteHold.settle decides where each part goes)."""
         store = self._store
@@ -437,15 +463,60 @@ class Collector:
                 unwritten[i] = (settled.kept[bar.minute], live, rewrite)
         if settled.rewrite_last is not None:
             self._write([settled.rewrite_last], live=False, replace=True)
-        for minute, runs in settled.too_late.items():
-            count = sum(r.last_id - r.first_id + 1 for r in runs)
-            self._unrepaired(
-                Hole(min(r.first_id for r in runs), max(r.last_id for r in runs)),
-                f"its minute {_utc(minute)} was already written",
-                count=count,
-            )
+        if settled.too_late:
+            self._rewrite_rows(settled.too_late)
+        for bar in settled.ready:
+            late = self._late.pop(bar.minute, 0)
+            if late:
+                self._log(
+                    f"{bar.start:%Y-%m-%d %H:%M} UTC: {late} trade(s) arrived after the minute "
+                    "was closed on the clock (a slow link); folded in before it was written",
+                    "gap",
+                )
         if settled.ready:
             self._write(settled.ready)
+
+    def _rewrite_rows(self, too_late: dict[int, list[TradeRun]]) -> None:
+        """Trades of minutes written before the last row: their rows are rewritten with them
+        (one atomic rewrite under our lock), or the trades are reported as a hole."""
+        store = self._store
+        assert store is not None
+        try:
+            rows = {} if self._unwritten else store.read_bars(too_late)
+            bars = [fold(rows[m], runs) for m, runs in too_late.items() if m in rows]
+            if bars:
+                store.merge(bars, replace=True)
+        except (StorageError, OSError) as exc:
+            if not self._keep_on_disk_error or isinstance(exc, LockLost):
+                raise
+            rows, why = {}, f"the disk refused the rewrite: {exc}"
+        else:
+            why = "its row is not in the CSV" if not self._unwritten else "the disk refuses writes"
+        for minute, runs in too_late.items():
+            if minute in rows:
+                self._say_rewritten(rows[minute], fold(rows[minute], runs))
+                if self._last_bar is not None and self._last_bar.minute == minute:
+                    self._last_bar = fold(rows[minute], runs)
+                continue
+            self._late.pop(minute, None)
+            self._unrepaired(
+                Hole(min(r.first_id for r in runs), max(r.last_id for r in runs)),
+                f"its minute {_utc(minute)} was already written and {why}",
+                count=sum(r.last_id - r.first_id + 1 for r in runs),
+            )
+
+    def _say_rewritten(self, old: MinuteBar, new: MinuteBar) -> None:
+        late = self._late.pop(new.minute, 0)
+        why = (
+            f"{late} trade(s) arrived after it was closed on the clock (a slow link)"
+            if late
+            else "its repaired trades"
+        )
+        self._log(
+            f"rewrote {new.start:%Y-%m-%d %H:%M} UTC with {why}: {old.trades:,} -> "
+            f"{new.trades:,} trades",
+            "gap",
+        )
 
     def _write(self, bars: list[MinuteBar], live: bool = True, replace: bool = False) -> None:
         """Write closed minutes in order (or, while the disk refuses, keep them behind the ones
@@ -512,12 +583,9 @@ class Collector:
                 )
         elif replace and bar.minute == store.last_minute:
             store.replace_last(bar)
+            if self._last_bar is not None and self._last_bar.minute == bar.minute:
+                self._say_rewritten(self._last_bar, bar)
             self._last_bar = bar
-            self._log(
-                f"rewrote {bar.start:%Y-%m-%d %H:%M} UTC with its repaired trades: "
-                f"{bar.trades} trades",
-                "gap",
-            )
             return
         elif not store.append(bar):
             self._log(f"not writing {bar.start:%Y-%m-%d %H:%M} UTC again: already stored", "store")
@@ -674,35 +742,67 @@ class Collector:
         self._spawn(self._repair(key, hole, before))
 
     async def _repair(self, key: object, hole: Hole, before: Trade) -> None:
+        """Fetch a hole's trades page by page and fold them in as minutes complete: the minutes
+        inside the hole are written in time order while it goes on, live minutes after it wait
+        in the hold (a bar each). No time limit on REST as a whole (the client retries a page and
+        keeps to the weight budget); only the stream's own part is bounded by repair_timeout."""
         assert self.rest is not None
+        runs = HoleRuns(hole, self.seen.units)
+        self._repairing[key] = runs
         try:
             async with asyncio.timeout(self._repair_timeout):
                 after = await self._wait_seen(hole.last + 1)
-                aggs = await _collect(
-                    self.rest.agg_trades_between(before.trade_time, after.trade_time + 1),
-                    hole.first,
-                    hole.last,
-                )
-                await self._wait_boundary(aggs, hole.last)
-                runs = missing_runs(aggs, hole.last, self.seen.units, hole.first)
+            resumed = minute_of(after.trade_time)
+            pages = self.rest.agg_trades_between(before.trade_time, after.trade_time + 1)
+            async for page in pages:
+                aggs = runs.relevant(page)
+                if not aggs:
+                    continue
+                async with asyncio.timeout(self._repair_timeout):
+                    await self._wait_boundary(aggs, hole.last)
+                was = runs.done
+                got = runs.feed(aggs)
+                frontier = min(resumed, minute_of(got[-1].trade_time))
+                # minutes before the newest run's are whole now: written, in order
+                self._hold.add_runs(got, final_before=frontier)
+                self._hold.hold(key, frontier)
+                self._release()
+                self._say_progress(hole, was, runs.done)
+            if runs.left is not None:
+                raise Unrepairable(f"REST did not return trades {runs.left.first}..{hole.last}")
         except TimeoutError:
-            self._unrepaired(hole, f"REST did not answer within {self._repair_timeout:g}s")
+            self._unrepaired(
+                runs.left or hole, "the stream did not deliver the trades around the hole"
+            )
         except asyncio.CancelledError:
-            self._unrepaired(hole, "collecting stopped before the repair finished")
+            if runs.left is not None:
+                self._unrepaired(runs.left, "collecting stopped before the repair finished")
             raise
         except Unrepairable as exc:
-            self._unrepaired(hole, str(exc))
+            self._unrepaired(runs.left or hole, str(exc))
         except Exception as exc:  # RestError and its kinds: the network's doing, not ours
             if not _is_rest_error(exc):
                 raise
-            self._unrepaired(hole, str(exc))
+            self._unrepaired(runs.left or hole, str(exc))
         else:
-            self._hold.add_runs(runs, final_before=minute_of(after.trade_time))
-            self.repaired += hole.count
+            self._hold.add_runs([], final_before=resumed)
             self._log(f"repaired a hole over REST: {hole.describe()}", "gap")
         finally:
+            self.repaired += runs.done
+            del self._repairing[key]
             self._hold.release(key)
             self._release()
+
+    def _say_progress(self, hole: Hole, was: int, done: int) -> None:
+        """A log line at each quarter of a big hole (the status carries the exact figures)."""
+        crossed = 4 * done // hole.count > 4 * was // hole.count
+        if hole.count >= PROGRESS_FROM and crossed and done < hole.count:
+            self._log(
+                f"repairing a hole over REST: {done:,} of {hole.count:,} trade(s) "
+                f"({100 * done // hole.count}%), minutes written as they complete",
+                "gap",
+            )
+        self._emit_status()
 
     async def _wait_seen(self, trade_id: int) -> Trade:
         """The live trade with this id, once the stream has delivered it."""
@@ -787,7 +887,7 @@ class Collector:
         start = plan.start
         if start is None:
             start = minute_of(first.trade_time - plan.history_ms)
-        max_fill = float(getattr(self.settings, "max_fill", 259200.0))
+        max_fill = self.settings.max_fill
         earliest = minute_of(first.trade_time - int(max_fill * 1000))
         if start < earliest:
             self._log(
@@ -889,8 +989,9 @@ class Collector:
         never changes one)."""
         settings = self.settings
         rebuild = self._plan is not None and self._plan.rebuild
-        demo = bool(getattr(settings, "demo", False))
-        return fill_hint(settings.data, settings.symbol, demo, None if rebuild else (start, end))
+        return fill_hint(
+            settings.data, settings.symbol, settings.demo, None if rebuild else (start, end)
+        )
 
     def _progress(self, progress: FillProgress) -> None:
         if self._on_fill is not None:
@@ -905,6 +1006,9 @@ class Collector:
             bars = self.aggregator.poll()
             if bars:
                 self._closed(bars)
+            if self._late_pending:  # a poll's worth of late trades: one rewrite, not one each
+                self._late_pending = False
+                self._release()
 
     async def _status_loop(self) -> None:
         while True:

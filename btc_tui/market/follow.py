@@ -11,9 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from btc_tui.market.bars import MinuteBar
 from btc_tui.market.rows import parse_row
+
+if TYPE_CHECKING:
+    from btc_tui.config import Settings
+    from btc_tui.market.store import LockOwner
 
 CHUNK = 1 << 16
 
@@ -120,3 +125,11 @@ def count_rows(path: Path | str) -> int:
     if last != b"\n":
         lines += 1
     return max(0, lines - 1)
+
+
+def owner_sources(settings: Settings, owner: LockOwner) -> Settings:
+    """Settings whose stream and REST are those the CSV's owner collects from (as its lock
+    records), so an attached app's ticker shows the same trades: a `serve --demo`'s simulator,
+    not the real exchange. An owner that recorded none (an older version) changes nothing."""
+    changes = {"url": owner.url, "rest_url": owner.rest_url}
+    return settings.with_changes(**{k: v for k, v in changes.items() if v})

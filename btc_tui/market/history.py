@@ -835,6 +835,7 @@ class CheckReport:
     duplicates: list[tuple[int, int]]  # (line, minute)
     corrupt: list[int]  # line numbers
     without_ids: int  # rows from before trade ids were recorded (not checkable for holes)
+    blank: list[int] = field(default_factory=list)  # line numbers of blank lines (ignored)
 
     @property
     def problems(self) -> int:
@@ -844,6 +845,7 @@ class CheckReport:
             + len(self.out_of_order)
             + len(self.duplicates)
             + len(self.corrupt)
+            + len(self.blank)
         )
 
     def affected_minutes(self) -> set[int]:
@@ -872,6 +874,13 @@ class CheckReport:
             shown = ", ".join(str(n) for n in self.corrupt[:10])
             more = f" and {len(self.corrupt) - 10} more" if len(self.corrupt) > 10 else ""
             out.append(f"corrupt: {len(self.corrupt)} line(s): {shown}{more}")
+        if self.blank:
+            shown = ", ".join(str(n) for n in self.blank[:10])
+            more = f" and {len(self.blank) - 10} more" if len(self.blank) > 10 else ""
+            out.append(
+                f"blank: {len(self.blank)} line(s), ignored (--repair takes them out): "
+                f"{shown}{more}"
+            )
         return out
 
 
@@ -897,8 +906,12 @@ def check(path: Path | str) -> CheckReport:
     rows = without_ids = 0
     newest: int | None = None
     previous: tuple[int, int] | None = None  # (minute, last id) of the previous row with ids
+    blank: list[int] = []
+    if lines and lines[-1] == "":
+        lines.pop()  # the text after the last newline
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
+            blank.append(number)
             continue
         row = parse_row(line)
         if row is None or row.width != width:
@@ -924,7 +937,9 @@ def check(path: Path | str) -> CheckReport:
         if previous is not None and first != previous[1] + 1:
             holes.append(Hole(previous[0], minute, previous[1], first))
         previous = (minute, last)
-    return CheckReport(path, rows, holes, short, out_of_order, duplicates, corrupt, without_ids)
+    return CheckReport(
+        path, rows, holes, short, out_of_order, duplicates, corrupt, without_ids, blank
+    )
 
 
 @dataclass(frozen=True)

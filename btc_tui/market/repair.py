@@ -121,6 +121,39 @@ def missing_runs(
     return runs
 
 
+class HoleRuns:
+    """`missing_runs` page by page, for a hole of any size: memory stays one page.
+
+    `relevant(page)` is the part of a page that holds trades of the hole not taken yet; `feed`
+    turns it into runs (Unrepairable if an id is missing) and moves `next_id` on."""
+
+    def __init__(self, hole: Hole, seen_units: Callable[[int], int | None]) -> None:
+        self.hole = hole
+        self.next_id = hole.first  # the first trade of the hole not recovered yet
+        self._units = seen_units
+
+    @property
+    def done(self) -> int:
+        """Trades of the hole recovered so far."""
+        return self.next_id - self.hole.first
+
+    @property
+    def left(self) -> Hole | None:
+        """What is still missing, or None once the whole hole is recovered."""
+        return Hole(self.next_id, self.hole.last) if self.next_id <= self.hole.last else None
+
+    def relevant(self, page: Iterable[AggTrade]) -> list[AggTrade]:
+        return [a for a in page if a.last_id >= self.next_id and a.first_id <= self.hole.last]
+
+    def feed(self, aggs: list[AggTrade]) -> list[TradeRun]:
+        if not aggs:
+            return []
+        last = min(self.hole.last, aggs[-1].last_id)
+        runs = missing_runs(aggs, last, self._units, self.next_id)
+        self.next_id = last + 1
+        return runs
+
+
 async def fetch_missing(
     pages: AsyncIterator[list[AggTrade]],
     hole: Hole,
@@ -198,6 +231,11 @@ class MinuteHold:
         for run in runs:
             self._runs.setdefault(minute_of(run.trade_time), []).append(run)
         self._final_before = max(self._final_before, final_before)
+
+    def add_late(self, run: TradeRun) -> None:
+        """A trade delivered after its minute was closed: folded into it wherever it is now
+        (held here, kept in memory, the last row or an earlier one; see `settle`)."""
+        self._runs.setdefault(minute_of(run.trade_time), []).append(run)
 
     def runs_for(self, minute: int) -> list[TradeRun]:
         return self._runs.get(minute, [])

@@ -45,10 +45,8 @@ from websockets.http11 import Request, Response
 
 from btc_tui.market.bars import MINUTE_MS, MinuteBar
 from btc_tui.market.binance import QTY_SCALE, AggTrade, Trade, format_trade
+from btc_tui.market.demo import START_PRICE
 
-# The demo's simulated past (served over REST, so the collector's real history fill fills the
-# demo CSV): one value for the app, `collect --demo` and `serve --demo`.
-DEMO_HISTORY_MINUTES = 3 * 24 * 60
 PRICE_TICK_CENTS = 1  # price tick 0.01 USDT
 QTY_STEP_UNITS = 1  # quantity step 0.00001 BTC, counted in units of 1e-5
 UNITS_TO_QTY_UNITS = QTY_SCALE // 100_000  # 1e-5 steps -> the 1e-8 units Trade.qty_units uses
@@ -384,7 +382,7 @@ class Simulator:
         symbol: str = "btcusdt",
         rate: float = 20.0,
         seed: int | None = None,
-        start_price: float = 60_000.0,
+        start_price: float = START_PRICE,
         ping_interval: float = 20.0,
         clock: Callable[[], float] = time.time,
         first_trade_id: int = 1,
@@ -1005,7 +1003,7 @@ def simulated_history(
     minutes: int,
     end_minute: int,
     seed: int | None = None,
-    start_price: float = 60_000.0,
+    start_price: float = START_PRICE,
 ) -> list[MinuteBar]:
     """`minutes` consecutive random-walk minute bars, the last one starting at `end_minute` (ms).
 

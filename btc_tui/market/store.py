@@ -34,6 +34,7 @@ import socket
 import stat
 import sys
 import warnings as warnings_module
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,6 +109,9 @@ class LockOwner(NamedTuple):
     started: str  # ISO 8601, UTC
     command: str
     alive: bool  # the pid runs on this host (a lock named by a dead process is stale)
+    # where the owner's trades come from, so an app attached to it shows the same ticker
+    url: str | None = None
+    rest_url: str | None = None
 
     def describe(self) -> str:
         when = self.started
@@ -142,10 +146,12 @@ def _parse_owner(text: str) -> LockOwner | None:
         data = json.loads(text)
         pid, host = int(data["pid"]), str(data["host"])
         started, command = str(data["started"]), str(data["command"])
-    except (ValueError, KeyError, TypeError):
+        url, rest_url = data.get("url"), data.get("rest_url")
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     alive = host == socket.gethostname() and _pid_alive(pid)
-    return LockOwner(pid, host, started, command, alive)
+    sources = (u if isinstance(u, str) else None for u in (url, rest_url))
+    return LockOwner(pid, host, started, command, alive, *sources)
 
 
 def read_lock_owner(path: Path | str) -> LockOwner | None:
@@ -234,9 +240,15 @@ _COUNT_BLOCK = 1024 * 1024  # bytes per block when counting rows
 class MinuteStore:
     """Appends closed minutes to the CSV. Use as a context manager, or open() / close()."""
 
-    def __init__(self, path: Path | str, symbol: str = "btcusdt") -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        symbol: str = "btcusdt",
+        sources: Mapping[str, str] | None = None,  # {"url": ..., "rest_url": ...} for the lock
+    ) -> None:
         self.path = Path(path)
         self.symbol = symbol.lower()
+        self.sources = dict(sources or {})
         self.last_minute: int | None = None
         self.last_trade_id: int | None = None
         self.last_first_trade_id: int | None = None  # the last row's first_trade_id
@@ -354,6 +366,7 @@ class MinuteStore:
                 "host": socket.gethostname(),
                 "started": datetime.now(UTC).isoformat(timespec="seconds"),
                 "command": _command_name(),
+                **self.sources,
             }
         ).encode()
         try:
@@ -463,19 +476,77 @@ class MinuteStore:
                 f"{self.path} is not a btc-tui minute CSV (first line {first_line[:60]!r}); "
                 "refusing to append to it"
             )
-        header_end = newline + 1  # 0: a header only, without its newline
-        if os.pread(fd, 1, size - 1) != b"\n":
-            # A crash mid-write leaves a partial last line: drop it, keep every complete row.
+        if newline < 0:
+            # A header without its newline (an editor saved it so): complete it, or the first
+            # row appended would glue onto it.
+            self._write_bytes(b"\n")
+            self.warnings.append(f"{self.path}: the header had no newline at its end; added it")
+            size, newline = size + 1, size
+        header_end = newline + 1
+        size = self._tidy_end(size, header_end)
+        self._scan(size, header_end)
+
+    def _tidy_end(self, size: int, header_end: int) -> int:
+        """Lines at the end we did not write whole: a complete row without its newline (an
+        editor) gets it; a torn row (a write cut by a crash) is taken out and kept in
+        `<csv>.rejected`; blank lines (`echo >>`) are taken out. Each is named. The new size."""
+        assert self._fd is not None
+        fd = self._fd
+        if size > header_end and os.pread(fd, 1, size - 1) != b"\n":
             keep = self._last_newline(size) + 1
-            torn = os.pread(fd, min(size - keep, 200), keep).decode("utf-8", "replace")
+            last = os.pread(fd, size - keep, keep)
             line_no = self._count_newlines(0, keep) + 1
+            row = parse_row(last)
+            if (
+                row is not None
+                and row.width == len(CSV_COLUMNS)
+                and row.first_trade_id is not None
+                and row.last_trade_id is not None
+                and row.trades == row.last_trade_id - row.first_trade_id + 1
+            ):
+                self._write_bytes(b"\n")
+                self.warnings.append(
+                    f"{self.path}: line {line_no}, a complete row, had no newline at its end; "
+                    "added it"
+                )
+                return self._tidy_end(size + 1, header_end)
+            saved = self._save_rejected([last])
             self._truncate(keep)
             self.warnings.append(
-                f"{self.path}: dropped a torn last line {line_no} ({torn[:40]!r}) left by an "
-                "interrupted write"
+                f"{self.path}: took out a torn last line {line_no} "
+                f"({last[:40].decode('utf-8', 'replace')!r}) left by an interrupted write; "
+                f"kept in {saved}"
             )
             size = keep
-        self._scan(size, header_end)
+        tail_start = max(header_end, size - _BLOCK)
+        tail = os.pread(fd, size - tail_start, tail_start)
+        content = len(tail.rstrip(b" \t\r\n"))
+        if not content and tail_start > header_end:
+            return size  # a whole block of blanks: left to check --repair
+        # keep the last row's own line ending (the file ends with a newline by now)
+        end = tail_start + (tail.find(b"\n", content) + 1 if content else 0)
+        if end < size:
+            blank = os.pread(fd, size - end, end).count(b"\n")
+            first = self._count_newlines(0, end) + 1
+            self._truncate(end)
+            where = f"line {first}" if blank == 1 else f"lines {first}..{first + blank - 1}"
+            self.warnings.append(f"{self.path}: took out {blank} blank {where} at the end")
+            size = end
+        return size
+
+    def _save_rejected(self, lines: list[bytes]) -> Path:
+        """Append lines taken out of the CSV to `<csv>.rejected` (fsynced): nothing is lost."""
+        saved = self.path.with_name(self.path.name + ".rejected")
+        try:
+            with open(saved, "ab") as f:
+                f.write(b"\n".join(line.rstrip(b"\n") for line in lines) + b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise StorageError(
+                f"{saved}: cannot save the lines taken out: {_os_problem(exc)}"
+            ) from None
+        return saved
 
     def _count_newlines(self, start: int, end: int) -> int:
         assert self._fd is not None
@@ -657,7 +728,10 @@ class MinuteStore:
         if self.last_minute is None or bar.minute != self.last_minute:
             raise ValueError("replace_last() takes a bar for the last stored minute")
         if self._last_line_start < 0:
-            raise StorageError(f"{self.path}: the last line is not a row; run btc-tui check")
+            # Lines we did not write follow the last row (garbage, an editor's): they stay where
+            # they are, and the row is replaced in place by a merge.
+            self.merge([bar], replace=True)
+            return
         self._check_identity()
         try:
             head = os.pread(self._fd, self._last_line_start, 0)
@@ -667,11 +741,12 @@ class MinuteStore:
         self.last_trade_id = bar.last_trade_id
         self.last_first_trade_id = bar.first_trade_id
 
-    def merge(self, bars: Iterable[MinuteBar]) -> int:
-        """Add the minutes the file lacks, anywhere in time; existing rows are never changed.
+    def merge(self, bars: Iterable[MinuteBar], replace: bool = False) -> int:
+        """Add the minutes the file lacks, anywhere in time; existing rows are never changed,
+        unless `replace` (a row completed with trades that came after it was written).
 
         Pure append when every new minute is after the last row; otherwise one atomic rewrite.
-        Returns how many rows were added.
+        Returns how many rows were added or replaced.
         """
         if self._fd is None:
             raise RuntimeError("MinuteStore.merge() before open()")
@@ -694,7 +769,9 @@ class MinuteStore:
             if minute is not None:
                 existing.add(minute)
         todo = sorted(m for m in new if m not in existing)
-        if not todo:
+        replaced = {m for m in new if m in existing} if replace else set()
+        changed = len(todo) + len(replaced)
+        if not changed:
             return 0
         out: list[bytes] = [lines[0]]
         i = 0
@@ -704,10 +781,43 @@ class MinuteStore:
                 while i < len(todo) and todo[i] < minute:
                     out.append(format_row(new[todo[i]]).encode().rstrip(b"\n"))
                     i += 1
+                if minute in replaced:
+                    out.append(format_row(new[minute]).encode().rstrip(b"\n"))
+                    replaced.discard(minute)  # a later duplicate line stays as it is
+                    continue
             out.append(line)  # existing lines verbatim, corrupt ones too, in place
         out.extend(format_row(new[m]).encode().rstrip(b"\n") for m in todo[i:])
         self._rewrite(b"\n".join(out) + b"\n")
-        return len(todo)
+        return changed
+
+    def read_bars(self, minutes: Iterable[int]) -> dict[int, MinuteBar]:
+        """The rows (with trade ids) of these minutes, read back from the end of the file only as
+        far as the oldest of them: recent minutes cost a block or two."""
+        if self._fd is None:
+            raise RuntimeError("MinuteStore.read_bars() before open()")
+        wanted = set(minutes)
+        found: dict[int, MinuteBar] = {}
+        if not wanted:
+            return found
+        oldest = min(wanted)
+        end, tail = self._size, b""
+        while end > 0 and len(found) < len(wanted):
+            start = max(0, end - _BLOCK)
+            data = os.pread(self._fd, end - start, start) + tail
+            end = start
+            cut = data.find(b"\n") + 1 if start > 0 else 0
+            tail, body = data[:cut], data[cut:]
+            reached = False
+            for line in body.split(b"\n"):
+                row = parse_row(line)
+                if row is None:
+                    continue
+                reached |= row.minute <= oldest
+                if row.minute in wanted and row.first_trade_id is not None:
+                    found.setdefault(row.minute, row.bar())  # type: ignore[arg-type]
+            if reached:
+                break
+        return found
 
     def rebuild(self, bars: Iterable[MinuteBar]) -> tuple[int, Path | None]:
         """`btc-tui check --repair`: rewrite the CSV atomically in time order, one row per minute,
@@ -731,18 +841,7 @@ class MinuteStore:
                 rows[row.minute] = line
         for bar in bars:
             rows[bar.minute] = format_row(bar).encode().rstrip(b"\n")
-        saved = None
-        if rejected:
-            saved = self.path.with_name(self.path.name + ".rejected")
-            try:
-                with open(saved, "ab") as f:
-                    f.write(b"\n".join(rejected) + b"\n")
-                    f.flush()
-                    os.fsync(f.fileno())
-            except OSError as exc:
-                raise StorageError(
-                    f"{saved}: cannot save the lines taken out: {_os_problem(exc)}"
-                ) from None
+        saved = self._save_rejected(rejected) if rejected else None
         body = b"".join(rows[m] + b"\n" for m in sorted(rows))
         self._rewrite(HEADER.encode() + body)
         return len(rejected), saved

@@ -91,7 +91,6 @@ class Collecting(Widget):
         self.clock = clock
         self.refresh_hz = refresh_hz
         self.last_minute: int | None = None  # newest minute known from the CSV
-        self.start_price = 60_000.0
         self._simulator: Any = None
         self._worker: Worker[None] | None = None  # collector, or follower
         self._ticker_worker: Worker[None] | None = None
@@ -181,20 +180,11 @@ class Collecting(Widget):
     # --- collecting ------------------------------------------------------------------------------
 
     async def _run_simulator(self) -> None:
-        from btc_tui.market.simulator import DEMO_HISTORY_MINUTES, Simulator
+        from btc_tui.market.demo import start_simulator
 
-        # The demo's past is served over REST, so the collector's own history fill (the real
-        # backfill path) fills the demo CSV; no special-purpose prefill.
-        simulator = Simulator(
-            port=0,
-            symbol=self.settings.symbol,
-            start_price=self.start_price,
-            history_minutes=DEMO_HISTORY_MINUTES,
-        )
-        await simulator.start()
+        simulator = await start_simulator(self.settings, self._log)
         try:
             self._simulator = simulator
-            self._log(f"simulator on {simulator.url} (demo: random prices)")
             self.start()
             await asyncio.Event().wait()  # serve until cancelled
         finally:
@@ -202,11 +192,15 @@ class Collecting(Widget):
             await simulator.stop()
 
     def _collector_settings(self) -> Settings:
-        settings = self.settings
-        sim = self._simulator
-        if sim is not None:
-            settings = settings.with_changes(url=sim.url, rest_url=sim.rest_url)
-        return settings
+        """Where trades come from: the demo's simulator, or (attached) what the owner uses."""
+        from btc_tui.market.demo import demo_settings
+        from btc_tui.market.follow import owner_sources
+
+        if self._simulator is not None:
+            return demo_settings(self.settings, self._simulator)
+        if self.owner is not None:
+            return owner_sources(self.settings, self.owner)
+        return self.settings
 
     async def _collect(self, previous: Worker[None] | None) -> None:
         from btc_tui.market.collector import Collector

@@ -50,10 +50,11 @@ class LivePrediction(Widget):
 
     @work(thread=True, exit_on_error=False, name="read the CSV", group="read")
     def _prepare(self) -> None:
-        from btc_tui.ui.startup import read_startup_minutes
+        from btc_tui.market.frames import KEEP
+        from btc_tui.market.startup import read_startup_minutes
 
         data = read_startup_minutes(
-            self.settings, lambda text: self.post_message(m.EventLogged(text))
+            self.settings, lambda text: self.post_message(m.EventLogged(text)), KEEP
         )
         self.post_message(
             m.DataPrepared(

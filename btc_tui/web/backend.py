@@ -21,6 +21,7 @@ from collections.abc import Callable
 from btc_tui.config import Settings
 from btc_tui.errors import UsageError
 from btc_tui.market.collector import BarWritten, Collector, CollectorLog
+from btc_tui.market.lines import format_bar_line
 
 LOCK_WAIT = 15.0  # seconds for the collector to take the CSV's lock at start
 
@@ -72,25 +73,12 @@ class Backend:
         self.task.add_done_callback(done)
 
     async def _start_demo(self) -> None:
+        from btc_tui.market.demo import demo_settings, start_simulator
 
-        from btc_tui.market.simulator import DEMO_HISTORY_MINUTES, Simulator
-        from btc_tui.ui.startup import read_startup_minutes  # no textual
-
-        # The demo app's own start (btc_tui/ui/collecting.py): the walk goes on from the CSV's
-        # last price, and the simulated past is served by the simulator's REST, which the
-        # collector's history fill writes to the CSV, so `t` works at once in every session.
-        startup = await asyncio.to_thread(read_startup_minutes, self.settings, self._log)
-        simulator = Simulator(
-            port=0,
-            symbol=self.settings.symbol,
-            start_price=startup.last_price or 60_000.0,
-            history_minutes=DEMO_HISTORY_MINUTES,
-        )
-        await simulator.start()
-        self.simulator = simulator
-        # gaps and history come from the simulator, never from the real Binance
-        self.settings = self.settings.with_changes(url=simulator.url, rest_url=simulator.rest_url)
-        self._log(f"simulator on {simulator.url} (demo: random prices)")
+        # The demo's one start-up (the app's and `collect --demo`'s too): gaps and history come
+        # from the simulator, never from the real Binance, so `t` works at once in every session.
+        self.simulator = await start_simulator(self.settings, self._log)
+        self.settings = demo_settings(self.settings, self.simulator)
 
     async def _wait_for_lock(self) -> None:
         from btc_tui.market.store import read_lock_owner
@@ -124,8 +112,6 @@ class Backend:
             await self.simulator.stop()
 
     def _on_bar(self, event: BarWritten) -> None:
-        from btc_tui.commands.collect import format_bar_line
-
         self._log(format_bar_line(event))
 
     def _on_log(self, log: CollectorLog) -> None:

@@ -89,7 +89,10 @@ def test_conformal_margin_is_the_corrected_quantile_of_the_calibration_scores():
 
 def test_the_band_holds_the_point_and_the_point_weight_can_fall_back_to_the_naive_rule():
     outputs = np.array([[-1.0, 0.5, 1.0], [0.3, 0.2, 0.1]])  # the second has crossed heads
-    lo, point, hi = bands.apply_margin(outputs, -0.9, point_weight=0.5)
+    fitted = bands.Calibration(
+        point_weight=0.5, band_weight=1.0, base_lo=0.0, base_hi=0.0, margin=-0.9
+    )
+    lo, point, hi = fitted.apply(outputs)
     assert np.all(lo <= point) and np.all(point <= hi)
     np.testing.assert_allclose(point, [0.25, 0.1])
     rng = np.random.default_rng(0)
@@ -177,3 +180,21 @@ def test_only_exact_equality_with_a_rule_counts_as_that_rule():
     assert older.point_forecast == "" and older.best_skill == 0.5
     assert short_verdict(older) == "? vs the last price: not measured (train again)"
     assert "better" not in verdict(older) and "last price, a much stronger" in verdict(older)
+
+
+def test_calibration_blends_in_constant_quantiles_when_the_heads_are_noise():
+    """Heads that carry no information score worse than the calibration targets' own quantiles:
+    the band weight goes to 0 and the band is those quantiles (about 80% coverage); heads that
+    know each window's spread are kept whole."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    spread = rng.uniform(0.2, 3.0, n)
+    y = rng.normal(size=n) * spread
+    noise = np.column_stack([rng.normal(-1, 1, n), np.zeros(n), rng.normal(1, 1, n)])
+    fitted = bands.calibrate(noise, y, np.ones(n), 0.8)
+    assert fitted.band_weight == 0.0
+    assert (fitted.base_lo, fitted.base_hi) == pytest.approx(np.quantile(y, [0.1, 0.9]))
+    lo, _, hi = fitted.apply(noise)
+    assert np.mean((lo <= y) & (y <= hi)) == pytest.approx(0.8, abs=0.01)
+    knowing = np.column_stack([-1.2816 * spread, np.zeros(n), 1.2816 * spread])
+    assert bands.calibrate(knowing, y, np.ones(n), 0.8).band_weight == 1.0

@@ -11,14 +11,16 @@ MINUTE = 1_704_112_440_000  # 2024-01-01 12:34 UTC
 
 
 def test_a_prediction_reads_as_time_price_and_interval_within_40_columns():
-    p = Prediction(MINUTE, 60_196.4, MINUTE - 60_000, 60_190.0, 60_170.2, 60_220.3, 0.8, 60_191.0)
+    p = Prediction.one(
+        MINUTE, 60_196.4, MINUTE - 60_000, 60_190.0, 60_170.2, 60_220.3, 0.8, 60_191.0
+    )
     text = describe_prediction(p)
     assert text == "12:34 → 60,196 (80%: 60,170–60,220)"
     assert len(text) <= 40
     assert LiveScore().describe_prediction(p) == text
     # Without an interval (NaN), just the price; small prices keep their digits.
-    assert describe_prediction(Prediction(MINUTE, 60_196.4, 0, 60_190.0)) == "12:34 → 60,196"
-    assert describe_prediction(Prediction(MINUTE, 3_012.54, 0, 3_010.0)) == "12:34 → 3,012.5"
+    assert describe_prediction(Prediction.one(MINUTE, 60_196.4, 0, 60_190.0)) == "12:34 → 60,196"
+    assert describe_prediction(Prediction.one(MINUTE, 3_012.54, 0, 3_010.0)) == "12:34 → 3,012.5"
 
 
 def test_summary_gives_live_mae_beside_both_baselines_and_coverage_since_launch():
@@ -32,7 +34,7 @@ def test_summary_gives_live_mae_beside_both_baselines_and_coverage_since_launch(
     ]
     for i, (actual, price, lo, hi, last_avg, last_close) in enumerate(cases):
         minute = MINUTE + i * 60_000
-        score.add(Prediction(minute, price, minute - 60_000, last_avg, lo, hi, 0.8, last_close))
+        score.add(Prediction.one(minute, price, minute - 60_000, last_avg, lo, hi, 0.8, last_close))
         scored = score.resolve(minute, actual)
         assert scored is not None and scored.inside == (lo <= actual <= hi)
     assert score.total == 3 and score.count == 2  # rolling figures keep the last 2
@@ -45,7 +47,7 @@ def test_summary_gives_live_mae_beside_both_baselines_and_coverage_since_launch(
 
 def test_predictions_without_close_or_band_leave_those_out():
     score = LiveScore()
-    score.add(Prediction(MINUTE, 101.0, MINUTE - 60_000, 100.0))
+    score.add(Prediction.one(MINUTE, 101.0, MINUTE - 60_000, 100.0))
     scored = score.resolve(MINUTE, 100.0)
     assert scored is not None and scored.inside is None and math.isnan(scored.last_price_error)
     assert score.coverage is None and score.last_price_mae is None

@@ -65,3 +65,73 @@ def test_undefined_figures_become_json_null():
 def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match="3 predictions for 2"):
         evaluate(np.ones(3), np.ones(2), np.ones(2))
+
+
+def hand_dm_pvalue(model_errors, reference_errors, horizon):
+    """Diebold-Mariano written out by hand: d_t = |e1| - |e2|; the long-run variance with
+    Bartlett weights over L = max(h - 1, floor(4 (T/100)^(2/9))) lags; a normal two-sided p."""
+    import math
+
+    d = [abs(a) - abs(b) for a, b in zip(model_errors, reference_errors, strict=True)]
+    t = len(d)
+    mean = sum(d) / t
+    lags = max(horizon - 1, math.floor(4 * (t / 100) ** (2 / 9)))
+    gamma = [
+        sum((d[i] - mean) * (d[i - k] - mean) for i in range(k, t)) / t for k in range(lags + 1)
+    ]
+    variance = gamma[0] + 2 * sum((1 - k / (lags + 1)) * gamma[k] for k in range(1, lags + 1))
+    stat = mean / math.sqrt(variance / t)
+    phi = 0.5 * (1 + math.erf(abs(stat) / math.sqrt(2)))
+    return 2 * (1 - phi)
+
+
+@pytest.mark.parametrize("horizon", [1, 5, 15, 60])
+def test_diebold_mariano_matches_a_hand_computation(horizon):
+    from btc_tui.forecast.metrics import diebold_mariano, newey_west_lags
+
+    rng = np.random.default_rng(horizon)
+    actual = np.cumsum(rng.normal(size=600))
+    # Overlapping h-step errors: a moving sum of shocks, like real h-minute forecasts.
+    shocks = rng.normal(size=600 + horizon)
+    reference = np.convolve(shocks, np.ones(horizon), "valid")[:600]
+    model = reference * 0.97 + rng.normal(0, 0.3, 600)
+    p = diebold_mariano(model, reference, horizon)
+    assert p == pytest.approx(hand_dm_pvalue(model, reference, horizon), rel=1e-9)
+    assert 0 < p < 1
+    assert newey_west_lags(600, horizon) == max(horizon - 1, 5)
+    del actual
+
+
+def test_diebold_mariano_calls_identical_forecasts_a_tie_and_a_clear_win_significant():
+    from btc_tui.forecast.metrics import diebold_mariano
+    from btc_tui.forecast.report import significance_words
+
+    rng = np.random.default_rng(0)
+    errors = rng.normal(size=2000)
+    assert diebold_mariano(errors, errors, 1) == 1.0
+    assert diebold_mariano(errors * 0.5, errors, 1) < 1e-6
+    actual = 100 + rng.normal(size=2000)
+    close = actual + rng.normal(size=2000)
+    last = np.full(2000, 100.0)
+    tie = evaluate(close, actual, last, close, horizon=5)
+    assert significance_words(tie) == "a tie: the difference is not significant (p = 1.00)"
+    better = evaluate(actual + 0.5 * (close - actual), actual, last, close)
+    assert significance_words(better) == "better (p < 0.001)"
+    worse = evaluate(actual + 2 * (close - actual), actual, last, close)
+    assert significance_words(worse).startswith("worse (p ")
+
+
+def test_best_baseline_is_the_last_price_on_a_tie_and_persistence_only_when_strictly_better():
+    from btc_tui.forecast.metrics import LAST_PRICE, PERSISTENCE
+
+    actual = [100.0, 102.0]
+    # persistence errors 1, 1; last price errors 1, 1: a tie goes to the last price
+    tie = evaluate([100.0, 102.0], actual, [99.0, 103.0], [101.0, 101.0])
+    assert tie.baseline_mae == tie.last_price_mae == 1.0
+    assert tie.best_baseline == LAST_PRICE
+    # last price a hair worse: persistence is the better rule
+    worse = evaluate([100.0, 102.0], actual, [99.0, 103.0], [101.0, 100.999])
+    assert worse.last_price_mae > worse.baseline_mae
+    assert worse.best_baseline == PERSISTENCE
+    no_close = evaluate([100.0, 102.0], actual, [99.0, 103.0])
+    assert no_close.best_baseline == PERSISTENCE

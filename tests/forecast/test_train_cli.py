@@ -102,7 +102,7 @@ def test_corrupt_lines_are_warned_and_json_is_the_last_line(tmp_path):
     models = tmp_path / "models"
     done = run_train(
         "--data", data, "--models", models, "--window", "10", "--epochs", "2", "--seed", "3",
-        "--json",
+        "--horizons", "1", "--json",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "6" in done.stderr and "101" in done.stderr and "corrupt" in done.stderr
@@ -125,7 +125,7 @@ def test_text_report_shows_progress_table_verdict_and_chart(tmp_path):
     data = write_minutes(tmp_path / "minutes.csv", random_walk(200, seed=8))
     done = run_train(
         "--data", data, "--models", tmp_path / "models", "--window", "10", "--epochs", "1",
-        "--seed", "1",
+        "--seed", "1", "--horizons", "1,5",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -143,6 +143,9 @@ def test_text_report_shows_progress_table_verdict_and_chart(tmp_path):
     # standard 80-column terminal.
     assert max(len(line) for line in out.splitlines() if str(tmp_path) not in line) <= 80, out
     assert "predicted, interval and actual" in out
+    # Every horizon: a row in the table and a verdict with its Diebold-Mariano p-value.
+    assert re.search(r"^5 min +[\d.]+ +[\d.]+ ", out, re.M), out
+    assert re.search(r"^5 min: against the last price, (a tie|better|worse).*\(p ", out, re.M)
     assert "saved" in out and (tmp_path / "models" / "btc_lstm.keras").exists()
 
 
@@ -187,56 +190,65 @@ def test_a_signal_stops_training_cleanly_and_keeps_the_old_model(
     assert snapshot(models_with_old_model) == before
 
 
-def test_json_and_predictions_file_let_anyone_check_the_figures(tmp_path):
-    import pandas as pd
+def readme_check() -> str:
+    """The README's pandas check, exactly as printed there."""
+    readme = (PROJECT / "README.md").read_text()
+    start = readme.index("```python\nimport json\nimport pandas as pd")
+    return readme[start + len("```python\n") : readme.index("```", start + 10)]
 
-    prices = random_walk(260, seed=5)
+
+def test_json_and_predictions_file_let_anyone_check_the_figures(tmp_path, monkeypatch, capsys):
+    prices = random_walk(400, seed=5)
     data = write_minutes(tmp_path / "minutes.csv", prices, bars=bar_columns(prices, seed=5))
-    predictions = tmp_path / "predictions.csv"
+    predictions = tmp_path / "test-predictions.csv"
     done = run_train(
         "--data", data, "--models", tmp_path / "models", "--window", "10", "--epochs", "2",
-        "--seed", "3", "--json", "--predictions", predictions,
+        "--seed", "3", "--horizons", "1,5,15", "--json", "--predictions", predictions,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    (tmp_path / "result.json").write_text(done.stdout)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     required = {
-        "last_price_mae", "last_price_mape", "skill_vs_last_price", "best_baseline",
-        "interval", "coverage", "width", "interval_score", "verdict", "bands",
+        "mae", "mape", "baseline_mae", "baseline_mape", "skill", "last_price_mae",
+        "last_price_mape", "skill_vs_last_price", "best_baseline", "direction_accuracy",
+        "interval", "coverage", "width", "interval_score", "verdict", "bands", "dm_pvalue",
+        "train_windows", "test_windows", "epochs_run", "seconds", "model_path", "metadata_path",
     }  # fmt: skip
     assert required <= set(result)
-    assert result["best_baseline"] in ("last price", "persistence")
-    assert set(result["bands"]) == {"static band", "rolling-volatility band"}
-    # round_trip: the file's repr() numbers read back bit for bit (pandas' default parser may
-    # differ in the last digit), so the figures below come out exactly, not just nearly.
-    rows = pd.read_csv(predictions, float_precision="round_trip")
+    assert set(result["horizons"]) == {"1", "5", "15"}
+    for figures in result["horizons"].values():
+        assert set(figures) == {
+            "mae", "last_price_mae", "baseline_mae", "skill_vs_last_price", "dm_pvalue",
+            "coverage", "width", "interval_score", "rolling_band_score", "static_band_score",
+            "verdict",
+        }  # fmt: skip
+        assert 0 <= figures["dm_pvalue"] <= 1 and "(p " in figures["verdict"]
+    # Today's top-level keys are horizon 1's.
+    for key in ("mae", "last_price_mae", "coverage", "interval_score", "dm_pvalue"):
+        assert result[key] == result["horizons"]["1"][key]
+    # The README's check, run as printed: every figure again from the file alone.
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(readme_check(), namespace)
+    checked = namespace["checked"]
+    assert set(checked) == {1, 5, 15}
+    for h, figures in checked.items():
+        expected = result["horizons"][str(h)]
+        for key in ("mae", "last_price_mae", "baseline_mae", "interval_score"):
+            assert figures[key] == pytest.approx(expected[key], rel=1e-12), (h, key)
+        assert figures["coverage"] == expected["coverage"]
+        assert figures["rows"] == result["test_windows"]
+    rows = __import__("pandas").read_csv(predictions)
     assert list(rows.columns) == [
-        "minute", "actual", "predicted", "lo", "hi", "last_price", "persistence",
+        "origin", "horizon", "minute", "actual", "predicted", "lo", "hi", "last_price",
+        "persistence",
     ]  # fmt: skip
-    assert len(rows) == result["test_windows"]
-    # The README's recipe: every figure again from the file alone.
-    err = (rows.predicted - rows.actual).abs()
-    assert err.mean() == pytest.approx(result["mae"], rel=1e-12)
-    assert (rows.last_price - rows.actual).abs().mean() == pytest.approx(
-        result["last_price_mae"], rel=1e-12
-    )
-    assert (rows.persistence - rows.actual).abs().mean() == pytest.approx(
-        result["baseline_mae"], rel=1e-12
-    )
-    inside = (rows.lo <= rows.actual) & (rows.actual <= rows.hi)
-    assert inside.mean() == result["coverage"]
-    assert (rows.hi - rows.lo).mean() == pytest.approx(result["width"], rel=1e-12)
-    alpha = 1 - result["interval"]
-    outside = (rows.lo - rows.actual).clip(lower=0) + (rows.actual - rows.hi).clip(lower=0)
-    score = (rows.hi - rows.lo) + 2 / alpha * outside
-    assert score.mean() == pytest.approx(result["interval_score"], rel=1e-12)
-    # What the point forecast is, said in the JSON, and true of every row.
-    assert result["point_forecast"] in ("model", "last price")
-    is_last_price = bool((rows.predicted == rows.last_price).all())
+    assert len(rows) == 3 * result["test_windows"]
+    # What the point forecast is, said in the JSON, and true of every horizon-1 row.
+    first = rows[rows.horizon == 1]
+    is_last_price = bool((first.predicted == first.last_price).all())
     assert is_last_price == (result["point_forecast"] == "last price")
-    assert is_last_price == (result["point_weight"] == 0)
-    if is_last_price:
-        assert result["verdict"].startswith("The point forecast is the last price itself")
-    assert pd.to_datetime(rows.minute).iloc[-1] == pd.Timestamp("2024-01-01 04:19", tz="UTC")
+    assert first.minute.iloc[-1] == "2024-01-01T06:25+00:00"  # row 385: 15 minutes before the end
 
 
 def test_an_interval_outside_0_1_or_an_unwritable_predictions_file_exit_2(

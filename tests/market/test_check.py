@@ -95,3 +95,24 @@ def test_an_out_of_range_value_is_a_corrupt_line_never_a_traceback(tmp_path, lin
     assert load_minutes(path).bad_lines == [3]
     with MinuteStore(path) as store:  # what collect does at start
         assert store.last_minute is not None and store.last_trade_id == 3
+
+
+def test_a_blank_line_is_named_and_repair_takes_it_out(tmp_path):
+    import asyncio
+
+    from btc_tui.config import Settings
+    from btc_tui.market.history import repair
+
+    path = tmp_path / "m.csv"
+    rows = [
+        "2024,1,1,0,0,1.0,1.0,1.0,1.0,1.0,1.0,1.0,3,1,3\n",
+        "2024,1,1,0,1,1.0,1.0,1.0,1.0,1.0,1.0,1.0,2,4,5\n",
+    ]
+    path.write_text(HEADER + rows[0] + "\n" + rows[1] + "  \n")
+    report = check(path)
+    assert report.blank == [3, 5] and report.corrupt == [] and report.rows == 2
+    assert "blank: 2 line(s), ignored (--repair takes them out): 3, 5" in report.lines()
+    result = asyncio.run(repair(Settings(data=path, rest_url="http://127.0.0.1:9"), report))
+    assert result.rebuilt == 0
+    assert path.read_text() == HEADER + "".join(rows)
+    assert check(path).problems == 0

@@ -345,3 +345,42 @@ async def test_demo_collects_from_the_built_in_simulator_into_its_own_file(tmp_p
     rows = read_rows(tmp_path / "data" / "demo.csv")
     assert len(rows) >= 10  # the simulated past (the app's backfill path), then live minutes
     assert not (tmp_path / "data" / "bitcoin_price_stream.csv").exists()
+
+
+async def test_demo_collect_goes_on_from_the_csvs_last_price(tmp_path: Path):
+    """`collect --demo` started its simulator at 60,000 whatever the demo CSV held (the app and
+    `serve --demo` went on from its last price): one demo start-up for all three now."""
+    import dataclasses
+    import time
+
+    from btc_tui.market.bars import MINUTE_MS
+    from tests.market.test_store import bar
+
+    minute = (int(time.time() * 1000) // MINUTE_MS - 3) * MINUTE_MS
+    last = dataclasses.replace(bar(0, price=1234.5), minute=minute)
+    with MinuteStore(tmp_path / "data" / "demo.csv") as store:
+        store.append_many([last])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "no-config")
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "btc_tui", "--demo", "collect", "--max-fill", "10m"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.stderr is not None
+    said: list[str] = []
+    async with asyncio.timeout(30):
+        while not any(line.startswith(("filled ", "connected")) for line in said):
+            line = (await proc.stderr.readline()).decode()
+            assert line, "collect ended: " + "".join(said)
+            said.append(line)
+    await asyncio.sleep(1)  # some live trades into the open minute
+    proc.send_signal(signal.SIGINT)
+    _, rest = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, "".join(said) + rest.decode()
+    rows = read_rows(tmp_path / "data" / "demo.csv")
+    assert len(rows) >= 2, rows  # the stored minute, then what the simulator made
+    for row in rows[1:]:
+        assert 1000 < float(row["close"]) < 1500, row  # near 1235.5, nowhere near 60,000

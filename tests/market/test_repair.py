@@ -211,20 +211,22 @@ async def test_no_repair_reports_holes_and_never_asks_rest(simulator: Simulator,
     assert simulator.rest_log == []
 
 
-async def test_a_repair_slower_than_its_timeout_releases_the_minute(tmp_path: Path):
-    async with Simulator(rate=0, seed=3, ping_interval=0.2, record=True, rest_latency=5.0) as sim:
+async def test_a_repair_slower_than_repair_timeout_still_completes(tmp_path: Path):
+    """Issue 15.2: no overall time limit on REST (it was repair_timeout, 20 s, for all the pages
+    of a hole, so a slow link never repaired anything): repair_timeout bounds only the wait for
+    the stream's own trades. REST answers here take longer than it."""
+    async with Simulator(rate=0, seed=3, ping_interval=0.2, record=True, rest_latency=0.8) as sim:
         data = tmp_path / "m.csv"
         seen = Seen()
         collector = make_collector(sim, data, seen, repair_timeout=0.3)
         async with collecting(collector):
             await sim.wait_for_connections(1)
             sim.publish(minute_times(0, 5))
-            lost = sim.publish(minute_times(0, 2, start_ms=1000), send=False)
+            sim.publish(minute_times(0, 2, start_ms=1000), send=False)
             sim.publish(minute_times(1, 1))
             await eventually(lambda: len(read_rows(data)) == 1)
-            assert collector.status.unrepaired == 2
-        assert_csv_matches(data, delivered(sim, lost))
-        assert any("within 0.3s" in log.text for log in seen.logs)
+            assert collector.status.unrepaired == 0 and collector.status.repaired == 2
+        assert_csv_matches(data, sim.sent)
 
 
 async def test_the_exchange_clock_is_reset_on_reconnect(simulator: Simulator, tmp_path: Path):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ from btc_tui.market.bars import MINUTE_MS, MinuteBar
 from btc_tui.market.store import (
     HEADER,
     MinuteStore,
+    format_row,
     load_minutes,
     load_tail,
     lock_path,
@@ -86,6 +88,8 @@ def test_torn_last_line_is_dropped_with_a_warning(tmp_path):
         f.write("2024,1,1,0,2,42285.5,422")  # a crash in the middle of a write
     with MinuteStore(path) as store:
         assert store.warnings and "torn last line 4" in store.warnings[0]
+        assert "kept in" in store.warnings[0]
+        assert (tmp_path / "m.csv.rejected").read_text() == "2024,1,1,0,2,42285.5,422\n"
         assert store.last_minute == bar(1).minute
         assert store.append(bar(2))
     frame = load_minutes(path).frame
@@ -666,3 +670,65 @@ def test_a_header_only_file_opens_empty(tmp_path, content):
     path.write_text(content)
     with MinuteStore(path) as store:
         assert (store.rows, store.last_minute) == (0, None)
+
+
+def test_merge_with_replace_rewrites_existing_rows_in_place_and_read_bars_finds_them(tmp_path):
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as store:
+        store.append_many([bar(i) for i in range(3000)])  # several 64 KiB blocks
+        assert store.read_bars([2998, T0 + 5 * MINUTE_MS, T0 + 2999 * MINUTE_MS]) == {
+            T0 + 5 * MINUTE_MS: bar(5),
+            T0 + 2999 * MINUTE_MS: bar(2999),
+        }
+        fuller = replace(bar(5), trades=bar(5).trades + 1, last_trade_id=bar(5).last_trade_id + 1)
+        assert store.merge([fuller]) == 0  # without replace, a row is never changed
+        assert store.merge([fuller], replace=True) == 1
+        assert store.read_bars([T0 + 5 * MINUTE_MS]) == {T0 + 5 * MINUTE_MS: fuller}
+        assert store.last_minute == T0 + 2999 * MINUTE_MS and store.rows == 3000
+    frame = load_minutes(path).frame
+    assert len(frame) == 3000 and frame["trades"].iloc[5] == fuller.trades
+
+
+# -- lines we did not write (issue 15.3) -----------------------------------------------------------
+def test_a_blank_line_appended_by_hand_is_taken_out_and_named(tmp_path):
+    path = tmp_path / "m.csv"
+    with MinuteStore(path) as store:
+        store.append(bar(0))
+    with open(path, "a") as f:
+        f.write("\n \n")  # `echo >> m.csv`, twice
+    with MinuteStore(path) as store:
+        assert any("took out 2 blank lines 3..4 at the end" in w for w in store.warnings)
+        store.replace_last(bar(0))  # what a restart's fill does: no "the last line is not a row"
+        assert store.append(bar(1))
+    assert path.read_text() == HEADER + format_row(bar(0)) + format_row(bar(1))
+
+
+def test_a_complete_row_without_its_newline_is_kept_and_completed(tmp_path):
+    path = tmp_path / "m.csv"
+    whole = replace(bar(1), trades=100)  # ids 1..100: a row that holds what its ids say
+    path.write_text(HEADER + format_row(bar(0)) + format_row(whole).rstrip("\n"))
+    with MinuteStore(path) as store:
+        assert any("line 3, a complete row, had no newline" in w for w in store.warnings)
+        assert store.last_minute == bar(1).minute
+        assert store.append(bar(2))
+    assert path.read_text() == HEADER + format_row(bar(0)) + format_row(whole) + format_row(bar(2))
+    assert not (tmp_path / "m.csv.rejected").exists()
+
+
+def test_a_header_without_its_newline_is_completed(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(HEADER.rstrip("\n"))  # an editor that strips a file's final newline
+    with MinuteStore(path) as store:
+        assert any("the header had no newline" in w for w in store.warnings)
+        assert store.append(bar(1))
+    assert path.read_text() == HEADER + format_row(bar(1))
+    assert load_minutes(path).frame.index.size == 1
+
+
+def test_garbage_after_the_last_row_stays_and_the_row_is_still_replaced(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(HEADER + format_row(bar(0)) + "not a row\n")
+    with MinuteStore(path) as store:
+        fuller = replace(bar(0), trades=bar(0).trades + 1, last_trade_id=bar(0).last_trade_id + 1)
+        store.replace_last(fuller)  # never "disk error": the file is read, not refused
+    assert path.read_text() == HEADER + format_row(fuller) + "not a row\n"

@@ -20,9 +20,9 @@ M = 60_000
 
 def test_live_score_compares_the_model_with_persistence():
     score = LiveScore(keep=2)
-    score.add(Prediction(target_minute=2 * M, price=105.0, last_minute=M, last_price=100.0))
+    score.add(Prediction.one(target_minute=2 * M, price=105.0, last_minute=M, last_price=100.0))
     assert score.resolve(2 * M, 104.0).error == pytest.approx(1.0)
-    score.add(Prediction(target_minute=3 * M, price=103.0, last_minute=2 * M, last_price=104.0))
+    score.add(Prediction.one(target_minute=3 * M, price=103.0, last_minute=2 * M, last_price=104.0))
     scored = score.resolve(3 * M, 101.0)
     assert (scored.error, scored.persistence_error) == (pytest.approx(2.0), pytest.approx(3.0))
     assert score.mae == pytest.approx(1.5)
@@ -32,7 +32,7 @@ def test_live_score_compares_the_model_with_persistence():
 
 def test_predictions_for_minutes_that_never_closed_are_dropped():
     score = LiveScore()
-    score.add(Prediction(target_minute=5 * M, price=1.0, last_minute=4 * M, last_price=1.0))
+    score.add(Prediction.one(target_minute=5 * M, price=1.0, last_minute=4 * M, last_price=1.0))
     assert score.resolve(7 * M, 2.0) is None  # minute 5 had no trades
     assert score.resolve(5 * M, 2.0) is None  # and is not scored late either
     assert score.mae is None
@@ -177,7 +177,9 @@ def _result_with_close(model_path):
     last = np.concatenate([[actual[0]], actual[:-1]])  # persistence: the last average
     close = 0.3 * last + 0.7 * actual  # the last trade is closer to the next average
     metrics = evaluate(close + 1e-4, actual, last, last_close=close)
-    return replace(result(), metrics=metrics, model_path=model_path)
+    base = result()
+    first = replace(base.first, metrics=metrics)
+    return replace(base, horizons={first.horizon: first}, model_path=model_path)
 
 
 def test_training_finished_line_is_report_verdict_against_the_best_baseline(tmp_path):

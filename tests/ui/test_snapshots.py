@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from btc_tui.config import Settings
+from btc_tui.forecast.bands import Calibration
 from btc_tui.forecast.metrics import evaluate
 from btc_tui.forecast.predictor import Prediction
-from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult
+from btc_tui.forecast.training import BatchProgress, EpochEnd, HorizonResult, TrainResult
 from btc_tui.market.bars import MINUTE_MS, MinuteBar
 from btc_tui.market.collector import BarWritten, StreamStatus, Tick
 from btc_tui.market.simulator import simulated_history
@@ -63,19 +64,27 @@ def result() -> TrainResult:
     actual = 60_000 + 40 * np.sin(t / 25) + 0.1 * t
     last = np.concatenate([[actual[0]], actual[:-1]])
     predicted = 0.6 * actual + 0.4 * last + 1.5
-    return TrainResult(
+    minutes = MINUTE - MINUTE_MS * (300 - t)
+    horizon = HorizonResult(
+        horizon=1,
         metrics=evaluate(predicted, actual, last),
         predicted=predicted,
+        lo=np.zeros(0),  # no band drawn, as before horizons
+        hi=np.zeros(0),
         actual=actual,
-        baseline=last,
-        test_times=MINUTE - MINUTE_MS * (300 - t),
+        last_price=None,
+        persistence=last,
+        origins=minutes - MINUTE_MS,
+        bands={},
+        calibration=Calibration(1.0, 1.0, 0.0, 0.0, 0.0),
+    )
+    return TrainResult(
+        horizons={1: horizon},
         epochs_run=len(LOSS),
         seconds=42.0,
         model_path=SNAPSHOT_MODELS / "btc_lstm.keras",  # never written, so nothing loads
         metadata_path=SNAPSHOT_MODELS / "btc_lstm.json",
-        train_windows=1_150,
-        test_windows=300,
-        dropped_windows=0,
+        windows={"fit": 1_150, "stopping": 0, "calibration": 0, "test": 300, "dropped": 0},
         history_loss=LOSS,
         history_val_loss=VAL_LOSS,
     )
@@ -126,7 +135,9 @@ async def show_live(app: BtcTuiApp, pilot) -> None:
     collecting.status = status()
     collecting.fill = Fill(2_150, 4_320, finished=False, error=None)
     prediction.post_message(
-        m.PredictionMade(Prediction(MINUTE - MINUTE_MS, 60_012.5, MINUTE - 2 * MINUTE_MS, 60_009.0))
+        m.PredictionMade(
+            Prediction.one(MINUTE - MINUTE_MS, 60_012.5, MINUTE - 2 * MINUTE_MS, 60_009.0)
+        )
     )
     await settle(app, pilot)
     live.post_message(
@@ -135,7 +146,9 @@ async def show_live(app: BtcTuiApp, pilot) -> None:
     await settle(app, pilot)
     prediction.post_message(
         m.PredictionMade(
-            Prediction(MINUTE, 60_014.75, MINUTE - MINUTE_MS, 60_010.25, 60_002.0, 60_027.5, 0.8)
+            Prediction.one(
+                MINUTE, 60_014.75, MINUTE - MINUTE_MS, 60_010.25, 60_002.0, 60_027.5, 0.8
+            )
         )
     )
     collecting.tick = Tick("btcusdt", 60_016.42, int(NOW * 1000), MINUTE, 60_015.1, 412)
@@ -160,7 +173,7 @@ def quiet_status() -> StreamStatus:
 
 
 def predicted(target: int, price: float, last_avg: float, last_close: float) -> Prediction:
-    return Prediction(target, price, target - MINUTE_MS, last_avg, price - 9.5, price + 8.0, 0.8,
+    return Prediction.one(target, price, target - MINUTE_MS, last_avg, price - 9.5, price + 8.0, 0.8,
                       last_close)  # fmt: skip
 
 

@@ -18,7 +18,13 @@ def static_text(widget: Static) -> str:
 
 async def test_train_cancel_reload_and_predict_live(tmp_path, live_simulator):
     settings = settings_for(
-        tmp_path, url=live_simulator.url, window=10, epochs=2, batch_size=16, seed=1
+        tmp_path,
+        url=live_simulator.url,
+        window=10,
+        horizons=(1, 5),
+        epochs=2,
+        batch_size=16,
+        seed=1,
     )
     write_history(settings.data, minutes=240)
     seen: list[type] = []

@@ -80,7 +80,7 @@ def test_serve_itself_imports_neither_textual_nor_tensorflow() -> None:
 
     code = (
         "import sys, btc_tui.commands.serve, btc_tui.web.server, btc_tui.web.backend, "
-        "btc_tui.web.launch, btc_tui.web.access, btc_tui.ui.startup\n"
+        "btc_tui.web.launch, btc_tui.web.access, btc_tui.market.demo\n"
         "print(sorted(m for m in ('textual', 'tensorflow') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -196,7 +196,6 @@ class LivePane(Vertical):
             last = message.frame.index[-1]
             minute = int(last.timestamp()) * 1000
             self.collecting.last_minute = minute
-            self.collecting.start_price = float(message.frame["close"].iloc[-1])
             if self.previous_minute is None and message.last_price is not None:
                 self.previous_minute = (minute, message.last_price)
         self.predicting.set_frame(message.frame)

@@ -5,14 +5,21 @@
 
 from __future__ import annotations
 
+import argparse
+from dataclasses import dataclass, replace
+
+from btc_tui.commands import Command, Context
 from btc_tui.config import (
     DEFAULT_KEYS,
     OPTIONS,
     Resolved,
     Settings,
+    config_file_path,
     config_template,
+    resolve,
     write_config_template,
 )
+from btc_tui.config.settings import APP, COLLECTOR, TRAINING
 
 
 def _shown(name: str, value: object) -> str:
@@ -76,3 +83,44 @@ def run(settings: Settings, init: bool = False, sources: Resolved | None = None)
         return 0
     print(describe(settings, sources))
     return 0
+
+
+@dataclass(frozen=True)
+class ConfigArgs:
+    init: bool  # --init: write the template instead of showing the settings
+    resolved: Resolved  # the settings with where each came from
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--init", action="store_true", help="write a commented config file with every option"
+    )
+
+
+def _settings(flags, namespace, environ, config_path) -> Resolved:
+    if not namespace.init:
+        return resolve(flags, environ, config_path)
+    # The file to write need not exist and is not read (it may be the broken one being
+    # replaced): only its path matters.
+    path, _ = config_file_path(flags, environ, config_path)
+    resolved = resolve(flags, environ, read_file=False)
+    return replace(resolved, settings=resolved.settings.with_changes(config=path), warnings=())
+
+
+def _arguments(namespace: argparse.Namespace, context: Context) -> ConfigArgs:
+    return ConfigArgs(bool(namespace.init), context.resolved)
+
+
+def _run(settings: Settings, args: ConfigArgs) -> int:
+    return run(settings, init=args.init, sources=None if args.init else args.resolved)
+
+
+COMMAND = Command(
+    name="config",
+    help="show the settings in effect and where each comes from",
+    run=_run,
+    groups=(APP, COLLECTOR, TRAINING),
+    add_arguments=_add_arguments,
+    arguments=_arguments,
+    settings=_settings,
+)
