@@ -74,8 +74,6 @@ def remember_theme(settings: Settings, name: str) -> None:
     file (and its folder) if missing. StorageError if it cannot be written; UsageError for a name
     that is not a Textual theme. The write is atomic: temp file + rename.
     """
-    import tomlkit
-
     path = settings.config
     if path is None:
         return
@@ -101,6 +99,8 @@ def remember_alerts(settings: Settings, rules: tuple[str, ...]) -> None:
 
 def _write_key(path: Path, key: str, value: object) -> None:
     """One top-level key of the config file set with tomlkit (comments and layout kept)."""
+    import tomlkit
+
     try:
         document = tomlkit.parse(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

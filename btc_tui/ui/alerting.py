@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from typing import TYPE_CHECKING
 
 from textual.reactive import var
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from btc_tui.market.collector import Tick
 
 BANDS_KEPT = 120  # predicted minutes remembered for band rules
+NOTIFY_GAP = 10.0  # seconds: one toast, bell and desktop notification per rule at most
 
 
 class Alerting(Widget):
@@ -40,6 +42,7 @@ class Alerting(Widget):
         self.set_reactive(Alerting.rules, tuple(settings.alerts))
         self.bands: dict[int, tuple[float, float]] = {}  # minute -> the model's interval
         self._save = asyncio.Lock()
+        self._notified: dict[str, float] = {}  # rule -> when it last showed a toast (monotonic)
 
     # --- fed by the owners -------------------------------------------------------------------------
 
@@ -68,6 +71,12 @@ class Alerting(Widget):
     def fired(self, firing: Firing) -> None:
         self.post_message(m.EventLogged(firing.line()))
         self.post_message(m.AlertFired(firing))
+        # A rule that fires again and again (a tiny move) must not bury the screen in toasts or
+        # ring the bell without pause: at most one toast and notification per rule per NOTIFY_GAP.
+        now = time.monotonic()
+        if now - self._notified.get(firing.rule, -NOTIFY_GAP) < NOTIFY_GAP:
+            return
+        self._notified[firing.rule] = now
         self.app.notify(firing.line(), title="Price alert", severity="warning", timeout=10)
         data = notification_bytes(firing, self.settings.notify)
         driver = self.app._driver  # Textual has no public raw write; App.bell() does the same
