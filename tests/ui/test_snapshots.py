@@ -16,7 +16,7 @@ import pytest
 from btc_tui.config import Settings
 from btc_tui.forecast.bands import Calibration
 from btc_tui.forecast.metrics import evaluate
-from btc_tui.forecast.predictor import Prediction
+from btc_tui.forecast.predictor import HorizonForecast, Prediction
 from btc_tui.forecast.training import BatchProgress, EpochEnd, HorizonResult, TrainResult
 from btc_tui.market.bars import MINUTE_MS, MinuteBar
 from btc_tui.market.collector import BarWritten, StreamStatus, Tick
@@ -356,6 +356,16 @@ def test_no_color_keeps_every_meaning_in_signs_and_words_80x24(snap_compare, mon
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
+def fan_prediction() -> Prediction:
+    """Four horizons from the last written minute, the band widening with the horizon."""
+    last = MINUTE - 2 * MINUTE_MS
+    forecasts = tuple(
+        HorizonForecast(h, last + h * MINUTE_MS, 60_008 + 0.5 * h, 60_000 - 2 * h, 60_016 + 2 * h)
+        for h in (1, 5, 15, 60)
+    )
+    return Prediction(last, 60_008.0, 0.8, forecasts)
+
+
 TIMEFRAME_SIZES = {"1m": (80, 24), "5m": (120, 40), "15m": (100, 30), "1h": (200, 60),
                    "4h": (120, 40), "1d": (80, 24)}  # fmt: skip
 
@@ -363,7 +373,8 @@ TIMEFRAME_SIZES = {"1m": (80, 24), "5m": (120, 40), "15m": (100, 30), "1h": (200
 @pytest.mark.parametrize("timeframe", list(TIMEFRAME_SIZES))
 def test_market_chart_at_each_timeframe(snap_compare, timeframe):
     """Candles of three days at each timeframe, with the gap, the mark of a fired alert and
-    the prediction's band ahead of the last candle; thousands separators, UTC times."""
+    the fan of four horizons ahead of the last candle (as far as the room ahead lets it show);
+    thousands separators, UTC times."""
     app = make_app(timeframe=timeframe)
 
     async def run_before(pilot) -> None:
@@ -371,6 +382,7 @@ def test_market_chart_at_each_timeframe(snap_compare, timeframe):
         chart = app.query_one(MarketChart)
         chart.candles, chart.marks = [], []
         chart_history(app, days=3)
+        chart.show_prediction(fan_prediction())
         await settle(app, pilot)
 
     size = TIMEFRAME_SIZES[timeframe]

@@ -88,6 +88,21 @@ def price_label(value: float, step: float) -> str:
     return f"{value:,.{decimals}f}"
 
 
+def fan_slots(
+    forecasts: list[Forecast], last_start: int, timeframe: str, room: int
+) -> list[tuple[int, Forecast]]:
+    """Where each horizon goes: its slot after the last candle's (0 = the last candle's own
+    bucket), only those within `room` slots; horizons that fall in one candle (a wide timeframe)
+    are shown by the longest of them."""
+    span = span_ms(timeframe)
+    by_slot: dict[int, Forecast] = {}
+    for f in forecasts:
+        slot = (bucket_of(f.minute, timeframe) - last_start) // span
+        if 0 <= slot <= room:
+            by_slot[slot] = f  # shortest first: a longer horizon in the same slot wins
+    return sorted(by_slot.items())
+
+
 class MarketChart(SafePlot):
     """Market · SYMBOL · timeframe."""
 
@@ -178,21 +193,22 @@ class MarketChart(SafePlot):
             self.reload()
         self._draw()
 
-    def add_prediction(self, target_minute: int, price: float, lo: float, hi: float) -> None:
-        self.predictions[target_minute] = price
+    def show_prediction(self, prediction: Prediction | None) -> None:
+        """The model's forecast from the newest window: every horizon's median and band (the fan
+        ahead of the last candle); the first horizon's median is kept as a dot at its minute, to
+        be seen against what happened."""
+        if prediction is None:
+            return
+        fan = [Forecast(f.target_minute, f.median, f.lo, f.hi) for f in prediction.forecasts]
+        if not fan:
+            return
+        self.predictions[fan[0].minute] = fan[0].price
         if len(self.predictions) > 2000:
             for key in sorted(self.predictions)[:-1000]:
                 del self.predictions[key]
-        self.forecasts = [Forecast(target_minute, price, lo, hi)]
+        self.forecasts = fan
         self._title()
         self._draw()
-
-    def show_prediction(self, prediction: Prediction | None) -> None:
-        """Today's model: one horizon's prediction and its interval (drawn ahead of the last
-        candle; once its minute has passed, a dot against what happened)."""
-        if prediction is not None:
-            p = prediction
-            self.add_prediction(p.target_minute, p.price, p.lo, p.hi)
 
     def set_forecasts(self, forecasts: list[Forecast]) -> None:
         self.forecasts = forecasts
@@ -268,10 +284,7 @@ class MarketChart(SafePlot):
             self._draw_volume(plt, slots, base, lo)
         self._draw_prices(plt, slots)
         self._draw_predictions(plt, last_start, span, first_slot)
-        for slot, f in forecasts:
-            if math.isfinite(f.lo) and math.isfinite(f.hi):
-                plt.plot([slot, slot], [f.lo, f.hi], marker="┃", color=FORECAST)
-            plt.scatter([slot], [f.price], marker="•", color=FORECAST)
+        self._draw_fan(plt, forecasts)
         for mark in self.marks:
             slot = (bucket_of(mark.at, self.timeframe) - last_start) // span
             if first_slot <= slot <= 0:
@@ -284,12 +297,21 @@ class MarketChart(SafePlot):
 
     def _forecast_slots(self, last_start: int, span: int, shown: int) -> list[tuple[int, Forecast]]:
         room = max(1, int(shown * AHEAD_SHARE))
-        out = []
-        for f in self.forecasts:
-            slot = (bucket_of(f.minute, self.timeframe) - last_start) // span
-            if 0 <= slot <= room:
-                out.append((slot, f))
-        return out
+        return fan_slots(self.forecasts, last_start, self.timeframe, room)
+
+    def _draw_fan(self, plt: Plot, forecasts: list[tuple[int, Forecast]]) -> None:
+        """Each horizon's band as a bar at its minute, its median a dot; with several horizons,
+        lines join the medians and the band's edges into a fan."""
+        banded = [(s, f) for s, f in forecasts if math.isfinite(f.lo) and math.isfinite(f.hi)]
+        for slot, f in banded:
+            plt.plot([slot, slot], [f.lo, f.hi], marker="┃", color=FORECAST)
+        if len(banded) > 1:
+            xs = [s for s, _ in banded]
+            plt.plot(xs, [f.lo for _, f in banded], marker="·", color=FORECAST)
+            plt.plot(xs, [f.hi for _, f in banded], marker="·", color=FORECAST)
+        if forecasts:
+            plt.scatter([s for s, _ in forecasts], [f.price for _, f in forecasts], marker="•",
+                        color=FORECAST)  # fmt: skip
 
     def _draw_volume(self, plt: Plot, slots: list[tuple[int, Candle]], base: float, lo: float):
         most = max((c.volume_units for _, c in slots), default=0)
