@@ -41,7 +41,12 @@ from btc_tui.config.settings import (
     default_data,
     default_models,
 )
-from btc_tui.config.write import config_template, remember_theme, write_config_template
+from btc_tui.config.write import (
+    config_template,
+    remember_alerts,
+    remember_theme,
+    write_config_template,
+)
 
 __all__ = [
     "CHARTS",
@@ -77,6 +82,7 @@ __all__ = [
     "parse_duration",
     "parse_time",
     "read_config",
+    "remember_alerts",
     "remember_theme",
     "resolve",
     "settings_from",

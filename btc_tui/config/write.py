@@ -74,8 +74,6 @@ def remember_theme(settings: Settings, name: str) -> None:
     file (and its folder) if missing. StorageError if it cannot be written; UsageError for a name
     that is not a Textual theme. The write is atomic: temp file + rename.
     """
-    import tomlkit
-
     path = settings.config
     if path is None:
         return
@@ -84,6 +82,25 @@ def remember_theme(settings: Settings, name: str) -> None:
         name = option.convert(name)
     except ValueError as exc:
         raise UsageError(f"theme {name!r} {exc}") from None
+    _write_key(path, option.key, name)
+
+
+def remember_alerts(settings: Settings, rules: tuple[str, ...]) -> None:
+    """Set `alerts = [...]` in the config file (the alerts screen), as remember_theme does."""
+    path = settings.config
+    if path is None:
+        return
+    try:
+        rules = OPTIONS["alerts"].convert(list(rules))  # type: ignore[assignment]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _write_key(path, OPTIONS["alerts"].key, list(rules))
+
+
+def _write_key(path: Path, key: str, value: object) -> None:
+    """One top-level key of the config file set with tomlkit (comments and layout kept)."""
+    import tomlkit
+
     try:
         document = tomlkit.parse(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -92,7 +109,7 @@ def remember_theme(settings: Settings, name: str) -> None:
         raise StorageError(f"cannot read config file {path}: {exc}") from None
     except tomlkit.exceptions.ParseError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
-    document[option.key] = name  # tomlkit keeps top-level keys before the first table
+    document[key] = value  # tomlkit keeps top-level keys before the first table
     temporary = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

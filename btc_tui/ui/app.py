@@ -20,7 +20,6 @@ from textual.css.scalar import Unit
 from textual.driver import Driver
 from textual.events import Resize
 from textual.reactive import reactive
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
@@ -28,6 +27,7 @@ from btc_tui.config import Settings, remember_theme
 from btc_tui.market.candles import next_timeframe
 from btc_tui.ui import actions, hangup
 from btc_tui.ui import messages as m
+from btc_tui.ui.alerting import Alerting
 from btc_tui.ui.collecting import Collecting
 from btc_tui.ui.palette import ActionsProvider
 from btc_tui.ui.prediction import LivePrediction
@@ -109,6 +109,7 @@ class BtcTuiApp(App[int]):
                 # ForecastPane is mounted once its module is imported, after the first screen.
             yield EventLog(self.clock, id="log")
         yield Static("", id="too-small")
+        yield Alerting(s)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -128,7 +129,11 @@ class BtcTuiApp(App[int]):
         chart = self.query_one(MarketChart)
         collecting = self.query_one(Collecting)
         chart.live_source = lambda: collecting.open_candle
-        self.watch(self.query_one(LivePrediction), "prediction", chart.show_prediction, init=False)
+        prediction = self.query_one(LivePrediction)
+        self.watch(prediction, "prediction", chart.show_prediction, init=False)
+        alerting = self.query_one(Alerting)
+        collecting.on_live_trade = alerting.on_trade
+        self.watch(prediction, "prediction", alerting.on_prediction, init=False)
         self.log_event(f"data {s.data} · models {s.models}" + (" · demo mode" if s.demo else ""))
         self._loop = asyncio.get_running_loop()
         if self.handle_signals:
@@ -262,8 +267,6 @@ class BtcTuiApp(App[int]):
             return self.query_one(Collecting).owner_gone
         if action == "next_view":
             return self.compact
-        if action == "alerts":
-            return not isinstance(self.screen, ModalScreen)
         return True
 
     def action_help(self) -> None:
@@ -296,7 +299,10 @@ class BtcTuiApp(App[int]):
         chart.style = "line" if chart.style == "candle" else "candle"
 
     def action_alerts(self) -> None:
-        self.notify("alerts: coming in the next step")
+        from btc_tui.ui.screens.alerts import AlertsScreen  # its widgets: not at startup
+
+        if not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen(self.query_one(Alerting)))
 
     def action_next_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
@@ -337,6 +343,12 @@ class BtcTuiApp(App[int]):
     @on(m.BarReceived)
     def _bar_received(self, message: m.BarReceived) -> None:
         self.query_one(MarketChart).add_bar(message.event.bar)
+        self.query_one(Alerting).on_bar(message.event.bar)
+
+    @on(m.AlertFired)
+    def _alert_fired(self, message: m.AlertFired) -> None:
+        f = message.firing
+        self.query_one(MarketChart).add_mark(f.at, f.price, f.rule)
 
     @on(m.TrainingFinished)
     def _training_finished(self, message: m.TrainingFinished) -> None:

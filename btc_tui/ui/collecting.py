@@ -102,6 +102,8 @@ class Collecting(Widget):
         self.collector_ticks = 0  # trades seen (tests: the burst has arrived)
         # The minute still trading, per trade (the chart draws it; a plain attribute: no repaint)
         self.open_candle: OpenCandle | None = None
+        # Every live trade, for the alerts (set by the app; never the history fill or a repair)
+        self.on_live_trade: Callable[[Tick], None] = lambda tick: None
 
     def on_mount(self) -> None:
         self.set_interval(1 / self.refresh_hz, self._flush)
@@ -229,6 +231,7 @@ class Collecting(Widget):
     def _on_tick(self, tick: Tick) -> None:
         self.collector_ticks += 1
         self._pending_tick = tick  # the newest wins; _flush shows it at the refresh rate
+        self.on_live_trade(tick)
         if tick.minute_trades:  # 0: its minute is already in the CSV
             live = self.open_candle
             if live is None or live.minute != tick.minute:

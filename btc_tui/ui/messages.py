@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from btc_tui.forecast.predictor import Prediction, Predictor
     from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult
+    from btc_tui.market.alerts import Firing
     from btc_tui.market.collector import BarWritten
 
 
@@ -95,3 +96,11 @@ class ModelLoaded(Message):
 @dataclass
 class PredictionMade(Message):
     prediction: Prediction
+
+
+# --- alerts ----------------------------------------------------------------------------------
+
+
+@dataclass
+class AlertFired(Message):
+    firing: Firing

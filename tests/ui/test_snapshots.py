@@ -17,15 +17,17 @@ from btc_tui.config import Settings
 from btc_tui.forecast.bands import Calibration
 from btc_tui.forecast.live_score import LiveScore
 from btc_tui.forecast.metrics import evaluate
-from btc_tui.forecast.predictor import Prediction
+from btc_tui.forecast.predictor import HorizonForecast, Prediction
 from btc_tui.forecast.training import BatchProgress, EpochEnd, HorizonResult, TrainResult
 from btc_tui.market.bars import MINUTE_MS, MinuteBar
 from btc_tui.market.collector import BarWritten, StreamStatus, Tick
+from btc_tui.market.simulator import simulated_history
 from btc_tui.ui import messages as m
 from btc_tui.ui.app import BtcTuiApp
 from btc_tui.ui.collecting import Collecting, Fill
 from btc_tui.ui.prediction import LivePrediction
 from btc_tui.ui.widgets import LivePane, TrainingPane
+from btc_tui.ui.widgets.market_chart import MarketChart
 
 NOW = 1_767_271_000.0  # 2026-01-01 12:36:40 UTC
 MINUTE = int(NOW // 60) * MINUTE_MS  # the open minute
@@ -88,10 +90,29 @@ def result() -> TrainResult:
     )
 
 
-def make_app() -> BtcTuiApp:
+def make_app(**changes: object) -> BtcTuiApp:
     # Fixed relative paths, shown on screen; autostart=False means nothing reads or writes them.
-    settings = Settings(data=Path("data/minutes.csv"), models=SNAPSHOT_MODELS)
-    return BtcTuiApp(settings, autostart=False, clock=lambda: NOW)
+    # Times in UTC: the chart's labels must not depend on the machine's time zone.
+    settings = Settings(data=Path("data/minutes.csv"), models=SNAPSHOT_MODELS, utc=True)
+    return BtcTuiApp(settings.with_changes(**changes), autostart=False, clock=lambda: NOW)
+
+
+def chart_history(app: BtcTuiApp, days: float = 0.1) -> None:
+    """The minutes the chart would have read from the CSV: a seeded random walk up to the
+    minute before the last written one, with a minute missing (a gap), and an alert's mark."""
+    chart = app.query_one(MarketChart)
+    count = int(days * 1440)
+    walk = simulated_history(count, end_minute=MINUTE - 2 * MINUTE_MS, seed=7)
+    shift = 60_008.0 - walk[-1].close  # ends where the scenario's minutes go on
+    bars = [
+        replace(b, avg_price=b.avg_price + shift, open=b.open + shift, high=b.high + shift,
+                low=b.low + shift, close=b.close + shift, vwap=b.vwap + shift)
+        for b in walk
+    ]  # fmt: skip
+    for k, b in enumerate(bars):
+        if k != count - 12:
+            chart.add_bar(b)
+    chart.add_mark(bars[-20].minute + 30_000, bars[-20].high, "above 60,000")
 
 
 async def settle(app: BtcTuiApp, pilot) -> None:
@@ -107,6 +128,7 @@ async def show_live(app: BtcTuiApp, pilot) -> None:
     collecting = app.query_one(Collecting)
     prediction.post_message(m.DataPrepared(rows=4_320, last_price=60_010.0, frame=None))
     await settle(app, pilot)
+    chart_history(app)
     collecting.state = "collecting"
     collecting.ever_connected = True
     collecting.status_at = NOW
@@ -200,7 +222,7 @@ def test_small_screen_cycles_its_lower_pane_with_v(snap_compare):
 
     async def run_before(pilot) -> None:
         await show_trained(app, pilot)
-        await pilot.press("v")  # log -> loss chart
+        await pilot.press("v", "v")  # under the chart: nothing -> training -> loss chart
         await settle(app, pilot)
 
     assert snap_compare(app, terminal_size=(60, 20), run_before=run_before)
@@ -282,7 +304,7 @@ def assert_fits(app: BtcTuiApp, width: int, height: int) -> None:
     no Live pane line is wider than the pane."""
     from btc_tui.ui.widgets.live import Fact
 
-    for name in ("#live", "#training", "#loss-chart", "#forecast", "#log"):
+    for name in ("#live", "#training", "#market", "#loss-chart", "#forecast", "#log"):
         for pane in app.query(name):
             if not pane.display or not pane.region.height:
                 continue
@@ -332,3 +354,48 @@ def test_no_color_keeps_every_meaning_in_signs_and_words_80x24(snap_compare, mon
         await settle(app, pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def fan_prediction() -> Prediction:
+    """Four horizons from the last written minute, the band widening with the horizon."""
+    last = MINUTE - 2 * MINUTE_MS
+    forecasts = tuple(
+        HorizonForecast(h, last + h * MINUTE_MS, 60_008 + 0.5 * h, 60_000 - 2 * h, 60_016 + 2 * h)
+        for h in (1, 5, 15, 60)
+    )
+    return Prediction(last, 60_008.0, 0.8, forecasts)
+
+
+TIMEFRAME_SIZES = {"1m": (80, 24), "5m": (120, 40), "15m": (100, 30), "1h": (200, 60),
+                   "4h": (120, 40), "1d": (80, 24)}  # fmt: skip
+
+
+@pytest.mark.parametrize("timeframe", list(TIMEFRAME_SIZES))
+def test_market_chart_at_each_timeframe(snap_compare, timeframe):
+    """Candles of three days at each timeframe, with the gap, the mark of a fired alert and
+    the fan of four horizons ahead of the last candle (as far as the room ahead lets it show);
+    thousands separators, UTC times."""
+    app = make_app(timeframe=timeframe)
+
+    async def run_before(pilot) -> None:
+        await show_predicting(app, pilot)
+        chart = app.query_one(MarketChart)
+        chart.candles, chart.marks = [], []
+        chart_history(app, days=3)
+        chart.show_prediction(fan_prediction())
+        await settle(app, pilot)
+
+    size = TIMEFRAME_SIZES[timeframe]
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_market_chart_as_a_line_120x40(snap_compare):
+    app = make_app(chart="line")
+    assert snap_compare(
+        app, terminal_size=(120, 40), run_before=lambda pilot: show_predicting(app, pilot)
+    )
+
+
+def test_alerts_screen_80x24(snap_compare):
+    app = make_app(alerts=("above 70,000", "move 1% 15m", "band"))
+    assert snap_compare(app, terminal_size=(80, 24), press=["a"])

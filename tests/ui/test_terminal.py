@@ -87,7 +87,7 @@ def test_demo_first_launch_in_a_terminal(tmp_path):
         term.wait_for(b"SIMULATED")
         term.wait_for(b"connected")
         term.wait_for(b" trades")  # the open minute has trades
-        asked = time.time()
+        asked = moment_in_an_open_minute()
         os.write(term.master, b"q")
         code = term.exit_code()
     finally:
@@ -248,3 +248,21 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("notify", ["osc", "bell"])
+def test_an_alert_reaches_the_terminal_as_a_bell_and_a_desktop_notification(tmp_path, notify):
+    """A rule that any live trade fires: the terminal gets the bell, and with --notify osc
+    the OSC 777 and OSC 9 notifications too (bytes as read from the pty)."""
+    rule = "move 0.0001% 1m"
+    term, _ = start_collecting(tmp_path, "--alert", rule, "--notify", notify)
+    try:
+        osc777 = f"\x1b]777;notify;btc-tui: BTCUSDT alert;{rule}: ".encode()
+        if notify == "osc":
+            term.wait_for(b"\x07" + osc777)
+            term.wait_for(f"\x1b]9;btc-tui: BTCUSDT alert: {rule}: ".encode())
+        else:
+            term.wait_for(b"Price alert")  # the toast: the firing happened
+            assert b"\x07" in term.seen and osc777 not in term.seen
+    finally:
+        term.stop()

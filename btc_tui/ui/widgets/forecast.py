@@ -33,7 +33,7 @@ def _cell(value: float, width: int, digits: int = 2) -> str:
 # and the model beside the last price first; direction, width and notes go first.
 _KEEP_ORDER = ("verdict", "head", "model", "last", "coverage", "ahead", "persist", "score",
                "skill", "width", "direction", "note")  # fmt: skip
-METRICS_WIDTH = 22
+METRICS_WIDTH = 22  # only before the first layout: #forecast-metrics' width in app.tcss rules
 
 
 def metrics_lines(m: Metrics) -> list[tuple[str, str]]:
@@ -167,5 +167,6 @@ class ForecastPane(Horizontal):
         rows = self.content_size.height or None
         if rows is not None and self._prefix:
             rows -= 1
-        text = metrics_text(self._metrics, max_rows=rows, horizons=self._horizons)
+        width = static.content_size.width or METRICS_WIDTH  # app.tcss decides; this until laid out
+        text = metrics_text(self._metrics, max_rows=rows, width=width, horizons=self._horizons)
         static.update(f"{self._prefix}\n{text}" if self._prefix else text)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from textual import work
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 from textual_plotext.plot import Plot
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
     from btc_tui.market.bars import MinuteBar
 
 Y_LABEL = 10  # columns plotext takes for "100,000 ┤" and the frame
-LIVE_REDRAW = 1.0  # seconds between redraws for the open minute
+LIVE_REDRAW = (
+    3.0  # seconds between looks at the open minute (bytes on the wire: ui_terminal_bytes.py)
+)
 VOLUME_SHARE = 0.22  # of the chart's height, under the prices
 VOLUME_MIN_HEIGHT = 12  # rows of the widget below which the prices get them all
 AHEAD_SHARE = 0.25  # at most this much of the width for the forecast ahead
@@ -85,6 +88,21 @@ def price_label(value: float, step: float) -> str:
     return f"{value:,.{decimals}f}"
 
 
+def fan_slots(
+    forecasts: list[Forecast], last_start: int, timeframe: str, room: int
+) -> list[tuple[int, Forecast]]:
+    """Where each horizon goes: its slot after the last candle's (0 = the last candle's own
+    bucket), only those within `room` slots; horizons that fall in one candle (a wide timeframe)
+    are shown by the longest of them."""
+    span = span_ms(timeframe)
+    by_slot: dict[int, Forecast] = {}
+    for f in forecasts:
+        slot = (bucket_of(f.minute, timeframe) - last_start) // span
+        if 0 <= slot <= room:
+            by_slot[slot] = f  # shortest first: a longer horizon in the same slot wins
+    return sorted(by_slot.items())
+
+
 class MarketChart(SafePlot):
     """Market · SYMBOL · timeframe."""
 
@@ -102,6 +120,8 @@ class MarketChart(SafePlot):
         self.forecasts: list[Forecast] = []
         self.marks: list[Mark] = []
         self.loaded_count = 0
+        self._scale: tuple[float, float, int] | None = None  # last drawn: y from, y to, rows
+        self._slots = (0, 0)  # last drawn: the first slot and the last one ahead
         self._reader: Worker[CandleTail] | None = None
         self.set_reactive(MarketChart.timeframe, settings.timeframe)
         self.set_reactive(MarketChart.style, settings.chart)
@@ -173,21 +193,22 @@ class MarketChart(SafePlot):
             self.reload()
         self._draw()
 
-    def add_prediction(self, target_minute: int, price: float, lo: float, hi: float) -> None:
-        self.predictions[target_minute] = price
+    def show_prediction(self, prediction: Prediction | None) -> None:
+        """The model's forecast from the newest window: every horizon's median and band (the fan
+        ahead of the last candle); the first horizon's median is kept as a dot at its minute, to
+        be seen against what happened."""
+        if prediction is None:
+            return
+        fan = [Forecast(f.target_minute, f.median, f.lo, f.hi) for f in prediction.forecasts]
+        if not fan:
+            return
+        self.predictions[fan[0].minute] = fan[0].price
         if len(self.predictions) > 2000:
             for key in sorted(self.predictions)[:-1000]:
                 del self.predictions[key]
-        self.forecasts = [Forecast(target_minute, price, lo, hi)]
+        self.forecasts = fan
         self._title()
         self._draw()
-
-    def show_prediction(self, prediction: Prediction | None) -> None:
-        """Today's model: one horizon's prediction and its interval (drawn ahead of the last
-        candle; once its minute has passed, a dot against what happened)."""
-        if prediction is not None:
-            p = prediction
-            self.add_prediction(p.target_minute, p.price, p.lo, p.hi)
 
     def set_forecasts(self, forecasts: list[Forecast]) -> None:
         self.forecasts = forecasts
@@ -198,10 +219,40 @@ class MarketChart(SafePlot):
         self._draw()
 
     def _live_tick(self) -> None:
+        """The open minute, once a second: redrawn only when it would look different (another
+        minute, or a price in another row of the chart): every redraw sends the chart's rows
+        over the wire again."""
         live = self.live_source()
-        if live != self.live:
-            self.live = live
-            self._draw()
+        if live == self.live:
+            return
+        before, self.live = self._cells(self.live), live
+        after = self._cells(live)
+        if after == before:
+            return
+        if before is None or after is None or before[0] != after[0] or len(after) == 3:
+            self._draw()  # a new minute, or a new scale: everything moves
+            return
+        # Same scale, same minute: only the last candle's columns change. Repaint just those
+        # (and the forecast beside them), not the whole chart.
+        self._version += 1
+        self.refresh(self._right_edge())
+
+    def _right_edge(self) -> Region:
+        first, ahead = self._slots
+        plot = max(1, self.size.width - Y_LABEL)
+        per_slot = plot / max(1, ahead - first + 1)
+        width = min(self.size.width, int((ahead + 1.5) * per_slot) + 3)
+        return Region(self.size.width - width, 0, width, self.size.height)
+
+    def _cells(self, live: OpenCandle | None) -> tuple[object, ...] | None:
+        if live is None or self._scale is None:
+            return None
+        base, top, rows = self._scale
+        if live.low < base or live.high > top:
+            return (live.minute, live.low, live.high)  # off the scale: always a redraw
+        row = (rows - 1) / (top - base)
+        prices = (live.open, live.high, live.low, live.close)
+        return (live.minute, *(round((p - base) * row) for p in prices))
 
     # --- drawing ---------------------------------------------------------------------------------
 
@@ -233,26 +284,34 @@ class MarketChart(SafePlot):
             self._draw_volume(plt, slots, base, lo)
         self._draw_prices(plt, slots)
         self._draw_predictions(plt, last_start, span, first_slot)
-        for slot, f in forecasts:
-            if math.isfinite(f.lo) and math.isfinite(f.hi):
-                plt.plot([slot, slot], [f.lo, f.hi], marker="┃", color=FORECAST)
-            plt.scatter([slot], [f.price], marker="•", color=FORECAST)
+        self._draw_fan(plt, forecasts)
         for mark in self.marks:
             slot = (bucket_of(mark.at, self.timeframe) - last_start) // span
             if first_slot <= slot <= 0:
                 plt.scatter([slot], [mark.price], marker="◆", color=MARK)
         plt.xlim(first_slot - 0.5, ahead + 0.5)
         plt.ylim(base, hi)
+        self._scale = (base, hi, max(2, self.size.height - 3))
+        self._slots = (first_slot, ahead)
         self._ticks(plt, first_slot, ahead, last_start, span, lo, hi)
 
     def _forecast_slots(self, last_start: int, span: int, shown: int) -> list[tuple[int, Forecast]]:
         room = max(1, int(shown * AHEAD_SHARE))
-        out = []
-        for f in self.forecasts:
-            slot = (bucket_of(f.minute, self.timeframe) - last_start) // span
-            if 0 <= slot <= room:
-                out.append((slot, f))
-        return out
+        return fan_slots(self.forecasts, last_start, self.timeframe, room)
+
+    def _draw_fan(self, plt: Plot, forecasts: list[tuple[int, Forecast]]) -> None:
+        """Each horizon's band as a bar at its minute, its median a dot; with several horizons,
+        lines join the medians and the band's edges into a fan."""
+        banded = [(s, f) for s, f in forecasts if math.isfinite(f.lo) and math.isfinite(f.hi)]
+        for slot, f in banded:
+            plt.plot([slot, slot], [f.lo, f.hi], marker="┃", color=FORECAST)
+        if len(banded) > 1:
+            xs = [s for s, _ in banded]
+            plt.plot(xs, [f.lo for _, f in banded], marker="·", color=FORECAST)
+            plt.plot(xs, [f.hi for _, f in banded], marker="·", color=FORECAST)
+        if forecasts:
+            plt.scatter([s for s, _ in forecasts], [f.price for _, f in forecasts], marker="•",
+                        color=FORECAST)  # fmt: skip
 
     def _draw_volume(self, plt: Plot, slots: list[tuple[int, Candle]], base: float, lo: float):
         most = max((c.volume_units for _, c in slots), default=0)
@@ -304,8 +363,9 @@ class MarketChart(SafePlot):
         self, plt: Plot, first: int, ahead: int, last_start: int, span: int, lo: float, hi: float
     ) -> None:
         rows = max(2, self.size.height - 4)
-        step = nice_step(hi - lo, max(2, rows // 3))
-        ys = [y for y in price_ticks(lo, hi, max(2, rows // 3)) if lo <= y <= hi]
+        most = max(2, rows // 2)  # a label every other row at most
+        step = nice_step(hi - lo, most)
+        ys = [y for y in price_ticks(lo, hi, most) if lo <= y <= hi]
         plt.yticks(ys, [price_label(y, step) for y in ys])
         fmt = TIME_FORMATS[self.timeframe]
         label = len(self._time(last_start, fmt))
