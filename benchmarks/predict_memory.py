@@ -4,7 +4,8 @@ Trains a small model first (in its own process, on the last minutes of the kline
 `--data FILE`) unless `--models DIR` names a saved one, then starts a fresh process that loads it
 the way the app does (`Predictor.load`) and predicts, and prints: peak RSS (VmHWM) and current
 RSS, whether TensorFlow or Keras got imported, and the time of one prediction from the latest
-minutes (median of many). With `--with-ui` the fresh process imports the Textual app as well, as
+minutes (the 1,500 the app keeps; median of many, and the mean CPU time, which a machine busy
+with other work inflates less), every horizon's median and band at once. With `--with-ui` the fresh process imports the Textual app as well, as
 `btc-tui` does. With `--app` it then also launches the real `btc-tui` in a pseudo-terminal (120x40)
 on a copy of the CSV with that model (stream and REST on a closed loopback port, no history fill),
 waits until its Live pane shows the prediction line ("→ … (80%: …)"), and prints that process's
@@ -43,21 +44,26 @@ from btc_tui.config import Settings
 from btc_tui.forecast.predictor import Predictor
 from btc_tui.market.store import load_minutes
 
-settings = Settings(data=Path({data!r}), models=Path({models!r}), **{shape!r})
+shape = dict({shape!r}, horizons=tuple({shape!r}["horizons"]))
+settings = Settings(data=Path({data!r}), models=Path({models!r}), **shape)
 started = time.perf_counter()
 predictor = Predictor.load(settings)
 loaded = time.perf_counter() - started
-frame = load_minutes(settings.data).frame.iloc[-500:]
+frame = load_minutes(settings.data).frame.iloc[-1500:]
 times = []
+cpu = time.process_time()
 for _ in range(500):
     t = time.perf_counter()
     prediction = predictor.predict(frame)
     times.append(time.perf_counter() - t)
+cpu = (time.process_time() - cpu) / 500
 heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"tensorflow", "keras"}})
 print(json.dumps({{**rss(), "load_s": loaded, "predict_ms": 1000 * statistics.median(times),
+                  "cpu_ms": 1000 * cpu,
                   "predict_ms_p95": 1000 * sorted(times)[int(0.95 * len(times))],
                   "heavy": heavy, "price": prediction.price, "lo": prediction.lo,
-                  "hi": prediction.hi}}))
+                  "hi": prediction.hi, "horizons": list(prediction.horizons),
+                  "far": [prediction.forecasts[-1].lo, prediction.forecasts[-1].hi]}}))
 """
 
 
@@ -77,10 +83,10 @@ def train_small(data: Path, models: Path, minutes: int) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
-def model_shape(models: Path) -> dict[str, float]:
-    """The saved model's window, horizon and interval, so it is loaded with its own settings."""
+def model_shape(models: Path) -> dict[str, object]:
+    """The saved model's window, horizons and interval, so it is loaded with its own settings."""
     meta = json.loads((models / "btc_lstm.json").read_text())
-    return {name: meta[name] for name in ("window", "horizon", "interval")}
+    return {name: meta[name] for name in ("window", "horizons", "interval")}
 
 
 def app_rss(data: Path, models: Path) -> None:
@@ -96,7 +102,9 @@ def app_rss(data: Path, models: Path) -> None:
         shutil.copyfile(data, copy)
         args = ["--data", str(copy), "--models", str(models), "--history", "0"]
         args += ["--url", "ws://127.0.0.1:9", "--rest-url", "http://127.0.0.1:9"]
-        args += [f"--{name}={value}" for name, value in model_shape(models).items()]
+        shape = model_shape(models)
+        shape["horizons"] = ",".join(str(h) for h in shape["horizons"])  # type: ignore[union-attr]
+        args += [f"--{name}={value}" for name, value in shape.items()]
         term = Pty(args, Path(tmp), size=(120, 40))
         try:
             # The prediction line: "HH:MM → price (80%: lo–hi)", drawn once the model is in.
@@ -158,8 +166,10 @@ def main() -> None:
     )
     print(
         f"Predictor.load {1000 * r['load_s']:.1f} ms; one prediction from the latest minutes: "
-        f"median {r['predict_ms']:.2f} ms, p95 {r['predict_ms_p95']:.2f} ms "
-        f"(last: {r['price']:,.2f} in [{r['lo']:,.2f}, {r['hi']:,.2f}])"
+        f"median {r['predict_ms']:.2f} ms, p95 {r['predict_ms_p95']:.2f} ms, CPU time "
+        f"{r['cpu_ms']:.2f} ms (less sensitive to a busy machine) "
+        f"for horizons {r['horizons']} (first: {r['price']:,.2f} in [{r['lo']:,.2f}, "
+        f"{r['hi']:,.2f}]; last: [{r['far'][0]:,.2f}, {r['far'][1]:,.2f}])"
     )
     if args.app:
         app_rss(data, models)

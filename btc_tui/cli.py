@@ -16,6 +16,7 @@ textual and nothing here imports tensorflow.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from argparse import SUPPRESS
@@ -174,6 +175,13 @@ def main(
     except StorageError as exc:
         print(f"btc-tui: disk error: {exc}", file=sys.stderr)
         return EXIT_STORAGE
+    except BrokenPipeError:
+        # The reader went away (`btc-tui config | head -3`): stop quietly, as coreutils do (128 +
+        # SIGPIPE). What Python still holds for stdout goes to /dev/null so the flush at exit
+        # can't fail again. (`collect` handles this itself: it writes the open minute first.)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         # Only reached where a command has no Ctrl+C handling of its own: whatever it was
         # writing goes to a temp file first, so nothing already saved has been touched.

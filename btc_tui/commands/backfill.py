@@ -32,7 +32,8 @@ def _to_ms(value: int | float | str | None, flag: str) -> int | None:
 class _Progress:
     """Rich's bar when stderr is a terminal; otherwise a plain line every 5% (or so)."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "backfill") -> None:
+        self.label = label
         self.tty = sys.stderr.isatty()
         self._bar = None
         self._task = None
@@ -45,7 +46,7 @@ class _Progress:
                 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
                 self._bar = Progress(
-                    TextColumn("backfill"),
+                    TextColumn(self.label),
                     BarColumn(),
                     TextColumn("{task.completed:,}/{task.total:,} min"),
                     TimeRemainingColumn(),
@@ -53,7 +54,7 @@ class _Progress:
                     transient=True,
                 )
                 self._bar.start()
-                self._task = self._bar.add_task("backfill", total=progress.total_minutes)
+                self._task = self._bar.add_task(self.label, total=progress.total_minutes)
             self._bar.update(self._task, completed=progress.done_minutes)
             return
         # a plain line at every 5% step (and at the end), for logs and pipes
@@ -64,9 +65,10 @@ class _Progress:
         if progress.done_minutes == progress.total_minutes and self._shown == -2:
             return
         self._shown = -2 if progress.done_minutes == progress.total_minutes else mark
+        requests = f", {progress.requests:,} requests" if progress.requests else ""
         print(
-            f"backfill: {progress.done_minutes:,}/{progress.total_minutes:,} minutes, "
-            f"{progress.written:,} written, {progress.requests:,} requests",
+            f"{self.label}: {progress.done_minutes:,}/{progress.total_minutes:,} minutes, "
+            f"{progress.written:,} written{requests}",
             file=sys.stderr,
             flush=True,
         )
@@ -96,7 +98,14 @@ def run(
     progress = _Progress()
     try:
         result = asyncio.run(
-            backfill(settings, start_ms, end_ms, on_progress=progress, since=since)
+            backfill(
+                settings,
+                start_ms,
+                end_ms,
+                on_progress=progress,
+                since=since,
+                on_wait=lambda text: print(f"btc-tui: {text}", file=sys.stderr, flush=True),
+            )
         )
     except RestError as exc:
         progress.close()

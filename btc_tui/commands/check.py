@@ -1,8 +1,10 @@
 """`btc-tui check [--repair]`: holes in the trade ids, minutes out of order or repeated, corrupt lines.
 
 Exit 0 when the CSV is consistent, 1 when it is not (each problem on its own line). `--repair`
-rebuilds the affected minutes wholly from REST, rewrites the CSV atomically in time order and saves
-the lines it takes out to `<csv>.rejected`; exit 0 once a re-check finds nothing, else 1.
+takes corrupt, duplicate and blank lines out (kept in `<csv>.rejected`) and sorts the rows in one
+atomic rewrite, then rebuilds the affected minutes wholly from REST chunk by chunk, each chunk
+written as it completes (a progress bar on a terminal; a stop or an error keeps what is done);
+exit 0 once a re-check finds nothing, else 1.
 """
 
 from __future__ import annotations
@@ -48,11 +50,29 @@ def _repair(settings: Settings, report) -> int:
         )
         return EXIT_USAGE
 
+    from btc_tui.commands.backfill import _Progress
+    from btc_tui.market.history import BackfillProgress, RebuildProgress
+
+    bar = _Progress("repair")
+    rebuilt = [0]
+
+    def on_progress(progress: RebuildProgress) -> None:
+        rebuilt[0] = progress.rebuilt
+        bar(BackfillProgress(progress.done, progress.total, progress.rebuilt, 0))
+
     try:
-        result = asyncio.run(repair(settings, report))
+        result = asyncio.run(repair(settings, report, on_progress=on_progress))
     except RestError as exc:
-        print(f"btc-tui: error: {exc}; the CSV is unchanged", file=sys.stderr)
+        bar.close()
+        # chunks merged before the error stay: each minute in them is exact and complete
+        kept = f"{rebuilt[0]:,} minute(s) rebuilt before it are kept" if rebuilt[0] else ""
+        print(f"btc-tui: error: {exc}; {kept or 'no minute was rebuilt'}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"repair: stopped; {rebuilt[0]:,} minute(s) rebuilt so far are kept", file=sys.stderr)
+        raise
+    bar.close()
     print(f"repair: {result.rebuilt:,} minute(s) rebuilt from REST", flush=True)
     if result.saved_to is not None:
         print(f"repair: {result.removed_lines} line(s) taken out, kept in {result.saved_to}")

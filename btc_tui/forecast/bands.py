@@ -74,13 +74,22 @@ POINT_WEIGHTS = np.linspace(0.0, 1.0, 21)
 MIN_GAIN = 0.001
 
 
-def fit_point_weight(median: np.ndarray, y: np.ndarray, unit: np.ndarray) -> float:
+# ... and only if that gain is significant on the calibration windows (Diebold-Mariano p-value).
+MAX_PVALUE = 0.05
+
+
+def fit_point_weight(
+    median: np.ndarray, y: np.ndarray, unit: np.ndarray, horizon: int = 1
+) -> float:
     """How much of the network's median correction to keep, chosen on the calibration windows:
     the weight in POINT_WEIGHTS with the lowest mean absolute error in price units (the smallest
-    such weight on a tie), unless that beats weight 0 by less than MIN_GAIN (0.1%) of the MAE.
-    0 means the correction did not clearly help there, and the point forecast is the naive rule
-    itself: a model that learned nothing then ties the baseline instead of losing to it by its
-    noise."""
+    such weight on a tie), unless that beats weight 0 by less than MIN_GAIN (0.1%) of the MAE or
+    not significantly (a Diebold-Mariano p-value of MAX_PVALUE or more, with the lags of
+    `horizon`-minute forecasts). 0 means the correction did not clearly help there, and the
+    point forecast is the naive rule itself: a model that learned nothing then ties the baseline
+    instead of losing to it by its noise."""
+    from btc_tui.forecast.metrics import diebold_mariano
+
     median, y, unit = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (median, y, unit))
     if not len(y):
         return 1.0
@@ -88,7 +97,10 @@ def fit_point_weight(median: np.ndarray, y: np.ndarray, unit: np.ndarray) -> flo
     best = int(np.argmin(errors))
     if errors[0] - errors[best] < MIN_GAIN * errors[0]:
         return 0.0  # a gain this small is noise: the naive rule is the simpler, surer forecast
-    return float(POINT_WEIGHTS[best])
+    weight = float(POINT_WEIGHTS[best])
+    if diebold_mariano((weight * median - y) * unit, -y * unit, horizon) >= MAX_PVALUE:
+        return 0.0  # not significant on these windows: as above
+    return weight
 
 
 # Candidate weights of the network's quantile heads against constant quantiles (0 = the constant
@@ -126,13 +138,15 @@ def _blend(
     return lo, hi
 
 
-def calibrate(outputs: np.ndarray, y: np.ndarray, unit: np.ndarray, nominal: float) -> Calibration:
+def calibrate(
+    outputs: np.ndarray, y: np.ndarray, unit: np.ndarray, nominal: float, horizon: int = 1
+) -> Calibration:
     """Fit one horizon's point weight, band weight and conformal margin on the calibration
     windows: the band weight with the lowest interval score in price units (each weight's band
     first given its own conformal margin), the smallest weight on a tie."""
     outputs = np.asarray(outputs, dtype=np.float64).reshape(-1, 3)
     y, unit = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (y, unit))
-    point_weight = fit_point_weight(outputs[:, 1], y, unit)
+    point_weight = fit_point_weight(outputs[:, 1], y, unit, horizon)
     if not len(y):
         return Calibration(point_weight, 1.0, 0.0, 0.0, 0.0)
     base_lo, base_hi = (float(q) for q in np.quantile(y, _tail_levels(nominal)))

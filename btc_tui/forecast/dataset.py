@@ -32,8 +32,8 @@ SCALING_SCHEME = "per-window min-max of the input minutes only, 5% buffer, min r
 VOL_LOOKBACK = 30
 VOL_SCALES = (5, 240, 1440)
 MIN_VOL_RELATIVE = 1e-5
-# The longest window training accepts: the live app keeps the last 1,500 minutes (ui/frames.py's
-# KEEP), so a longer window could never be filled there and never predict.
+# The longest window training accepts: the live app keeps the last 1,500 minutes (KEEP in
+# market/frames.py), so a longer window could never be filled there and never predict.
 MAX_WINDOW = 1440
 
 # Input features per minute. Prices: the scaled level and its change; close/high/low as offsets
@@ -150,16 +150,39 @@ class RowFeatures:
     def of(cls, series: MinuteSeries, vol_lookback: int = VOL_LOOKBACK) -> RowFeatures:
         scales = sorted({vol_lookback, *VOL_SCALES})
         vol = {k: rolling_volatility(series.prices, k) for k in scales}
-        activity = {
-            name: np.log1p(np.maximum(series.columns[name], 0.0))
-            for name in ACTIVITY_FEATURES.values()
-            if name in series.columns
-        }
-        day = 2 * np.pi * (series.minutes % _DAY_MS) / _DAY_MS
-        # 1970-01-01 was a Thursday: shift so the week's phase starts on Monday 00:00 UTC.
-        week = 2 * np.pi * ((series.minutes + 3 * _DAY_MS) % _WEEK_MS) / _WEEK_MS
-        phase = np.column_stack([np.sin(day), np.cos(day), np.sin(week), np.cos(week)])
-        return cls(vol=vol, activity=activity, phase=phase)
+        return cls(vol=vol, activity=_activity(series), phase=_phase(series.minutes))
+
+    @classmethod
+    def at_end(
+        cls, series: MinuteSeries, history: np.ndarray, vol_lookback: int = VOL_LOOKBACK
+    ) -> RowFeatures:
+        """The values `of` gives at the series' last row, for a window ending there (the live
+        prediction: no work for rows nobody reads). `history` holds the prices up to and
+        including that row, as many as the longest volatility scale needs."""
+        vol = {}
+        changes = np.abs(np.diff(history[-(max(vol_lookback, *VOL_SCALES) + 1) :]))
+        floor = MIN_VOL_RELATIVE * abs(history[-1])
+        for k in sorted({vol_lookback, *VOL_SCALES}):
+            values = np.full(len(series), np.nan)
+            recent = changes[-k:]
+            values[-1] = max(recent.mean(), floor) if len(recent) else floor
+            vol[k] = values
+        return cls(vol=vol, activity=_activity(series), phase=_phase(series.minutes))
+
+
+def _activity(series: MinuteSeries) -> dict[str, np.ndarray]:
+    return {
+        name: np.log1p(np.maximum(series.columns[name], 0.0))
+        for name in ACTIVITY_FEATURES.values()
+        if name in series.columns
+    }
+
+
+def _phase(minutes: np.ndarray) -> np.ndarray:
+    day = 2 * np.pi * (minutes % _DAY_MS) / _DAY_MS
+    # 1970-01-01 was a Thursday: shift so the week's phase starts on Monday 00:00 UTC.
+    week = 2 * np.pi * ((minutes + 3 * _DAY_MS) % _WEEK_MS) / _WEEK_MS
+    return np.column_stack([np.sin(day), np.cos(day), np.sin(week), np.cos(week)])
 
 
 @dataclass(frozen=True)
@@ -264,7 +287,11 @@ class WindowSource:
     volatility × sqrt(horizon), and what turns outputs back into prices."""
 
     def __init__(
-        self, windows: Windows, features: Sequence[str], vol_lookback: int = VOL_LOOKBACK
+        self,
+        windows: Windows,
+        features: Sequence[str],
+        vol_lookback: int = VOL_LOOKBACK,
+        rows: RowFeatures | None = None,
     ) -> None:
         needed = required_columns(features)
         lacking = [name for name in needed if name not in windows.series.columns]
@@ -276,7 +303,7 @@ class WindowSource:
         self.windows = windows
         self.features = tuple(features)
         self.vol_lookback = vol_lookback
-        self.rows = RowFeatures.of(windows.series, vol_lookback)
+        self.rows = rows or RowFeatures.of(windows.series, vol_lookback)
         self.horizons = np.asarray(windows.horizons, dtype=np.int64)
 
     def __len__(self) -> int:

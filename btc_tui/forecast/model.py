@@ -200,7 +200,7 @@ class ModelMetadata:
     data_first_minute: str  # ISO 8601, UTC
     data_last_minute: str
     rows: int
-    windows: dict[str, int]  # train, validation, test, dropped
+    windows: dict[str, int]  # fit, stopping, calibration, test, dropped
     metrics: dict[str, float | None]
     versions: dict[str, str]
     created: str  # ISO 8601, UTC

@@ -19,6 +19,7 @@ from btc_tui.errors import UsageError
 from btc_tui.forecast.dataset import (
     MINUTE_MS,
     MinuteSeries,
+    RowFeatures,
     Windows,
     WindowSource,
     missing_columns,
@@ -157,8 +158,8 @@ class Predictor:
         six-column seed file given to a model trained on close/high/low."""
         if len(frame) < self.window:
             return None
-        latest = frame.iloc[-self._rows :]
-        absent = missing_columns(latest.iloc[-self.window :], self.columns)
+        latest = frame.iloc[-self.window :]
+        absent = missing_columns(latest, self.columns)
         if absent:
             raise UsageError(
                 f"the model uses the {', '.join(absent)} of each minute (features "
@@ -169,19 +170,26 @@ class Predictor:
         if len(series) < self.window:
             return None  # an unusable value among the last minutes
         minutes = series.minutes
-        if minutes[-1] - minutes[-self.window] != (self.window - 1) * MINUTE_MS:
+        if minutes[-1] - minutes[0] != (self.window - 1) * MINUTE_MS:
             return None
-        return self.predict_series(series)
+        # The volatility inputs look further back than the window: the earlier usable prices.
+        history = frame["avg_price"].to_numpy(dtype=np.float64)[-self._rows :]
+        history = history[np.isfinite(history) & (history > 0)]
+        return self.predict_series(series, history)
 
-    def predict_series(self, series: MinuteSeries) -> Prediction:
-        """From minutes whose last `window` rows are consecutive (earlier rows feed the
-        volatility inputs), with the columns the model uses (`self.columns`: close...)."""
+    def predict_series(self, series: MinuteSeries, history: np.ndarray | None = None) -> Prediction:
+        """From minutes whose last `window` rows are consecutive, with the columns the model uses
+        (`self.columns`: close...); `history`: the prices up to the last one, as far back as the
+        volatility inputs look (default: the series' own)."""
         lacking = [name for name in self.columns if name not in series.columns]
         if lacking:
             raise UsageError(f"the model needs the {', '.join(lacking)} of each minute as well")
         last = len(series) - 1
         windows = Windows(series, self.window, self.horizons, np.array([last]), 0)
-        source = WindowSource(windows, self._spec.features, self.metadata.vol_lookback)
+        history = series.prices if history is None else history
+        lookback = self.metadata.vol_lookback
+        rows = RowFeatures.at_end(series, history, lookback)
+        source = WindowSource(windows, self._spec.features, lookback, rows)
         outputs = self._forward(source.inputs(slice(None))).reshape(len(self.horizons), 3)
         anchor = (
             float(series.anchor()[last])

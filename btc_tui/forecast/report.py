@@ -74,9 +74,7 @@ def metrics_table(m: Metrics) -> str:
     lines = _columns(rows)
     direction = "n/a" if math.isnan(m.direction_accuracy) else f"{m.direction_accuracy:.1%}"
     whose = f" ({_rule_words(m.point_forecast)} itself)" if m.point_is_naive else ""
-    lines.append(
-        f"direction from the last price right{whose}: {direction} of the test minutes that moved"
-    )
+    lines.append(f"direction right{whose}: {direction} of the moves from the last price")
     if not math.isnan(m.last_price_mae):
         lines.append("(persistence = last minute's average; last price = last minute's close)")
     else:
@@ -263,7 +261,7 @@ def verdict(m: Metrics) -> str:
         text = (
             f"The point forecast is {_rule_words(m.point_forecast)} itself: the network's "
             f"correction to it did not lower the calibration error by at least "
-            f"{MIN_GAIN:.1%}, so none of it is used"
+            f"{MIN_GAIN:.1%} and significantly, so none of it is used"
         )
         if m.point_forecast == m.best_baseline or abs(best) < TIE:
             text += f", and the point forecast has no skill: it ties {words}."

@@ -463,7 +463,7 @@ def evaluate_outputs(
     results = {}
     for j, h in enumerate(windows.horizons):
         calibration = bands.calibrate(
-            calibration_outputs[:, j], cal_y[:, j], cal_unit[:, j], interval
+            calibration_outputs[:, j], cal_y[:, j], cal_unit[:, j], interval, h
         )
         lo, point, hi = calibration.apply(test_outputs[:, j])
         unit = test_unit[:, j]

@@ -34,7 +34,13 @@ from btc_tui.config import Settings
 from btc_tui.errors import StorageError, UsageError
 from btc_tui.market.bars import MINUTE_MS, MinuteAggregator, MinuteBar, TradeRun, minute_of
 from btc_tui.market.binance import AggTrade, Trade
-from btc_tui.market.history import fetch_minutes, fill_hint
+from btc_tui.market.history import (
+    RebuildProgress,
+    fetch_minutes,
+    fill_hint,
+    holes_near_end,
+    rebuild_minutes,
+)
 from btc_tui.market.repair import (
     Hole,
     HoleRuns,
@@ -249,6 +255,7 @@ class Collector:
         for warning in store.warnings:
             self._log(warning, "store")
         self._plan = self._fill_plan(store)
+        stored_holes = self._stored_holes(store)
         if not self._repair_on and store.last_trade_id is not None:
             # No fill over REST: the stream reports the hole since the last stored trade (its
             # count and ids) like any other unrepaired hole, instead of nothing at all.
@@ -282,13 +289,67 @@ class Collector:
                     self.rest = await stack.enter_async_context(
                         BinanceRest(rest_url, settings.symbol)
                     )
+                    self.rest.on_wait = lambda text: self._log(text, "gap")
                 if self.rest is not None:
                     self._spawn(self._check_symbol())
                 if self._plan is not None and self.rest is not None:
                     self._spawn(self._fill(self._plan))
+                if stored_holes and self.rest is not None:
+                    self._spawn(self._repair_stored(stored_holes))
                 await self._run_tasks(store)
         finally:
             store.close()  # releases the lock, whatever happened
+
+    def _stored_holes(self, store: MinuteStore) -> list[int]:
+        """Minutes before the last row that a repair must rebuild (what a stopped repair left),
+        from the ids of the rows of the last --max-fill. The last row is the fill's."""
+        if not self._repair_on or store.last_minute is None:
+            return []
+        max_fill = float(getattr(self.settings, "max_fill", 259200.0))
+        since = store.last_minute - int(max_fill * 1000)
+        return [m for m in holes_near_end(store, since) if m < store.last_minute]
+
+    async def _repair_stored(self, minutes: list[int]) -> None:
+        """Rebuild the minutes around holes left in the CSV, wholly from REST, in chunks merged
+        as they complete, while live collecting goes on (history.rebuild_minutes)."""
+        assert self.rest is not None and self._store is not None
+        span = f"{_utc(minutes[0])} .. {_utc(minutes[-1] + MINUTE_MS)}"
+        self._log(
+            f"repairing holes left in the CSV: {len(minutes):,} minute(s) in {span} over REST, "
+            "written as they complete",
+            "gap",
+        )
+        shown = [0]
+
+        def progress(p: RebuildProgress) -> None:
+            quarter = 4 * p.done // max(1, p.total)
+            if quarter > shown[0] and p.done < p.total:
+                shown[0] = quarter
+                self._log(
+                    f"repairing holes left in the CSV: {p.done:,} of {p.total:,} minutes", "gap"
+                )
+
+        try:
+            rebuilt, missing = await rebuild_minutes(self._store, self.rest, minutes, progress)
+        except asyncio.CancelledError:
+            self._log(
+                "stopped while repairing holes left in the CSV; the next start resumes", "gap"
+            )
+            raise
+        except Exception as exc:
+            if not _is_rest_error(exc):
+                raise
+            self._log(
+                f"could not repair the holes left in the CSV: {exc}; "
+                f"{fill_hint(self.settings.data, self.settings.symbol, self.settings.demo)}",
+                "gap",
+            )
+        else:
+            none = f"; REST had no trade in {len(missing):,} of them" if missing else ""
+            self._log(
+                f"repaired holes left in the CSV: {rebuilt:,} minute(s) rebuilt over REST{none}",
+                "gap",
+            )
 
     def _fill_plan(self, store: MinuteStore) -> _FillPlan | None:
         if not self._repair_on:

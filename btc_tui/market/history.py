@@ -83,8 +83,15 @@ def _iso(ms: int) -> str:
 
 
 # -- REST -----------------------------------------------------------------------------------------
+HEAD_MARGIN_MS = 10_000  # past a minute's end by the server's clock, REST is taken to have it all
+
+
 async def fetch_minutes(
-    rest: BinanceRest, start_ms: int, end_ms: int
+    rest: BinanceRest,
+    start_ms: int,
+    end_ms: int,
+    now: int | None = None,
+    unconfirmed: list[int] | None = None,
 ) -> AsyncIterator[list[MinuteBar]]:
     """Exact complete minute bars for [start_ms, end_ms), in time order, a batch per page.
 
@@ -108,6 +115,17 @@ async def fetch_minutes(
         done, pending = runs[:split], runs[split:]
         if done:
             yield bars_from_runs(done)
+    if pending and now is not None:
+        # The range's last minute had no later aggregate in these pages. It is complete only if
+        # REST has a trade after it (its aggTrades database may lag the market), or the server's
+        # clock is past its end by a margin; otherwise it is left out, said in `unconfirmed`.
+        last = minute_of(pending[-1].trade_time)
+        if now < last + MINUTE_MS + HEAD_MARGIN_MS:
+            after = await rest.agg_trades(start_time=last + MINUTE_MS, limit=1)
+            if not after:
+                if unconfirmed is not None:
+                    unconfirmed.append(last)
+                pending = [run for run in pending if minute_of(run.trade_time) < last]
     if pending:
         yield bars_from_runs(pending)
 
@@ -186,6 +204,7 @@ async def backfill(
     on_progress: Callable[[BackfillProgress], object] | None = None,
     rest: BinanceRest | None = None,
     since: float | None = None,
+    on_wait: Callable[[str], object] | None = None,
 ) -> BackfillResult:
     """Merge exact history for [start_ms, end_ms) into settings.data; rows already there stay.
 
@@ -201,11 +220,12 @@ async def backfill(
     store.open()  # locked before any request: another writer is named before we fetch anything
     own_rest = rest is None
     client = open_rest(settings) if rest is None else rest
+    client.on_wait = on_wait  # a pause an earlier run was told to make, said with its end
     job = _Backfill(store, client, on_progress)
     try:
         if own_rest:
             await client.__aenter__()
-        job.start, job.end = await _backfill_range(client, start_ms, end_ms, since)
+        job.start, job.end, job.now = await _backfill_range(client, start_ms, end_ms, since)
         present_before = existing_minutes(store.path)
         job.present = sum(1 for m in present_before if job.start <= m < job.end)
         ranges = missing_ranges(present_before, job.start, job.end)
@@ -226,7 +246,7 @@ async def backfill(
 
 async def _backfill_range(
     client: BinanceRest, start_ms: int | None, end_ms: int | None, since: float | None
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """The whole minutes [start, end) to backfill; UsageError if there is none."""
     # "now" is Binance's clock, never ours; an end after it would write the current minute
     # (still trading) as if it were complete.
@@ -246,7 +266,7 @@ async def _backfill_range(
             f"nothing to fetch: {_second_text(start_ms)} to {_second_text(end_ms)} holds no "
             "whole minute"
         )
-    return start, end
+    return start, end, now
 
 
 async def _since_listing(
@@ -274,6 +294,8 @@ class _Backfill:
     fetched: int = 0
     written: int = 0
     total: int = 0  # minutes to fetch
+    now: int | None = None  # the server's clock when the range was set
+    unconfirmed: list[int] = field(default_factory=list)  # the head's minutes REST lacks yet
     buffered: list[MinuteBar] = field(default_factory=list)
 
     async def run(self, ranges: list[tuple[int, int]]) -> None:
@@ -281,7 +303,7 @@ class _Backfill:
         done_before = 0
         try:
             for a, b in ranges:
-                async for bars in fetch_minutes(self.client, a, b):
+                async for bars in fetch_minutes(self.client, a, b, self.now, self.unconfirmed):
                     self.take(bars)
                     if bars:
                         self.report(done_before + (bars[-1].minute + MINUTE_MS - a) // MINUTE_MS)
@@ -322,7 +344,12 @@ class _Backfill:
             used_weight=self.client.used_weight,
             rate_limited=self.client.rate_limited,
             seconds=seconds,
-            warnings=list(self.store.warnings),
+            warnings=list(self.store.warnings)
+            + [
+                f"left out {minute_text(m)}: REST shows no trade after it yet (its trade "
+                "database may lag); run backfill again in a minute"
+                for m in self.unconfirmed
+            ],
         )
 
 
@@ -383,7 +410,7 @@ class ImportResult:
 
 def check_dump_name(path: Path, symbol: str) -> re.Match[str]:
     """The name's parts; UsageError for another symbol's dump or a name that is not a dump's."""
-    match = DUMP_NAME.match(path.name)
+    match = DUMP_NAME.match(path.name) or _member_name(path)
     if match is None:
         raise UsageError(
             f"{path}: not a Binance dump file name (expected e.g. "
@@ -395,6 +422,21 @@ def check_dump_name(path: Path, symbol: str) -> re.Match[str]:
             f"--symbol {match['symbol'].lower()} and a --data file for it"
         )
     return match
+
+
+def _member_name(path: Path) -> re.Match[str] | None:
+    """A renamed dump zip (`BTCUSDT-aggTrades-2024-08-08 (1).zip`): its one member still has the
+    name Binance gave it."""
+    if path.suffix.lower() != ".zip":
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [n for n in archive.namelist() if not n.endswith("/")]
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError):
+        return None
+    if len(members) != 1:
+        return None
+    return DUMP_NAME.match(Path(members[0]).name)
 
 
 def _period(match: re.Match[str]) -> tuple[int, int]:
@@ -950,33 +992,109 @@ class RepairResult:
     saved_to: Path | None
 
 
+@dataclass(frozen=True)
+class RebuildProgress:
+    done: int  # minutes of the job covered so far
+    total: int
+    rebuilt: int  # rows written (replaced or inserted) so far: kept whatever happens next
+
+
+REBUILD_CHUNK = 720  # minutes per merge; each merge rewrites the CSV once
+
+
+async def rebuild_minutes(
+    store: MinuteStore,
+    client: BinanceRest,
+    minutes: Iterable[int],
+    on_progress: Callable[[RebuildProgress], object] | None = None,
+    chunk: int = REBUILD_CHUNK,
+) -> tuple[int, list[int]]:
+    """Rebuild these minutes wholly from REST, oldest first, a chunk at a time: each chunk is
+    merged into the CSV (replacing their rows, under the store's lock) as soon as it is complete,
+    so a stop or an error keeps every chunk done, and memory holds one chunk whatever the size.
+    Returns (rows written, the minutes REST had no trade for)."""
+    wanted = sorted(set(minutes))
+    want = set(wanted)
+    total, done, rebuilt = len(wanted), 0, 0
+    missing: list[int] = []
+    buffer: list[MinuteBar] = []
+
+    def flush() -> None:
+        nonlocal rebuilt
+        if buffer:
+            rebuilt += store.merge(buffer, replace=True)
+            buffer.clear()
+
+    def report(covered: int) -> None:
+        if on_progress is not None:
+            on_progress(RebuildProgress(covered, total, rebuilt))
+
+    try:
+        for a, b in _spans(wanted):
+            got: set[int] = set()
+            async for bars in fetch_minutes(client, a, b):
+                for bar in bars:
+                    if bar.minute in want:
+                        buffer.append(bar)
+                        got.add(bar.minute)
+                if len(buffer) >= chunk:
+                    flush()
+                if bars:
+                    report(done + (bars[-1].minute + MINUTE_MS - a) // MINUTE_MS)
+            missing.extend(m for m in range(a, b, MINUTE_MS) if m not in got)
+            done += (b - a) // MINUTE_MS
+            flush()
+            report(done)
+    finally:
+        flush()  # every minute fetched is exact and complete: keep it
+    return rebuilt, missing
+
+
+def holes_near_end(store: MinuteStore, since: int) -> list[int]:
+    """Minutes from `since` on that a repair must rebuild, found from the trade ids of the rows
+    at the end of the CSV (read back only to `since`): both sides of a break in the ids, and
+    rows that hold fewer trades than their ids span. What a stopped repair left, for instance."""
+    minutes: set[int] = set()
+    newer = None
+    for row in store.rows_from_end():
+        if row.minute < since or row.first_trade_id is None or row.last_trade_id is None:
+            break
+        if row.trades != row.last_trade_id - row.first_trade_id + 1:
+            minutes.add(row.minute)
+        if newer is not None and newer.first_trade_id != row.last_trade_id + 1:
+            minutes.update(range(row.minute, newer.minute + MINUTE_MS, MINUTE_MS))
+        newer = row
+    return sorted(minutes)
+
+
 async def repair(
-    settings: Settings, report: CheckReport, rest: BinanceRest | None = None
+    settings: Settings,
+    report: CheckReport,
+    rest: BinanceRest | None = None,
+    on_progress: Callable[[RebuildProgress], object] | None = None,
 ) -> RepairResult:
-    """Rebuild the affected minutes wholly from REST and rewrite the CSV atomically, sorted, one
-    row per minute; corrupt lines go to `<csv>.rejected` so nothing is thrown away."""
+    """`check --repair`: take out corrupt, duplicate and blank lines (kept in `<csv>.rejected`)
+    and sort the rows, in one atomic rewrite; then rebuild the affected minutes wholly from REST,
+    chunk by chunk (`rebuild_minutes`): a stop, a 418 or a network error keeps what is done."""
     affected = sorted(report.affected_minutes())
     store = MinuteStore(settings.data, settings.symbol)
     store.open()
     own_rest = rest is None
     client = open_rest(settings) if rest is None else rest
+    rebuilt, unrepaired = 0, []
     try:
-        fresh: dict[int, MinuteBar] = {}
+        removed, saved = store.rebuild([])
         if affected:
             if own_rest:
                 await client.__aenter__()
             try:
-                for a, b in _spans(affected):
-                    async for bars in fetch_minutes(client, a, b):
-                        fresh.update((bar.minute, bar) for bar in bars if bar.minute in affected)
+                rebuilt, unrepaired = await rebuild_minutes(store, client, affected, on_progress)
             finally:
                 if own_rest:
                     await client.__aexit__(None, None, None)
-        removed, saved = store.rebuild(fresh.values())
     finally:
         store.close()
-    unrepaired = [m for m in affected if m not in fresh]
-    return RepairResult(len(fresh), unrepaired, removed, saved)
+    return RepairResult(rebuilt, unrepaired, removed, saved)
 
 
 def _spans(minutes: list[int]) -> list[tuple[int, int]]:

@@ -27,7 +27,9 @@ side by side stop together.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import os
 import time
 import weakref
 from collections import deque
@@ -35,7 +37,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlencode
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import orjson
@@ -126,6 +129,57 @@ class _Limits:
     offset_known: bool = False
 
 
+LIMITS_FILE = "rest-limits.json"  # in the state directory: each REST host's wait deadlines
+
+
+def state_dir() -> Path:
+    """platformdirs' user state directory for btc-tui (~/.local/state/btc-tui; $XDG_STATE_HOME
+    moves it, as tests do)."""
+    import platformdirs
+
+    return platformdirs.user_state_path("btc-tui")
+
+
+def _host(base_url: str) -> str:
+    return urlsplit(base_url).netloc or base_url
+
+
+def load_deadlines(base_url: str) -> dict[str, float]:
+    """{"retry_until": epoch s, "banned_until": epoch s} an earlier process recorded for this
+    REST host (a 429's Retry-After, a 418's ban); {} if none or unreadable."""
+    try:
+        data = json.loads((state_dir() / LIMITS_FILE).read_text())
+        entry = data.get(_host(base_url), {})
+        return {k: float(v) for k, v in entry.items() if k in ("retry_until", "banned_until")}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def save_deadline(base_url: str, key: str, until: float) -> None:
+    """Record a deadline for every later process (best effort: a read-only home must not stop a
+    run; this process honours it all the same)."""
+    path = state_dir() / LIMITS_FILE
+    try:
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict):
+                data = {}
+        except (OSError, ValueError):
+            data = {}
+        entry = data.setdefault(_host(base_url), {})
+        now = time.time()
+        for name in list(entry):  # drop what has passed
+            if not isinstance(entry[name], int | float) or entry[name] < now:
+                del entry[name]
+        entry[key] = max(until, float(entry.get(key, 0)))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 # Per event loop (asyncio objects and test loops never mix), per base URL.
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Limits]] = (
     weakref.WeakKeyDictionary()
@@ -171,6 +225,12 @@ class BinanceRest:
         self.requests = 0  # HTTP requests sent, retries included
         self.waits = 0  # times we paused to stay inside the weight budget
         self.rate_limited = 0  # 429 answers received
+        # Record 429/418 deadlines in the state directory and honour earlier ones (off when the
+        # clock is not the wall clock: a test's own time means nothing to another process).
+        self.persist = clock is time.time
+        # Told (one line, with the time) when a request must wait for a recorded Retry-After.
+        self.on_wait: Callable[[str], object] | None = None
+        self._said_wait = -math.inf
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> BinanceRest:
@@ -195,11 +255,30 @@ class BinanceRest:
 
     @property
     def _lim(self) -> _Limits:
-        """The limits state shared with every client of this base URL in this event loop."""
+        """The limits state shared with every client of this base URL in this event loop; the
+        first one also takes over what an earlier process recorded (a 429's Retry-After, a ban)."""
         if self._shared is None:
             per_loop = _SHARED.setdefault(asyncio.get_running_loop(), {})
-            self._shared = per_loop.setdefault(self.base_url, _Limits())
+            if self.base_url not in per_loop:
+                per_loop[self.base_url] = self._recorded_limits()
+            self._shared = per_loop[self.base_url]
         return self._shared
+
+    def _recorded_limits(self) -> _Limits:
+        lim = _Limits()
+        if not self.persist:
+            return lim
+        deadlines = load_deadlines(self.base_url)
+        now = self._clock()
+        banned = deadlines.get("banned_until", 0.0)
+        if banned > now:
+            until = datetime.fromtimestamp(banned, UTC)
+            lim.ban = IpBanned(f"{self.base_url} (recorded by an earlier run)", banned - now, until)
+            lim.banned_until = banned
+        retry = deadlines.get("retry_until", 0.0)
+        if retry > now:
+            lim.blocked_until = retry
+        return lim
 
     @property
     def budget(self) -> int:
@@ -395,6 +474,13 @@ class BinanceRest:
             if ban is not None and now < self._lim.banned_until:
                 raise IpBanned(ban.url, self._lim.banned_until - now, ban.until)
             if now < self._lim.blocked_until:
+                if self.on_wait is not None and self._said_wait != self._lim.blocked_until:
+                    self._said_wait = self._lim.blocked_until
+                    until = datetime.fromtimestamp(self._lim.blocked_until, UTC)
+                    self.on_wait(
+                        f"{self.base_url} asked for a pause (HTTP 429 Retry-After): sending "
+                        f"nothing until {until:%H:%M:%S} UTC"
+                    )
                 await self._sleep(self._lim.blocked_until - now)
                 continue
             used = self._known_used(now) + self._in_flight_weight
@@ -457,6 +543,8 @@ class BinanceRest:
             retry_after = (math.floor(server_now / _MINUTE) + 1) * _MINUTE - server_now + _MARGIN
         # Retry-After is the server's word on when we may send again, whatever the weight said.
         self._lim.blocked_until = max(self._lim.blocked_until, received + retry_after)
+        if self.persist:
+            save_deadline(self.base_url, "retry_until", self._lim.blocked_until)
 
     def _ban(self, shown: str, headers: Mapping[str, str], received: float) -> IpBanned:
         """Record a 418: nothing is sent to this server until the ban has passed."""
@@ -469,6 +557,8 @@ class BinanceRest:
         self._lim.ban = ban
         # Binance's shortest ban is 2 minutes: assume that much when it doesn't say.
         self._lim.banned_until = received + (_MIN_BAN if retry_after is None else retry_after)
+        if self.persist:
+            save_deadline(self.base_url, "banned_until", self._lim.banned_until)
         return ban
 
     @staticmethod

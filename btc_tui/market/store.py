@@ -58,9 +58,11 @@ from btc_tui.market.rows import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     import pandas as pd
+
+    from btc_tui.market.rows import Row
 
 __all__ = [  # the row's facts live in rows.py; readers of the CSV may take them from here
     "CSV_COLUMNS",
@@ -121,13 +123,22 @@ class LockOwner(NamedTuple):
         return f"{self.command}, pid {self.pid}{where}, since {when}"
 
 
-def lock_path(path: Path | str) -> Path:
+def real_path(path: Path | str) -> Path:
+    """The file a path names, symlinks resolved (as given when none is involved): the lock, the
+    symbol record and every rewrite go by it, so a link and its target are one CSV, and an atomic
+    rewrite replaces the file, never the link."""
     path = Path(path)
+    real = os.path.realpath(path)
+    return path if real == os.path.abspath(path) else Path(real)
+
+
+def lock_path(path: Path | str) -> Path:
+    path = real_path(path)
     return path.with_name(path.name + ".lock")
 
 
 def meta_path(path: Path | str) -> Path:
-    path = Path(path)
+    path = real_path(path)
     return path.with_name(path.name + ".meta.json")
 
 
@@ -246,7 +257,7 @@ class MinuteStore:
         symbol: str = "btcusdt",
         sources: Mapping[str, str] | None = None,  # {"url": ..., "rest_url": ...} for the lock
     ) -> None:
-        self.path = Path(path)
+        self.path = real_path(path)
         self.symbol = symbol.lower()
         self.sources = dict(sources or {})
         self.last_minute: int | None = None
@@ -352,6 +363,12 @@ class MinuteStore:
             who = owner.describe() if owner else "another btc-tui process"
             raise UsageError(
                 f"{self.path} is being written by {who}; stop that one or pass another --data"
+            ) from None
+        except OSError as exc:  # e.g. ENOLCK: a filesystem (some network mounts) without locks
+            os.close(fd)
+            raise UsageError(
+                f"{lpath}: the filesystem refuses file locks ({_os_problem(exc)}), so a second "
+                "writer could not be kept out; put --data on a local disk"
             ) from None
         previous = os.pread(fd, 4096, 0).decode("utf-8", "replace")
         if previous.strip():
@@ -464,7 +481,7 @@ class MinuteStore:
         first_line = head[: newline if newline >= 0 else len(head)]
         first_line = first_line.decode("utf-8", "replace").strip()
         if first_line == V2_HEADER.strip():
-            self._upgrade(os.pread(fd, size, 0))  # once per old file: a full rewrite anyway
+            self._upgrade(size)  # once per old file, streamed: a full rewrite anyway
             return self._prepare()
         if first_line != HEADER.strip():
             if first_line == ",".join(SEED_COLUMNS):
@@ -606,16 +623,33 @@ class MinuteStore:
                 return
             span *= 4
 
-    def _upgrade(self, data: bytes) -> None:
-        """13 -> 15 columns: old rows get empty id cells (their ids were never recorded)."""
-        lines = data.split(b"\n")
-        out = [HEADER.encode().rstrip(b"\n")]
-        for line in lines[1:]:
-            row = parse_row(line)
-            out.append(line + b",," if row is not None and row.width == len(V2_COLUMNS) else line)
-        if not data.endswith(b"\n"):
-            out[-1] = lines[-1]  # a torn last line stays torn; the normal repair drops it
-        self._rewrite(b"\n".join(out))
+    def _upgrade(self, size: int) -> None:
+        """13 -> 15 columns: old rows get empty id cells (their ids were never recorded). Read and
+        written a block at a time, so a year of minutes never sits in memory."""
+        assert self._fd is not None
+        fd = self._fd
+
+        def blocks() -> Iterator[bytes]:
+            yield HEADER.encode()
+            offset = os.pread(fd, _BLOCK, 0).find(b"\n") + 1
+            pending = b""
+            while offset < size:
+                block = os.pread(fd, min(_BLOCK, size - offset), offset)
+                if not block:
+                    break
+                offset += len(block)
+                data = pending + block
+                cut = data.rfind(b"\n") + 1
+                pending = data[cut:]
+                out = []
+                for line in data[:cut].split(b"\n")[:-1]:
+                    row = parse_row(line)
+                    wide = row is not None and row.width == len(V2_COLUMNS)
+                    out.append(line + (b",,\n" if wide else b"\n"))
+                yield b"".join(out)
+            yield pending  # a torn last line stays torn; the normal repair takes it out
+
+        self._rewrite(blocks())
         self.warnings.append(
             f"{self.path}: upgraded to {len(CSV_COLUMNS)} columns (first_trade_id,last_trade_id; "
             "empty for the rows written before them)"
@@ -790,32 +824,35 @@ class MinuteStore:
         self._rewrite(b"\n".join(out) + b"\n")
         return changed
 
+    def rows_from_end(self) -> Iterator[Row]:
+        """The valid rows, newest (last in the file) first, read in blocks from the end: a caller
+        that stops early reads only the end of the file."""
+        if self._fd is None:
+            raise RuntimeError("MinuteStore.rows_from_end() before open()")
+        fd, end, tail = self._fd, self._size, b""
+        while end > 0:
+            start = max(0, end - _BLOCK)
+            data = os.pread(fd, end - start, start) + tail
+            end = start
+            cut = data.find(b"\n") + 1 if start > 0 else 0
+            tail = data[:cut]
+            for line in reversed(data[cut:].split(b"\n")):
+                row = parse_row(line)
+                if row is not None:
+                    yield row
+
     def read_bars(self, minutes: Iterable[int]) -> dict[int, MinuteBar]:
         """The rows (with trade ids) of these minutes, read back from the end of the file only as
         far as the oldest of them: recent minutes cost a block or two."""
-        if self._fd is None:
-            raise RuntimeError("MinuteStore.read_bars() before open()")
         wanted = set(minutes)
         found: dict[int, MinuteBar] = {}
         if not wanted:
             return found
         oldest = min(wanted)
-        end, tail = self._size, b""
-        while end > 0 and len(found) < len(wanted):
-            start = max(0, end - _BLOCK)
-            data = os.pread(self._fd, end - start, start) + tail
-            end = start
-            cut = data.find(b"\n") + 1 if start > 0 else 0
-            tail, body = data[:cut], data[cut:]
-            reached = False
-            for line in body.split(b"\n"):
-                row = parse_row(line)
-                if row is None:
-                    continue
-                reached |= row.minute <= oldest
-                if row.minute in wanted and row.first_trade_id is not None:
-                    found.setdefault(row.minute, row.bar())  # type: ignore[arg-type]
-            if reached:
+        for row in self.rows_from_end():
+            if row.minute in wanted and row.first_trade_id is not None:
+                found.setdefault(row.minute, row.bar())  # type: ignore[arg-type]
+            if row.minute <= oldest or len(found) == len(wanted):
                 break
         return found
 
@@ -846,30 +883,37 @@ class MinuteStore:
         self._rewrite(HEADER.encode() + body)
         return len(rejected), saved
 
-    def _rewrite(self, content: bytes) -> None:
-        """Replace the CSV by `content`: temp file beside it, fsync, rename, fsync the folder.
+    def _rewrite(self, content: bytes | Iterable[bytes]) -> None:
+        """Replace the CSV by `content` (bytes, or blocks of it: memory stays one block): temp
+        file beside it, fsync, rename, fsync the folder.
 
         A kill at any point leaves the old file or the new one, never a mix.
         """
         folder = self.path.parent
         tmp = folder / f".{self.path.name}.{os.getpid()}.tmp"
+        blocks = [content] if isinstance(content, bytes) else content
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                view = memoryview(content)
-                while view:
-                    view = view[os.write(fd, view) :]
+                for block in blocks:
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, self.path)
-            _fsync_dir(folder)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise StorageError(
                 f"{self.path}: could not rewrite it: {_os_problem(exc)}; the file is unchanged"
             ) from None
+        synced: OSError | None = None
+        try:
+            _fsync_dir(folder)
+        except OSError as exc:
+            synced = exc
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -877,7 +921,13 @@ class MinuteStore:
         st = os.fstat(self._fd)
         self._identity = _Identity(st.st_dev, st.st_ino)
         self._size = st.st_size
-        self._scan(len(content), content.find(b"\n") + 1)
+        first = os.pread(self._fd, _BLOCK, 0).find(b"\n") + 1
+        self._scan(self._size, first)
+        if synced is not None:
+            raise StorageError(
+                f"{self.path}: rewritten, but its folder could not be synced "
+                f"({_os_problem(synced)}): the new file is in place and may not survive a power cut"
+            )
 
     def close(self) -> None:
         if self._fd is not None:

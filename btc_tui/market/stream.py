@@ -38,7 +38,7 @@ from typing import NoReturn
 import orjson
 from websockets import State
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidProxy, InvalidURI
 from websockets.uri import parse_uri
 
 from btc_tui.market.binance import (
@@ -312,6 +312,19 @@ class TradeStream:
                 close_timeout=self.close_timeout,
                 max_queue=self.max_queue,
             )
+        except (InvalidProxy, ValueError) as exc:
+            # A proxy setting from the environment websockets can't use: retrying won't help.
+            import urllib.request
+
+            from btc_tui.errors import UsageError
+
+            if not urllib.request.getproxies():
+                raise
+
+            raise UsageError(
+                f"cannot connect to {self.url}: the proxy set in the environment (https_proxy, "
+                f"all_proxy) is not usable: {exc}; fix or unset it"
+            ) from None
         except (OSError, TimeoutError, EOFError, InvalidHandshake, ConnectionClosed) as exc:
             self.last_error = f"cannot connect: {_describe(exc)}"
             emit(StreamEvent("disconnected", self.last_error))

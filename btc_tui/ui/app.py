@@ -32,7 +32,6 @@ from btc_tui.ui.collecting import Collecting
 from btc_tui.ui.palette import ActionsProvider
 from btc_tui.ui.prediction import LivePrediction
 from btc_tui.ui.screens.help import HelpScreen
-from btc_tui.ui.startup import saved_metrics
 from btc_tui.ui.widgets import EventLog, LivePane, LossChart, TrainingPane
 from btc_tui.ui.widgets.market_chart import MarketChart
 
@@ -147,13 +146,20 @@ class BtcTuiApp(App[int]):
 
     async def _mount_forecast_pane(self) -> None:
         """Its module imports the forecast package (pandas...): import it off the loop, after the
-        first screen, then mount it where compose left room for it."""
+        first screen, then mount it where compose left room for it. A failure is said in the log
+        and a notification (the worker itself does not exit the app)."""
         import importlib
 
-        module = await asyncio.to_thread(importlib.import_module, "btc_tui.ui.widgets.forecast")
-        pane = module.ForecastPane(id="forecast")
-        pane.border_title = "Forecast · test set"
-        await self.query_one("#charts").mount(pane)
+        try:
+            module = await asyncio.to_thread(importlib.import_module, "btc_tui.ui.widgets.forecast")
+            pane = module.ForecastPane(id="forecast")
+            pane.border_title = "Forecast · test set"
+            await self.query_one("#charts").mount(pane)
+        except Exception as exc:  # any failure: shown, never silent
+            reason = f"{type(exc).__name__}: {exc}"
+            self.log_event(f"the forecast pane could not be shown: {reason}")
+            self.notify(reason, title="forecast pane failed", severity="error", timeout=10)
+            return
         self._show_view()
         for show in self._forecast_pending:
             show(pane)
@@ -349,7 +355,12 @@ class BtcTuiApp(App[int]):
         result = message.result
         self._with_forecast_pane(
             lambda pane: pane.show(
-                result.actual, result.predicted, result.metrics, lo=result.lo, hi=result.hi
+                result.actual,
+                result.predicted,
+                result.metrics,
+                lo=result.lo,
+                hi=result.hi,
+                horizons={h: r.metrics for h, r in result.horizons.items()},
             )
         )
         if result.model_path.exists():
@@ -359,10 +370,15 @@ class BtcTuiApp(App[int]):
     def _model_loaded(self, message: m.ModelLoaded) -> None:
         # The file name only (a path would be cut mid-word); the log has the full path.
         self.query_one(TrainingPane).show_model(f"model: {Path(message.path).name}")
-        saved = saved_metrics(message.predictor)
-        if saved is not None:
-            created = str(getattr(message.predictor.metadata, "created", ""))
-            self._with_forecast_pane(lambda pane: pane.show_saved(saved, created))
+        from btc_tui.forecast.saved import saved_model
+
+        saved = saved_model(message.predictor.metadata)
+        self._with_forecast_pane(lambda pane: pane.show_saved(saved))
+        if saved.loss and not self.query_one(TrainingPane).losses:
+            # A model trained earlier draws its own loss curve (this session's run draws its own).
+            self.query_one(LossChart).show_losses(
+                list(zip(saved.loss, saved.val_loss, strict=True))
+            )
 
 
 def run(settings: Settings) -> int:

@@ -1,6 +1,6 @@
-"""The live prediction job's owner: the recent minutes, the loaded model, each next minute's
-prediction and its live score. Model loading and predicting run in threads (tensorflow is
-imported there, never on the loop)."""
+"""The live prediction job's owner: the recent minutes, the loaded model, every horizon's
+prediction and its live score. Model loading (JSON + NumPy weights, never TensorFlow) and
+predicting run in threads, never on the loop."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.reactive import reactive, var
 from textual.widget import Widget
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from btc_tui.config import Settings
+from btc_tui.forecast.live_score import LiveScore
 from btc_tui.market.frames import append_bar, trailing_contiguous
 from btc_tui.ui import messages as m
 from btc_tui.ui.collecting import describe
-from btc_tui.ui.live_score import LiveScore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,12 +72,14 @@ class LivePrediction(Widget):
 
     def add_bar(self, bar: MinuteBar) -> None:
         self.frame = append_bar(self.frame, bar)
-        scored = self.score.resolve(bar.minute, bar.avg_price)
-        if scored is not None:
+        for scored in self.score.resolve_all(bar.minute, bar.avg_price):
             self.scored += 1
+            ahead = (
+                "" if scored.horizon == self.score.first_horizon else f" ({scored.horizon}m ahead)"
+            )
             self.post_message(
                 m.EventLogged(
-                    f"prediction for {bar.start:%H:%M} was {scored.predicted:,.2f},"
+                    f"prediction for {bar.start:%H:%M}{ahead} was {scored.predicted:,.2f},"
                     f" actual {scored.actual:,.2f} (error {scored.error:+,.2f})"
                 )
             )
@@ -86,7 +88,7 @@ class LivePrediction(Widget):
 
     # --- the model -------------------------------------------------------------------------------
 
-    def load(self, why: str = "loading (TensorFlow)…") -> bool:
+    def load(self, why: str = "loading the model…") -> bool:
         path = self.settings.model_path
         if not path.exists():
             self.post_message(m.EventLogged(f"no saved model at {path}: press t to train one"))
@@ -99,7 +101,8 @@ class LivePrediction(Widget):
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="load model", group="model")
     def _load(self) -> None:
-        from btc_tui.forecast.predictor import Predictor  # imports tensorflow: not on the loop
+        # Reads the JSON and the .npz and imports numpy/pandas (no TensorFlow): not on the loop.
+        from btc_tui.forecast.predictor import Predictor
 
         predictor = Predictor.load(self.settings)
         self.post_message(m.ModelLoaded(predictor, str(self.settings.model_path)))
@@ -120,11 +123,15 @@ class LivePrediction(Widget):
     @work(thread=True, exclusive=True, exit_on_error=False, name="predict", group="predict")
     def _predict_next(self, predictor: Predictor, frame: pd.DataFrame) -> None:
         prediction = predictor.predict(frame)
-        if prediction is not None:
+        # exclusive=True cancels this worker when a newer one starts: its result is stale.
+        if prediction is not None and not get_current_worker().is_cancelled:
             self.post_message(m.PredictionMade(prediction))
 
     def on_prediction_made(self, message: m.PredictionMade) -> None:
         message.stop()
+        current = self.prediction
+        if current is not None and message.prediction.last_minute < current.last_minute:
+            return  # from older minutes than the one shown (a stale worker): never go back
         self.score.add(message.prediction)
         self.prediction = message.prediction
 

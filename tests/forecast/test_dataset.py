@@ -232,3 +232,24 @@ def test_any_batch_of_windows_encodes_as_when_encoded_at_once():
     np.testing.assert_array_equal(part.x, whole.x[rows])
     np.testing.assert_array_equal(part.y, whole.y[rows])
     np.testing.assert_array_equal(part.unit, whole.unit[rows])
+
+
+def test_the_live_features_at_the_last_row_equal_the_training_ones():
+    """RowFeatures.at_end (the live predictor's shortcut) gives the same values at the last row
+    as RowFeatures.of over the whole series (training), for short and long histories."""
+    from btc_tui.forecast.dataset import RowFeatures
+
+    for n in (2, 31, 300, 1600):
+        series = rich_series(n, seed=n)
+        whole = RowFeatures.of(series)
+        tail = MinuteSeries(
+            series.minutes[-20:],
+            series.prices[-20:],
+            columns={k: v[-20:] for k, v in series.columns.items()},
+        )
+        end = RowFeatures.at_end(tail, series.prices)
+        for k, values in whole.vol.items():
+            assert end.vol[k][-1] == pytest.approx(values[-1], rel=1e-12), (n, k)
+        for name, values in whole.activity.items():
+            np.testing.assert_array_equal(end.activity[name], values[-20:])
+        np.testing.assert_array_equal(end.phase, whole.phase[-20:])

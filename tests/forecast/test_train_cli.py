@@ -83,7 +83,8 @@ def test_too_few_rows_names_the_numbers(tmp_path):
     done = run_train("--data", short_csv(tmp_path), "--models", tmp_path / "models")
     assert done.returncode == 2
     assert "40 usable minutes" in done.stderr and "0 windows" in done.stderr
-    assert "at least 90 consecutive minutes" in done.stderr
+    # 60 input minutes + 60 ahead, and 263 windows: four parts 60 apart, 20 to fit on
+    assert "at least 382 consecutive minutes" in done.stderr
     assert not (tmp_path / "models").exists()
 
 

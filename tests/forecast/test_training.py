@@ -504,3 +504,15 @@ def test_intervals_never_see_the_test_windows(trained, tmp_path):
     # The test windows before the shift reached their inputs: the same bands as before.
     np.testing.assert_array_equal(again.lo[:1], result.lo[:1])
     np.testing.assert_array_equal(again.hi[:1], result.hi[:1])
+
+
+def test_a_window_longer_than_the_app_keeps_is_refused_before_anything(tmp_path):
+    data = write_minutes(tmp_path / "m.csv", random_walk(100, seed=1))
+    settings = Settings(data=data, models=tmp_path / "models", window=1441)
+    stages: list[str] = []
+    with pytest.raises(UsageError, match="--window 1441 is longer than 1440 minutes"):
+        train(settings, on_stage=stages.append)
+    assert stages == [] and not (tmp_path / "models").exists()
+    # 1,440 is accepted (then refused only for too few minutes).
+    with pytest.raises(UsageError, match="usable minutes"):
+        train(settings.with_changes(window=1440))

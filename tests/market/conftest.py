@@ -36,6 +36,15 @@ def fast_backoff(seed: int = 0) -> Backoff:
     return Backoff(base=0.02, cap=0.1, random=random.Random(seed).random)
 
 
+@pytest.fixture(autouse=True)
+def state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test (and the processes it starts) keeps REST deadlines (429, 418) in its own state
+    directory, never the user's: a ban recorded by one test must not reach the next."""
+    home = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 async def simulator() -> AsyncIterator[Simulator]:
     """A hand-driven simulator: no random-walk clock, pings every 0.2 s, every trade recorded."""

@@ -195,3 +195,24 @@ async def test_on_a_terminal_progress_is_a_bar(sim, tmp_path):
     text = bytes(shown).decode("utf-8", "replace")
     assert "━" in text and "backfill" in text  # rich's bar
     assert "minutes, 0 written" not in text  # not the plain lines
+
+
+async def test_the_head_minute_is_written_only_once_rest_shows_a_trade_after_it(tmp_path):
+    """Issue 15.6: the server's clock is 3 s past minute M, and its trade database lags: M is
+    left out (said) until REST has a trade after it, then written whole."""
+    base = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+    head = base + 5 * MINUTE_MS  # minute M
+    now = [head / 1000 + 63.0]
+    async with Simulator(rate=0, seed=2, clock=lambda: now[0]) as sim:
+        sim.publish([base + i * 20_000 for i in range(15)])  # minutes 0..4
+        sim.publish([head + 1000, head + 30_000])  # M, as far as REST has it so far
+        settings = Settings(data=tmp_path / "m.csv", rest_url=sim.rest_url)
+        result = await backfill(settings, base, None)
+        assert result.written == 5
+        assert any("left out 2024-01-01 00:05 UTC: REST shows no trade after it" in w
+                   for w in result.warnings)  # fmt: skip
+        sim.publish([head + 59_000, head + MINUTE_MS + 500])  # M's last trade, then one after
+        again = await backfill(settings, base, None)
+        assert again.written == 1 and not any("left out" in w for w in again.warnings)
+    rows = read_rows(tmp_path / "m.csv")
+    assert [int(r["trades"]) for r in rows] == [3, 3, 3, 3, 3, 3]

@@ -243,3 +243,20 @@ async def test_a_csv_being_written_is_refused(sim, tmp_path):
         with pytest.raises(UsageError, match=r"is being written by .*pid \d+"):
             import_dumps(settings_for(data), [dump])
     assert data.read_bytes() == before
+
+
+async def test_a_renamed_dump_zip_is_read_by_its_members_name(sim, tmp_path):
+    """Issue 15.8: a browser's "(1)" copy keeps Binance's name inside the zip."""
+    original = write_dump(
+        tmp_path / "BTCUSDT-aggTrades-2024-08-08.zip", agg_lines(sim.agg_trades())
+    )
+    renamed = original.rename(tmp_path / "BTCUSDT-aggTrades-2024-08-08 (1).zip")
+    result = import_dumps(settings_for(tmp_path / "m.csv"), [renamed])
+    assert result.written == HISTORY - 1
+    with pytest.raises(UsageError, match="holds BTCUSDT trades, not ETHUSDT"):
+        import_dumps(settings_for(tmp_path / "e.csv").with_changes(symbol="ethusdt"), [renamed])
+    junk = tmp_path / "notes.zip"
+    with zipfile.ZipFile(junk, "w") as archive:
+        archive.writestr("notes.txt", b"hello")
+    with pytest.raises(UsageError, match="not a Binance dump file name"):
+        import_dumps(settings_for(tmp_path / "m.csv"), [junk])

@@ -53,3 +53,39 @@ async def test_an_outage_of_14000_trades_with_slow_rest_is_repaired_minute_by_mi
     progress = [log.text for log in seen.logs if "repairing a hole over REST" in log.text]
     assert progress and "of 14,000 trade(s)" in progress[0]
     assert any("repaired a hole over REST: 14000 trade(s)" in log.text for log in seen.logs)
+
+
+async def test_a_restart_in_the_middle_of_a_long_repair_resumes_what_is_missing(tmp_path: Path):
+    async with Simulator(rate=0, seed=6, ping_interval=0.2, record=True, rest_latency=0.1) as sim:
+        data = tmp_path / "m.csv"
+        first = Seen()
+        collector = make_collector(sim, data, first, repair_timeout=0.2)
+        async with collecting(collector):
+            await sim.wait_for_connections(1)
+            sim.publish(minute_times(0, 5))
+            sim.publish(outage_times(), send=False)
+            sim.publish(minute_times(7, 3))
+            sim.publish(minute_times(8, 1))
+            await eventually(
+                lambda: any("repairing a hole over REST" in g.text for g in first.logs), timeout=60
+            )
+            sim.rest_latency = 3600.0  # REST hangs from now on: the repair can't finish
+        # stopped mid-repair: what was received is written, the rest of the hole is missing
+        assert any("collecting stopped before the repair finished" in g.text for g in first.logs)
+        rows = read_rows(data)
+        assert sum(int(r["trades"]) for r in rows) < 5 + OUTAGE + 4
+
+        sim.rest_latency = 0.05
+        second = Seen()
+        collector = make_collector(sim, data, second, repair_timeout=5.0)
+        async with collecting(collector):
+            await sim.wait_for_connections(2)
+            await eventually(
+                lambda: any("repaired holes left in the CSV" in g.text for g in second.logs),
+                timeout=60,
+            )
+            sim.publish(minute_times(9, 2))  # the first live trade: the fill completes minute 8
+            sim.publish(minute_times(10, 1))
+            await eventually(lambda: len(second.bars) == 1, timeout=30)
+        assert_csv_matches(data, sim.sent)  # exact, every minute once
+    assert any("repairing holes left in the CSV" in g.text for g in second.logs)

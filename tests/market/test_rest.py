@@ -4,6 +4,7 @@ test needs an exact HTTP behaviour (a hang, a count of concurrent requests)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -366,3 +367,51 @@ async def test_agg_trades_between_reports_missing_aggregates_instead_of_a_gap(ht
             async for page in rest.agg_trades_between(0, 10_000):
                 got.extend(page)
     assert [a.agg_id for a in got] == list(range(1, 2001))  # everything before the gap, once
+
+
+# -- across processes (issue 15.7) ---------------------------------------------------------------
+async def test_a_418_is_honoured_by_the_next_process_which_says_until_when(tmp_path):
+    import subprocess
+    import sys
+
+    async with Simulator(rate=0, seed=1) as sim:
+        async with BinanceRest(sim.rest_url, "btcusdt") as rest:  # the wall clock: recorded
+            sim.fail_next(418, retry_after=300)
+            with pytest.raises(IpBanned):
+                await rest.server_time()
+        assert len(sim.rest_log) == 1
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
+        env["XDG_CONFIG_HOME"] = str(tmp_path / "no-config")
+        command = [sys.executable, "-m", "btc_tui", "backfill", "--since", "1h"]
+        command += ["--rest-url", sim.rest_url, "--data", str(tmp_path / "m.csv")]
+        proc = await asyncio.to_thread(
+            subprocess.run, command, capture_output=True, text=True, env=env, timeout=60
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert "banned" in proc.stderr and "recorded by an earlier run" in proc.stderr
+        assert "until" in proc.stderr and "Traceback" not in proc.stderr
+        assert len(sim.rest_log) == 1  # the new process sent nothing
+
+
+async def test_a_429_retry_after_is_waited_out_by_the_next_client_and_said(tmp_path):
+    async with Simulator(rate=0, seed=1) as sim:
+        async with BinanceRest(sim.rest_url, "btcusdt") as rest:
+            sim.fail_next(429, retry_after=1)
+            first = asyncio.create_task(rest.server_time())
+            await eventually(lambda: rest.rate_limited == 1)
+            first.cancel()  # the process ends before its pause is over
+        told: list[str] = []
+
+        def in_a_new_process() -> None:  # a new event loop: nothing shared but the state dir
+            async def go() -> None:
+                async with BinanceRest(sim.rest_url, "btcusdt") as again:
+                    again.on_wait = told.append
+                    await again.server_time()
+
+            asyncio.run(go())
+
+        sent_before = len(sim.rest_log)
+        await asyncio.to_thread(in_a_new_process)
+        assert told and "sending nothing until" in told[0] and "UTC" in told[0]
+        assert len(sim.rest_log) == sent_before + 1
+        assert sim.rest_statuses.get(418) is None

@@ -732,3 +732,47 @@ def test_garbage_after_the_last_row_stays_and_the_row_is_still_replaced(tmp_path
         fuller = replace(bar(0), trades=bar(0).trades + 1, last_trade_id=bar(0).last_trade_id + 1)
         store.replace_last(fuller)  # never "disk error": the file is read, not refused
     assert path.read_text() == HEADER + format_row(fuller) + "not a row\n"
+
+
+def test_a_symlinked_csv_is_one_file_with_its_target(tmp_path):
+    """Issue 15.4: the lock, the symbol record and rewrites go by the real file."""
+    real = tmp_path / "real" / "m.csv"
+    real.parent.mkdir()
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    with MinuteStore(link) as store:
+        store.append(bar(5))
+        with pytest.raises(UsageError, match="is being written by"):
+            MinuteStore(real).open()  # a second writer on the real path is kept out
+        assert store.merge([bar(1)]) == 1  # an atomic rewrite (history before the last row)
+    assert link.is_symlink() and link.resolve() == real
+    assert (tmp_path / "real" / "m.csv.meta.json").exists()
+    assert not (tmp_path / "link.csv.lock").exists()
+    assert len(load_minutes(link).frame) == 2
+
+
+def test_the_13_column_upgrade_streams_in_flat_memory(tmp_path):
+    """Issue 15.8: 370 MB peak for a year of minutes when it read the file whole."""
+    import tracemalloc
+
+    path = tmp_path / "old.csv"
+    values = "42283.5,42280.0,42290.1,42279.95,42285.0,12.5,42284.1,100"
+    with open(path, "w") as f:
+        f.write(V2_HEADER)
+        for month, day in ((month, day) for month in (1, 2, 3) for day in range(1, 29)):
+            minutes = (f"{h},{m}" for h in range(24) for m in range(60))
+            f.write("".join(f"2024,{month},{day},{hm},{values}\n" for hm in minutes))
+    size = path.stat().st_size
+    assert size > 8_000_000
+    tracemalloc.start()
+    try:
+        with MinuteStore(path) as store:
+            assert any("upgraded to 15 columns" in w for w in store.warnings)
+            assert store.rows == 3 * 28 * 1440
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # blocks of 64 KiB (and the row count's 1 MiB): a few MB whatever the size (was 2x the file)
+    assert peak < 4_000_000, f"peak {peak:,} bytes for a {size:,}-byte file"
+    assert path.read_text().splitlines()[1].endswith(",100,,")
+    assert len(load_minutes(path).frame) == 3 * 28 * 1440

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
+from btc_tui.forecast.live_score import LiveScore
 from btc_tui.forecast.predictor import Prediction
 from btc_tui.market.frames import append_bar, trailing_contiguous
 from btc_tui.market.simulator import simulated_history
-from btc_tui.ui.live_score import LiveScore
 from btc_tui.ui.widgets.charts import downsample
 
 M = 60_000

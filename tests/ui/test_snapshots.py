@@ -15,6 +15,7 @@ import pytest
 
 from btc_tui.config import Settings
 from btc_tui.forecast.bands import Calibration
+from btc_tui.forecast.live_score import LiveScore
 from btc_tui.forecast.metrics import evaluate
 from btc_tui.forecast.predictor import HorizonForecast, Prediction
 from btc_tui.forecast.training import BatchProgress, EpochEnd, HorizonResult, TrainResult
@@ -24,7 +25,6 @@ from btc_tui.market.simulator import simulated_history
 from btc_tui.ui import messages as m
 from btc_tui.ui.app import BtcTuiApp
 from btc_tui.ui.collecting import Collecting, Fill
-from btc_tui.ui.live_score import LiveScore
 from btc_tui.ui.prediction import LivePrediction
 from btc_tui.ui.widgets import LivePane, TrainingPane
 from btc_tui.ui.widgets.market_chart import MarketChart

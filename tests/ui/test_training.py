@@ -3,6 +3,8 @@ prediction. TensorFlow is slow to import, so the flows share one test."""
 
 from __future__ import annotations
 
+import json
+
 from textual.widgets import ProgressBar, Static
 
 from btc_tui.ui import messages as m
@@ -87,4 +89,12 @@ async def test_train_cancel_reload_and_predict_live(tmp_path, live_simulator):
         await pilot.pause()
         metrics = static_text(again.query_one("#forecast-metrics", Static))
         assert metrics.startswith("saved 20") and "MAE" in metrics and "model" in metrics
+        # A model trained earlier draws its loss curve and its test chart, from its JSON.
+        saved = json.loads(settings.metadata_path.read_text())
+        assert again.query_one(LossChart).loss == saved["history"]["loss"]
+        chart = again.query_one("#forecast-chart")
+        assert list(chart.actual) == saved["test_chart"]["1"]["actual"] and chart.error is None
+        # Every horizon is predicted live.
+        prediction = again.query_one(LivePrediction).prediction
+        assert prediction is not None and prediction.horizons == (1, 5)
         await pilot.press("q")

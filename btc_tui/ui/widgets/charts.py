@@ -108,24 +108,10 @@ class LossChart(SafePlot):
     def on_mount(self) -> None:
         self.border_subtitle = "⠤ loss · • val_loss"
 
-    def reset(self) -> None:
-        self.loss, self.val_loss = [], []
-        self._draw()
-
-    def add_epoch(self, loss: float, val_loss: float | None) -> None:
-        self.loss.append(loss)
-        self.val_loss.append(val_loss)
-        self._draw()
-
     def show_losses(self, losses: Sequence[tuple[float, float | None]]) -> None:
         """(loss, val_loss) per epoch, as the training pane holds them."""
         self.loss = [loss for loss, _ in losses]
         self.val_loss = [val for _, val in losses]
-        self._draw()
-
-    def set_history(self, loss: Sequence[float], val_loss: Sequence[float]) -> None:
-        self.loss = list(loss)
-        self.val_loss = list(val_loss) or [None] * len(self.loss)
         self._draw()
 
     def draw(self, plt: Plot) -> None:
@@ -144,28 +130,47 @@ class LossChart(SafePlot):
             plt.xticks([])  # clear_data() keeps the ticks of the previous run
 
 
+BAND = "·"  # the interval's edges: a third marker, lighter than the two series
+
+
 class ForecastChart(SafePlot):
-    """Predicted vs actual prices on the test set, downsampled to about the widget's width."""
+    """Predicted vs actual prices on the test set with the model's interval around the predicted
+    line, downsampled to about the widget's width."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.actual: Sequence[float] = []
         self.predicted: Sequence[float] = []
+        self.lo: Sequence[float] = []
+        self.hi: Sequence[float] = []
 
-    def show(self, actual: Sequence[float], predicted: Sequence[float]) -> None:
+    def show(
+        self,
+        actual: Sequence[float],
+        predicted: Sequence[float],
+        lo: Sequence[float] | None = None,
+        hi: Sequence[float] | None = None,
+    ) -> None:
         self.actual, self.predicted = actual, predicted
+        self.lo = [] if lo is None else lo
+        self.hi = [] if hi is None else hi
         self._draw()
 
     def draw(self, plt: Plot) -> None:
         plt.xlabel("test minute")
-        if len(self.actual):
-            points = max(10, self.size.width - 10)
-            xs, actual = downsample(self.actual, points)
-            _, predicted = downsample(self.predicted, points)
-            legend = self.size.height >= LEGEND_MIN_HEIGHT
-            plt.plot(xs, predicted, label="predicted" if legend else None, marker=DOTS)
-            plt.plot(xs, actual, label="actual" if legend else None, marker=LINE)
-            last = len(self.actual) - 1
-            plt.xticks(whole_ticks(0, last, most=tick_room(self.size.width, len(str(last)))))
-        else:
+        if not len(self.actual):
             plt.xticks([])
+            return
+        points = max(10, self.size.width - 10)
+        xs, actual = downsample(self.actual, points)
+        _, predicted = downsample(self.predicted, points)
+        legend = self.size.height >= LEGEND_MIN_HEIGHT
+        if len(self.lo) == len(self.actual) and len(self.hi) == len(self.actual):
+            _, lo = downsample(self.lo, points)
+            _, hi = downsample(self.hi, points)
+            plt.plot(xs, lo, label="interval" if legend else None, marker=BAND)
+            plt.plot(xs, hi, marker=BAND)
+        plt.plot(xs, predicted, label="predicted" if legend else None, marker=DOTS)
+        plt.plot(xs, actual, label="actual" if legend else None, marker=LINE)
+        last = len(self.actual) - 1
+        plt.xticks(whole_ticks(0, last, most=tick_room(self.size.width, len(str(last)))))

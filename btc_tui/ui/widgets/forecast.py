@@ -5,30 +5,20 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
-from textual_plotext.plot import Plot
 
 from btc_tui.forecast.metrics import LAST_PRICE
 from btc_tui.forecast.report import last_price_unknown, short_verdict
-from btc_tui.ui.widgets.charts import (
-    DOTS,
-    LEGEND_MIN_HEIGHT,
-    LINE,
-    ForecastChart,
-    downsample,
-    tick_room,
-    whole_ticks,
-)
+from btc_tui.ui.widgets.charts import ForecastChart
 
 if TYPE_CHECKING:
     from btc_tui.forecast.metrics import Metrics
-
-BAND = "·"  # the interval's edges: a third marker, lighter than the two series
+    from btc_tui.forecast.saved import SavedModel
 
 
 def _cell(value: float, width: int, digits: int = 2) -> str:
@@ -41,8 +31,8 @@ def _cell(value: float, width: int, digits: int = 2) -> str:
 
 # What to keep when the pane is too short for every line (80x24 leaves it ~7 rows): the verdict
 # and the model beside the last price first; direction, width and notes go first.
-_KEEP_ORDER = ("verdict", "head", "model", "last", "coverage", "persist", "score", "skill",
-               "width", "direction", "note")  # fmt: skip
+_KEEP_ORDER = ("verdict", "head", "model", "last", "coverage", "ahead", "persist", "score",
+               "skill", "width", "direction", "note")  # fmt: skip
 METRICS_WIDTH = 22  # only before the first layout: #forecast-metrics' width in app.tcss rules
 
 
@@ -80,14 +70,41 @@ def metrics_lines(m: Metrics) -> list[tuple[str, str]]:
     return lines
 
 
+def horizon_lines(horizons: Mapping[int, Metrics]) -> list[tuple[str, str]]:
+    """One line per horizon (22 columns): the point's skill against the last price with its
+    Diebold-Mariano p-value, and the band's coverage, e.g. "60m  +0.2% p0.77  79%"."""
+    if len(horizons) < 2:
+        return []
+    lines = [("ahead", f"{'ahead':5}{'vs last':>7}{'p':>5}{'band':>5}")]
+    for h, m in horizons.items():
+        skill = "n/a" if math.isnan(m.skill_vs_last_price) else f"{m.skill_vs_last_price:+.1%}"
+        p = (
+            "n/a"
+            if math.isnan(m.dm_pvalue)
+            else f"{m.dm_pvalue:.2f}"[1:]
+            if m.dm_pvalue < 1
+            else "1.0"
+        )
+        band = "n/a" if math.isnan(m.coverage) else f"{m.coverage:.0%}"
+        lines.append(("ahead", f"{f'{h}m':5}{skill:>7}{p:>5}{band:>5}"))
+    return lines
+
+
 def _rows(line: str, width: int) -> int:
     return max(1, len(textwrap.wrap(line, width)))
 
 
-def metrics_text(m: Metrics, max_rows: int | None = None, width: int = METRICS_WIDTH) -> str:
-    """The metrics as text; with `max_rows`, the least needed lines are left out until the rest
-    fits (the verdict and the model beside the last price stay), so nothing is cut at the edge."""
+def metrics_text(
+    m: Metrics,
+    max_rows: int | None = None,
+    width: int = METRICS_WIDTH,
+    horizons: Mapping[int, Metrics] | None = None,
+) -> str:
+    """The metrics as text, then one line per horizon; with `max_rows`, the least needed lines
+    are left out until the rest fits (the verdict and the model beside the last price stay), so
+    nothing is cut at the edge."""
     lines = metrics_lines(m)
+    lines[-1:-1] = horizon_lines(horizons or {})
     if max_rows is not None:
         for kind in reversed(_KEEP_ORDER):
             if sum(_rows(line, width) for _, line in lines) <= max_rows:
@@ -96,61 +113,28 @@ def metrics_text(m: Metrics, max_rows: int | None = None, width: int = METRICS_W
     return "\n".join(line for _, line in lines)
 
 
-class BandChart(ForecastChart):
-    """The forecast chart with the model's interval drawn around the predicted line."""
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.lo: Sequence[float] = []
-        self.hi: Sequence[float] = []
-
-    def show(
-        self,
-        actual: Sequence[float],
-        predicted: Sequence[float],
-        lo: Sequence[float] | None = None,
-        hi: Sequence[float] | None = None,
-    ) -> None:
-        self.lo = [] if lo is None else lo
-        self.hi = [] if hi is None else hi
-        super().show(actual, predicted)
-
-    def draw(self, plt: Plot) -> None:
-        plt.xlabel("test minute")
-        if not len(self.actual):
-            plt.xticks([])
-            return
-        points = max(10, self.size.width - 10)
-        xs, actual = downsample(self.actual, points)
-        _, predicted = downsample(self.predicted, points)
-        legend = self.size.height >= LEGEND_MIN_HEIGHT
-        if len(self.lo) == len(self.actual) and len(self.hi) == len(self.actual):
-            _, lo = downsample(self.lo, points)
-            _, hi = downsample(self.hi, points)
-            plt.plot(xs, lo, label="interval" if legend else None, marker=BAND)
-            plt.plot(xs, hi, marker=BAND)
-        plt.plot(xs, predicted, label="predicted" if legend else None, marker=DOTS)
-        plt.plot(xs, actual, label="actual" if legend else None, marker=LINE)
-        last = len(self.actual) - 1
-        plt.xticks(whole_ticks(0, last, most=tick_room(self.size.width, len(str(last)))))
-
-
 class ForecastPane(Horizontal):
     def on_mount(self) -> None:
         self.border_subtitle = "⠤ actual · • predicted · ·· interval"
 
     def compose(self) -> ComposeResult:
-        yield BandChart(id="forecast-chart")
+        yield ForecastChart(id="forecast-chart")
         yield Static("no forecast yet: press t to train", id="forecast-metrics")
 
     _metrics: Metrics | None = None
+    _horizons: Mapping[int, Metrics] = {}
     _prefix = ""
 
-    def show_saved(self, metrics: Metrics, created: str) -> None:
-        """A model loaded from disk: its saved test metrics (the test-set series aren't saved)."""
-        if self.has_class("-trained-here"):
-            return  # this session's training result, with its chart, is more complete
-        self._metrics, self._prefix = metrics, f"saved {created[:16].replace('T', ' ')}"
+    def show_saved(self, saved: SavedModel) -> None:
+        """A model loaded from disk: its saved test metrics per horizon and its test chart."""
+        if self.has_class("-trained-here") or saved.metrics is None:
+            return  # this session's training result is as complete and newer
+        metrics = saved.metrics
+        self._metrics, self._horizons = metrics, saved.horizons
+        self._prefix = f"saved {saved.created[:16].replace('T', ' ')}"
+        chart = saved.chart
+        if chart is not None:
+            self.query_one(ForecastChart).show(chart.actual, chart.predicted, chart.lo, chart.hi)
         self._show_metrics()
         # No skill shown as skill: unknown against the last price is flagged like a loss.
         self.set_class(not metrics.best_skill >= 0 or last_price_unknown(metrics), "-no-skill")
@@ -162,11 +146,12 @@ class ForecastPane(Horizontal):
         metrics: Metrics,
         lo: Sequence[float] | None = None,
         hi: Sequence[float] | None = None,
+        horizons: Mapping[int, Metrics] | None = None,
     ) -> None:
         """The test set: actual and predicted prices, and the interval when `lo`/`hi` are given
-        (TrainResult.lo / .hi)."""
-        self.query_one(BandChart).show(actual, predicted, lo, hi)
-        self._metrics, self._prefix = metrics, ""
+        (TrainResult.lo / .hi); `horizons` adds a line per horizon."""
+        self.query_one(ForecastChart).show(actual, predicted, lo, hi)
+        self._metrics, self._horizons, self._prefix = metrics, horizons or {}, ""
         self._show_metrics()
         self.set_class(not metrics.best_skill >= 0, "-no-skill")
         self.add_class("-trained-here")
@@ -183,5 +168,5 @@ class ForecastPane(Horizontal):
         if rows is not None and self._prefix:
             rows -= 1
         width = static.content_size.width or METRICS_WIDTH  # app.tcss decides; this until laid out
-        text = metrics_text(self._metrics, max_rows=rows, width=width)
+        text = metrics_text(self._metrics, max_rows=rows, width=width, horizons=self._horizons)
         static.update(f"{self._prefix}\n{text}" if self._prefix else text)

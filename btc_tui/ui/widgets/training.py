@@ -4,7 +4,6 @@ epoch n/N with a progress bar and ETA, the last loss and val_loss."""
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +19,6 @@ from btc_tui.ui import messages as m
 
 if TYPE_CHECKING:
     from btc_tui.forecast.training import BatchProgress, EpochEnd, TrainResult
-
-BATCH_INTERVAL = 0.2  # per-batch progress at ~5 Hz
 
 
 def duration(seconds: float) -> str:
@@ -79,8 +76,8 @@ class TrainingPane(Vertical):
         self.losses = ()
         self.post_message(
             m.EventLogged(
-                f"training started on {s.data} (window {s.window}, horizon {s.horizon},"
-                f" {s.epochs} epochs)"
+                f"training started on {s.data} (window {s.window}, horizons"
+                f" {','.join(map(str, s.horizons))}, {s.epochs} epochs)"
             )
         )
         self._worker = self._train()
@@ -99,19 +96,11 @@ class TrainingPane(Vertical):
         try:
             from btc_tui.forecast import training
 
-            last_batch = 0.0
-
-            def on_batch(progress: training.BatchProgress) -> None:
-                nonlocal last_batch
-                now = time.monotonic()
-                if now - last_batch >= BATCH_INTERVAL:
-                    last_batch = now
-                    self.post_message(m.BatchProgressed(progress))
-
+            # train() sends at most ~5 batch events a second (its BATCH_PROGRESS_INTERVAL).
             result = training.train(
                 self.settings,
                 on_epoch=lambda epoch: self.post_message(m.EpochEnded(epoch)),
-                on_batch=on_batch,
+                on_batch=lambda progress: self.post_message(m.BatchProgressed(progress)),
                 on_stage=lambda stage: self.post_message(m.TrainingStage(stage)),
                 stop=worker.cancelled_event,
             )
