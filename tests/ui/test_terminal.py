@@ -175,7 +175,8 @@ def test_sighup_while_training_keeps_the_old_model(tmp_path):
     model = models / "btc_lstm.keras"
     saved = model.read_bytes()
     args = ["--demo", "--history", "0", "--data", str(csv), "--models", str(models)]
-    term = Terminal(tmp_path, *args, "--epochs", "500", *small)
+    # 120x40: the Training pane (model name, ETA) is on screen beside the chart
+    term = Terminal(tmp_path, *args, "--epochs", "500", *small, size=(120, 40))
     try:
         term.wait_for(b" trades")
         term.wait_for(b"btc_lstm.keras", timeout=60)  # named once the model is loaded

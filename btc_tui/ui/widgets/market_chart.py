@@ -303,12 +303,12 @@ class MarketChart(SafePlot):
         """Each horizon's band as a bar at its minute, its median a dot; with several horizons,
         lines join the medians and the band's edges into a fan."""
         banded = [(s, f) for s, f in forecasts if math.isfinite(f.lo) and math.isfinite(f.hi)]
-        for slot, f in banded:
-            plt.plot([slot, slot], [f.lo, f.hi], marker="┃", color=FORECAST)
-        if len(banded) > 1:
+        if len(banded) > 1:  # the edges first: the bars drawn after them stay whole
             xs = [s for s, _ in banded]
             plt.plot(xs, [f.lo for _, f in banded], marker="·", color=FORECAST)
             plt.plot(xs, [f.hi for _, f in banded], marker="·", color=FORECAST)
+        for slot, f in banded:
+            plt.plot([slot, slot], [f.lo, f.hi], marker="┃", color=FORECAST)
         if forecasts:
             plt.scatter([s for s, _ in forecasts], [f.price for _, f in forecasts], marker="•",
                         color=FORECAST)  # fmt: skip
