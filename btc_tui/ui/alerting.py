@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual.reactive import var
 from textual.widget import Widget
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from btc_tui.forecast.predictor import Prediction
     from btc_tui.market.bars import MinuteBar
     from btc_tui.market.collector import Tick
+    from btc_tui.ui.app import BtcTuiApp
 
 BANDS_KEPT = 120  # predicted minutes remembered for band rules
 NOTIFY_GAP = 10.0  # seconds: one toast, bell and desktop notification per rule at most
@@ -79,9 +80,10 @@ class Alerting(Widget):
         self._notified[firing.rule] = now
         self.app.notify(firing.line(), title="Price alert", severity="warning", timeout=10)
         data = notification_bytes(firing, self.settings.notify)
-        driver = self.app._driver  # Textual has no public raw write; App.bell() does the same
-        if data and driver is not None and not self.app.is_headless:
-            driver.write(data.decode())
+        # Only a real terminal has a writer (ui/hangup.py's driver); tests and browsers don't.
+        write = cast("BtcTuiApp", self.app).terminal_write
+        if data and write is not None:
+            write(data.decode())
 
     # --- the alerts screen -------------------------------------------------------------------------
 

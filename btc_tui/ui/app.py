@@ -87,6 +87,9 @@ class BtcTuiApp(App[int]):
         self._forecast_pending: list[Callable[[Any], None]] = []  # until the pane is mounted
         self._remembered_theme = settings.theme  # what the config file says now
         self._theme_write = asyncio.Lock()
+        # The terminal's raw writer, set by our own driver (ui/hangup.py) in a real terminal only:
+        # alerts' desktop notifications (OSC 777/9) are bytes no widget can draw.
+        self.terminal_write: Callable[[str], object] | None = None
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()

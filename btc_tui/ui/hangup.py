@@ -15,9 +15,12 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 from textual.drivers.linux_driver import LinuxDriver
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 GONE_ERRNOS = {errno.EIO, errno.EPIPE, errno.ENXIO, errno.EBADF}
@@ -91,7 +94,13 @@ class TerminalOutput:
 
 class HangupSafeDriver(LinuxDriver):
     """Textual's Linux driver, except that losing the terminal's input is a hang-up, not a crash
-    (the stock driver turns the EIO of a vanished terminal into a traceback)."""
+    (the stock driver turns the EIO of a vanished terminal into a traceback). It also hands its
+    writer to the app, for the raw bytes of a desktop notification (OSC 777/9): Textual has no
+    public way to reach the driver it made."""
+
+    def __init__(self, app: App, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        app.terminal_write = self.write  # type: ignore[attr-defined]  (BtcTuiApp declares it)
 
     def run_input_thread(self) -> None:
         try:
