@@ -3,10 +3,14 @@ candle, at the model's prices; horizons past the room ahead are left out."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from btc_tui.forecast.predictor import HorizonForecast, Prediction
 from btc_tui.market.bars import MINUTE_MS
 from btc_tui.market.candles import bucket_of
+from btc_tui.market.simulator import simulated_history
 from btc_tui.ui.app import BtcTuiApp
+from btc_tui.ui.widgets import market_chart
 from btc_tui.ui.widgets.market_chart import Forecast, MarketChart, fan_slots
 from tests.ui.conftest import settings_for
 
@@ -52,3 +56,30 @@ async def test_the_chart_takes_every_horizon_from_the_models_prediction(tmp_path
         ]
         assert chart.predictions == {LAST + MINUTE_MS: 60_001.0}  # the dot to score by eye
         assert "predicted" in chart.border_subtitle
+
+
+async def test_a_burst_of_minutes_redraw_the_chart_at_most_once_per_gap_and_lose_none(
+    tmp_path, monkeypatch
+):
+    """Minutes arriving one after another (an attach catching up, a fast feed) redraw the whole
+    chart at most once per DATA_REDRAW_GAP, and the last of them is on the screen after it."""
+    gap = 3.0  # long beside the few ms between two steps below, however slow the machine
+    monkeypatch.setattr(market_chart, "DATA_REDRAW_GAP", gap)
+    app = BtcTuiApp(settings_for(tmp_path).with_changes(utc=True), autostart=False)
+    walk = simulated_history(40, end_minute=LAST, seed=3)
+    spike = replace(walk[-1], high=walk[-1].high + 5_000.0, close=walk[-1].close + 5_000.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        chart = app.query_one(MarketChart)
+        await pilot.pause(gap + 0.1)  # nothing drawn lately
+        for bar in walk[:-1]:
+            chart.add_bar(bar)  # the first draws at once; the frame shows them all
+        drawn = chart._version
+        await pilot.pause()
+        chart.add_bar(spike)  # the next minute, within the gap: put off
+        assert chart._version == drawn
+        await pilot.pause()
+        label = f"{spike.high // 1000 * 1000:,.0f}"  # the price axis' top label once it is drawn
+        assert label not in app.export_screenshot()
+        await pilot.pause(gap + 0.5)
+        assert chart._version == drawn + 1  # one redraw after the gap, with every minute
+        assert label in app.export_screenshot()

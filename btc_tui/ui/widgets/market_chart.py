@@ -8,6 +8,7 @@ end in a thread, folds in each closed minute, and redraws the open minute at mos
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.geometry import Region
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 from textual_plotext.plot import Plot
 
@@ -41,6 +43,10 @@ Y_LABEL = 10  # columns plotext takes for "100,000 ┤" and the frame
 LIVE_REDRAW = (
     3.0  # seconds between looks at the open minute (bytes on the wire: ui_terminal_bytes.py)
 )
+# Minutes that arrive in a burst (an attach catching up, a repair's minutes, a fast simulator)
+# redraw the whole chart at most this often: each redraw is ~5 ms of plotext on the event loop
+# (benchmarks/ui_loop_stall.py). A key, a resize or a new timeframe still draws at once.
+DATA_REDRAW_GAP = 1.0  # seconds
 VOLUME_SHARE = 0.22  # of the chart's height, under the prices
 VOLUME_MIN_HEIGHT = 12  # rows of the widget below which the prices get them all
 AHEAD_SHARE = 0.25  # at most this much of the width for the forecast ahead
@@ -123,6 +129,8 @@ class MarketChart(SafePlot):
         self._scale: tuple[float, float, int] | None = None  # last drawn: y from, y to, rows
         self._slots = (0, 0)  # last drawn: the first slot and the last one ahead
         self._reader: Worker[CandleTail] | None = None
+        self._drawn_at = -math.inf  # monotonic time of the last whole redraw
+        self._redraw: Timer | None = None  # a data redraw put off by DATA_REDRAW_GAP
         self.set_reactive(MarketChart.timeframe, settings.timeframe)
         self.set_reactive(MarketChart.style, settings.chart)
 
@@ -171,7 +179,24 @@ class MarketChart(SafePlot):
     def add_bar(self, bar: MinuteBar) -> None:
         self.candles = add_minute(self.candles, bar, self.timeframe, keep=max(self.wanted(), 2))
         self.last_closed = max(self.last_closed or bar.minute, bar.minute)
-        self._draw()
+        self._draw_soon()
+
+    def _draw(self) -> None:
+        self._drawn_at = time.monotonic()
+        if self._redraw is not None:
+            self._redraw.stop()
+            self._redraw = None
+        super()._draw()
+
+    def _draw_soon(self) -> None:
+        """New data: draw now, or once DATA_REDRAW_GAP has passed since the last redraw."""
+        if self._redraw is not None:
+            return  # one is coming, and it draws whatever the data is by then
+        wait = self._drawn_at + DATA_REDRAW_GAP - time.monotonic()
+        if wait <= 0:
+            self._draw()
+        else:
+            self._redraw = self.set_timer(wait, self._draw)
 
     def next_timeframe(self, timeframe: str) -> None:
         self.timeframe = timeframe
