@@ -71,7 +71,8 @@ class StreamStatus(_LinkStatus):
     unrepaired: int = 0  # trades in holes that could not be recovered
     filled: int = 0  # trades fetched over REST by a start's fill (history, restart): not holes
     filling: bool = False  # a start's fill is running
-    repairing: int = 0  # trades of holes still being fetched over REST (progress: repaired)
+    repairing: int = 0  # trades of holes still being fetched over REST
+    repairing_of: int = 0  # all trades of those holes: repairing_of - repairing are fetched
     unwritten: int = 0  # closed minutes kept in memory because the disk refused them
     disk_error: str | None = None  # why, while it lasts
 
@@ -250,6 +251,7 @@ class Collector:
             filled=self.filled,
             filling=self.filling,
             repairing=sum(r.hole.count - r.done for r in self._repairing.values()),
+            repairing_of=sum(r.hole.count for r in self._repairing.values()),
             unwritten=len(self._unwritten),
             disk_error=self.disk_error,
         )
