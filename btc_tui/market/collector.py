@@ -1023,7 +1023,10 @@ class Collector:
             return
         if need == first.trade_id:
             return  # the history part ends right before the first live trade
-        aggs = await self._fetch_tail(job, first, need)
+        # REST shows the first live trade: the aggregates before it are all there is
+        aggs = [a for a in await self._fetch_tail(job, first, need) if a.first_id < first.trade_id]
+        if not aggs:
+            return  # the first live trade opens its minute: nothing before it to fetch
         try:
             async with asyncio.timeout(self._repair_timeout):
                 await self._wait_boundary(aggs, first.trade_id - 1)

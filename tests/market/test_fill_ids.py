@@ -84,3 +84,22 @@ async def test_a_fill_whose_ids_never_join_the_stream_counts_and_names_the_hole(
     )
     assert seen.fills[-1].error is not None
     assert [int(r["trades"]) for r in read_rows(data)] == [10, 18, 30, 5, 7]
+
+
+async def test_a_first_live_trade_that_opens_its_minute_needs_nothing_from_rest(
+    simulator: Simulator, tmp_path: Path
+):
+    """An empty CSV, no history: REST shows the first live trade and nothing before it in its
+    minute, so the minute is whole from the stream, without a word of failure."""
+    data = tmp_path / "m.csv"
+    seen = Seen()
+    collector = make_collector(simulator, data, seen, history=0.0)
+    async with collecting(collector):
+        await simulator.wait_for_connections(1)
+        simulator.publish(minute_times(0, 20, start_ms=30_000))
+        simulator.publish(minute_times(1, 5))
+        await eventually(lambda: len(seen.bars) == 1)
+    rows = assert_csv_matches(data, simulator.sent)
+    assert [int(r["trades"]) for r in rows] == [20, 5]
+    assert not [log.text for log in seen.logs if "could not" in log.text or "hole" in log.text]
+    assert collector.status.unrepaired == 0
