@@ -937,6 +937,7 @@ class Collector:
                     f"filled; {self._how_to_fill(resume, job.live_minute)}",
                     "fill",
                 )
+            self._tail_unjoined(job, first, "collecting stopped before the fill joined the stream")
             raise
         except Exception as exc:
             if not (_is_rest_error(exc) or isinstance(exc, Unrepairable)):
@@ -1080,9 +1081,7 @@ class Collector:
 
     def _fill_failed(self, job: _FillJob, first: Trade, exc: Exception) -> None:
         self._replace_ok.clear()
-        if job.done >= job.total and job.tail_id is not None and job.tail_id + 1 < first.trade_id:
-            # the history part is written: what fails is the part joining it to the stream
-            self._unrepaired(Hole(job.tail_id + 1, first.trade_id - 1), f"the start's fill: {exc}")
+        self._tail_unjoined(job, first, f"the start's fill: {exc}")
         if job.quiet:
             self._log(
                 f"could not fetch the trades of {_utc(job.live_minute)} before the first live "
@@ -1098,6 +1097,12 @@ class Collector:
         self._progress(
             FillProgress(job.start, job.live_minute, job.done, job.total, True, str(exc))
         )
+
+    def _tail_unjoined(self, job: _FillJob, first: Trade, why: str) -> None:
+        """The history part is written but the part joining it to the stream is not: its ids
+        are a hole, counted and named."""
+        if job.done >= job.total and job.tail_id is not None and job.tail_id + 1 < first.trade_id:
+            self._unrepaired(Hole(job.tail_id + 1, first.trade_id - 1), why)
 
     def _fill_done(self, job: _FillJob) -> None:
         if job.quiet:

@@ -103,3 +103,24 @@ async def test_a_first_live_trade_that_opens_its_minute_needs_nothing_from_rest(
     assert [int(r["trades"]) for r in rows] == [20, 5]
     assert not [log.text for log in seen.logs if "could not" in log.text or "hole" in log.text]
     assert collector.status.unrepaired == 0
+
+
+async def test_a_stop_while_rest_lags_names_the_ids_the_fill_did_not_join(
+    simulator: Simulator, tmp_path: Path
+):
+    data = tmp_path / "m.csv"
+    upto = await _stop_then_lag(simulator, data)
+    seen = Seen()
+    second = make_collector(simulator, data, seen)
+    async with collecting(second):
+        await simulator.wait_for_connections(2)
+        simulator.publish(minute_times(3, 5, start_ms=30_000))
+        await eventually(lambda: any("REST lags the stream" in log.text for log in seen.logs))
+    # stopped: the live minute is written with what arrived, and the 17 trades are named
+    assert second.status.unrepaired == 17
+    assert any(
+        log.text.startswith(f"hole not repaired: 17 trade(s), ids {upto + 1}..{upto + 17}: ")
+        and "stopped" in log.text
+        for log in seen.logs
+    )
+    assert [int(r["trades"]) for r in read_rows(data)] == [10, 18, 30, 5]
