@@ -12,6 +12,9 @@ tasks that never hold up the live stream:
 - a start: from the last stored trade to the first live one. The last stored minute (perhaps cut
   short at shutdown) is rebuilt wholly from REST and replaces its row; an empty file gets the last
   `settings.history` seconds. `settings.max_fill` bounds how far back, and what is left is said.
+  The fill's ids must join the stream's: REST's aggTrades database can lag the stream, so REST is
+  asked again (at most `repair_timeout`) until it shows the first live trade; ids that never come
+  are counted and named as a hole, never silently left out.
 
 A disk that refuses a write (full, read-only, the CSV deleted or replaced) ends the run with
 StorageError, so `collect` exits 3. The app passes `keep_on_disk_error=True` instead: the minutes
@@ -68,7 +71,8 @@ class StreamStatus(_LinkStatus):
     unrepaired: int = 0  # trades in holes that could not be recovered
     filled: int = 0  # trades fetched over REST by a start's fill (history, restart): not holes
     filling: bool = False  # a start's fill is running
-    repairing: int = 0  # trades of holes still being fetched over REST (progress: repaired)
+    repairing: int = 0  # trades of holes still being fetched over REST
+    repairing_of: int = 0  # all trades of those holes: repairing_of - repairing are fetched
     unwritten: int = 0  # closed minutes kept in memory because the disk refused them
     disk_error: str | None = None  # why, while it lasts
 
@@ -141,6 +145,10 @@ class _FillJob:
     total: int  # minutes of [start, live_minute)
     quiet: bool  # only the first live minute (an empty CSV without history): no progress shown
     known: int  # the last trade id already in the CSV (-1: none)
+    # The history part's newest trade id and its minute: the live part must follow it id by id
+    # (None: nothing to follow, e.g. an empty CSV, or --max-fill cut the range)
+    tail_id: int | None = None
+    tail_minute: int = 0
     done: int = 0  # minutes of [start, live_minute) covered so far
     written: int = 0  # of them, minutes with trades (a row each)
     early: int = 0  # trades of the first live minute before the first live one
@@ -243,6 +251,7 @@ class Collector:
             filled=self.filled,
             filling=self.filling,
             repairing=sum(r.hole.count - r.done for r in self._repairing.values()),
+            repairing_of=sum(r.hole.count for r in self._repairing.values()),
             unwritten=len(self._unwritten),
             disk_error=self.disk_error,
         )
@@ -928,6 +937,7 @@ class Collector:
                     f"filled; {self._how_to_fill(resume, job.live_minute)}",
                     "fill",
                 )
+            self._tail_unjoined(job, first, "collecting stopped before the fill joined the stream")
             raise
         except Exception as exc:
             if not (_is_rest_error(exc) or isinstance(exc, Unrepairable)):
@@ -964,7 +974,12 @@ class Collector:
         # An empty CSV without history: only the first live minute is completed; no history
         # fill to show progress for.
         quiet = total == 0 and plan.start is None
-        return _FillJob(start, live_minute, total, quiet, -1 if known is None else known)
+        job = _FillJob(start, live_minute, total, quiet, -1 if known is None else known)
+        stored_first = self._store.last_first_trade_id
+        if plan.rebuild and start == plan.start and stored_first is not None:
+            # the rebuilt last row's minute is fetched whole: it follows the row before it
+            job.tail_id, job.tail_minute = stored_first - 1, start
+        return job
 
     async def _fill_history(self, job: _FillJob) -> None:
         """The whole minutes [start, first live minute), written as each page completes them."""
@@ -972,6 +987,12 @@ class Collector:
         store = self._store
         async for batch in fetch_minutes(self.rest, job.start, job.live_minute):
             bars = batch
+            for bar in batch:
+                if job.tail_id is not None and bar.first_trade_id > job.tail_id + 1:
+                    hole = Hole(job.tail_id + 1, bar.first_trade_id - 1)
+                    self._unrepaired(hole, "REST's answers to the start's fill skip them")
+                job.tail_id = max(bar.last_trade_id, job.tail_id or -1)
+                job.tail_minute = bar.minute
             job.written += len(batch)
             self.filled += sum(job.gained(b.first_trade_id, b.last_trade_id) for b in bars)
             if bars[0].minute == store.last_minute and bars[0].minute in self._replace_ok:
@@ -983,34 +1004,84 @@ class Collector:
             self._progress(FillProgress(job.start, job.live_minute, job.done, job.total, False))
 
     async def _fill_first_minute(self, job: _FillJob, first: Trade) -> None:
-        """The first live minute's trades before the first live one. Alone (no history), the
-        minute waits for them no longer than for a hole's repair."""
+        """The trades between the history part and the first live one (the first live minute's
+        before it, and any the history part's ids stop short of), so that the live part follows
+        the history part id by id. REST's aggTrades database can lag the stream: it is asked
+        again until it shows the first live trade, for at most repair_timeout, else Unrepairable
+        (the caller counts and names the ids)."""
         assert self.rest is not None
-        try:
-            async with asyncio.timeout(self._repair_timeout if job.quiet else None):
-                aggs = await _collect(
-                    self.rest.agg_trades_between(
-                        max(job.start, job.live_minute), first.trade_time + 1
-                    ),
-                    None,
-                    first.trade_id - 1,
-                )
-        except TimeoutError:
-            raise Unrepairable(f"REST did not answer within {self._repair_timeout:g}s") from None
-        if not aggs:
+        need = None if job.tail_id is None else job.tail_id + 1  # first id the part must hold
+        if need is not None and need > first.trade_id:
+            both = Hole(first.trade_id, need - 1)
+            self.unrepaired += both.count
+            self.holes.append(both)
+            self._log(
+                f"the start's fill and the stream overlap: {both.describe()} are in a minute "
+                f"before {_utc(job.live_minute)} by REST and in it by the stream; those minutes "
+                "may count them twice",
+                "gap",
+            )
             return
+        if need == first.trade_id:
+            return  # the history part ends right before the first live trade
+        # REST shows the first live trade: the aggregates before it are all there is
+        aggs = [a for a in await self._fetch_tail(job, first, need) if a.first_id < first.trade_id]
+        if not aggs:
+            return  # the first live trade opens its minute: nothing before it to fetch
         try:
             async with asyncio.timeout(self._repair_timeout):
                 await self._wait_boundary(aggs, first.trade_id - 1)
         except TimeoutError:
             raise Unrepairable("the stream did not deliver the rest of an aggregate") from None
-        runs = missing_runs(aggs, first.trade_id - 1, self.seen.units)
+        runs = missing_runs(aggs, first.trade_id - 1, self.seen.units, need)
+        # runs of minutes already written are folded into their rows (MinuteHold.settle)
         self._hold.add_runs(runs, final_before=job.live_minute)
         job.early = sum(job.gained(r.first_id, r.last_id) for r in runs)
         self.filled += job.early
 
+    async def _fetch_tail(self, job: _FillJob, first: Trade, need: int | None) -> list[AggTrade]:
+        """REST's aggregates from the id `need` (or the first live minute's start) up to the
+        first live trade, once REST has that trade: asked again while it lags the stream."""
+        assert self.rest is not None
+        since = max(job.start, job.live_minute)
+        waited = 0.0
+        said = False
+        while True:
+            try:
+                async with asyncio.timeout(self._repair_timeout if job.quiet else None):
+                    pages = self.rest.agg_trades_between(since, first.trade_time + 1)
+                    aggs = await _collect(pages, need, first.trade_id)
+            except TimeoutError:
+                raise Unrepairable(
+                    f"REST did not answer within {self._repair_timeout:g}s"
+                ) from None
+            joined = need is None or (bool(aggs) and aggs[0].first_id <= need)
+            if joined and aggs and aggs[-1].last_id >= first.trade_id:
+                if said:
+                    self._log(f"the start's fill now joins the stream at {first.trade_id}", "fill")
+                return aggs
+            if not joined and since > job.tail_minute:
+                since = job.tail_minute  # the missing ids are before the first live minute
+                continue
+            missing = "?" if need is None else f"{need}..{first.trade_id - 1}"
+            if waited >= self._repair_timeout:
+                raise Unrepairable(
+                    f"REST did not show trades {missing} before the first live one within "
+                    f"{self._repair_timeout:g}s (its database lags the stream)"
+                )
+            if not said:
+                said = True
+                self._log(
+                    f"REST lags the stream: the start's fill lacks trades {missing} before the "
+                    f"first live one ({first.trade_id}); asking again",
+                    "fill",
+                )
+            await asyncio.sleep(self._poll_interval)
+            waited += self._poll_interval
+
     def _fill_failed(self, job: _FillJob, first: Trade, exc: Exception) -> None:
         self._replace_ok.clear()
+        self._tail_unjoined(job, first, f"the start's fill: {exc}")
         if job.quiet:
             self._log(
                 f"could not fetch the trades of {_utc(job.live_minute)} before the first live "
@@ -1026,6 +1097,12 @@ class Collector:
         self._progress(
             FillProgress(job.start, job.live_minute, job.done, job.total, True, str(exc))
         )
+
+    def _tail_unjoined(self, job: _FillJob, first: Trade, why: str) -> None:
+        """The history part is written but the part joining it to the stream is not: its ids
+        are a hole, counted and named."""
+        if job.done >= job.total and job.tail_id is not None and job.tail_id + 1 < first.trade_id:
+            self._unrepaired(Hole(job.tail_id + 1, first.trade_id - 1), why)
 
     def _fill_done(self, job: _FillJob) -> None:
         if job.quiet:

@@ -1078,7 +1078,18 @@ async def repair(
     chunk by chunk (`rebuild_minutes`): a stop, a 418 or a network error keeps what is done."""
     affected = sorted(report.affected_minutes())
     store = MinuteStore(settings.data, settings.symbol)
-    store.open()
+    try:
+        store.open()
+    except UsageError as exc:
+        owner = read_lock_owner(settings.data)
+        if owner is None or not owner.alive:
+            raise
+        # The rewrite can't run beside the writer: say what the writer does itself.
+        raise UsageError(
+            f"{exc}. A collector repairs the holes the trade ids show in the last "
+            f"--max-fill ({settings.max_fill / 3600:g} h) by itself at its next start: restart "
+            "it for those; for the rest, stop it and run check --repair again"
+        ) from None
     own_rest = rest is None
     client = open_rest(settings) if rest is None else rest
     rebuilt, unrepaired = 0, []

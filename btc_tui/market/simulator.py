@@ -17,7 +17,8 @@ REST served once stays true.
 Tests drive it by hand: `rate=0` turns the random-walk clock off and `publish()` makes trades with
 chosen trade times (`send=False` keeps some off the socket: a hole only REST can fill); the fault
 methods (`drop_connections`, `stall`, `send_raw`, `send_server_shutdown`, `refuse_next`,
-`resend_on_connect`, `fail_next`) reproduce what a real exchange does to a long-running client.
+`resend_on_connect`, `fail_next`; `rest_upto`: a lagging aggTrades database) reproduce what a real
+exchange does to a long-running client.
 """
 
 from __future__ import annotations
@@ -429,6 +430,9 @@ class Simulator:
         self.klines = MinuteBook()
         self.weight_limit = weight_limit
         self.rest_latency = rest_latency
+        # A lagging aggTrades database: aggregates with a trade id past this are not served yet
+        # (the stream has them, REST not); None serves everything.
+        self.rest_upto: int | None = None
         self.ban_seconds = 120  # how long a request sent while rate limited bans the "IP"
         # every REST request received (a long demo keeps the newest 100,000 to 200,000)
         self.rest_log: list[tuple[str, dict[str, str], float]] = []
@@ -954,6 +958,9 @@ class Simulator:
             positions = range(max(0, len(book) - limit), len(book))
         else:
             positions = book.positions_between(start, end, limit)
+        upto = self.rest_upto
+        if upto is not None:
+            positions = [i for i in positions if book.last_id[i] <= upto]
         return [book.json_item(i) for i in positions]
 
     def _klines(self, query: dict[str, str]) -> list[list[object]]:

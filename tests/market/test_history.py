@@ -221,3 +221,24 @@ def test_the_fill_advice_names_the_file_the_symbol_and_the_demo():
     demo = fill_hint(default_data("btcusdt", demo=True), "btcusdt", True)
     assert "check --demo names" in demo and "--repair" not in demo
     assert "--symbol ethusdt" in fill_hint(default_data("ethusdt", demo=True), "ethusdt", True)
+
+
+async def test_check_repair_beside_a_collector_says_what_the_collector_repairs_itself(
+    sim, tmp_path
+):
+    """Issue 15.2: check --repair can't rewrite a CSV another process writes; it says that a
+    collector repairs the holes its ids show at its next start, and touches nothing."""
+    data = tmp_path / "m.csv"
+    await backfill(settings_for(sim, data), END - 10 * MINUTE_MS, END)
+    lines = data.read_text().splitlines(keepends=True)
+    data.write_text("".join(lines[:4] + lines[5:]))  # a hole: one minute taken out
+    before = data.read_bytes()
+    report = check(data)
+    assert report.problems
+    requests = len(sim.rest_log)
+    from btc_tui.errors import UsageError
+
+    with MinuteStore(data):
+        with pytest.raises(UsageError, match=r"repairs the holes .* at its next start"):
+            await repair(settings_for(sim, data), report)
+    assert data.read_bytes() == before and len(sim.rest_log) == requests

@@ -384,8 +384,8 @@ class LivePane(Vertical):
     def _holes_line(self) -> Text:
         """Only when there is something wrong with what reaches the CSV: minutes the disk refused
         (kept in memory and retried, so nothing is lost: said loudly), and holes in the stream
-        (trades it missed, those fetched again over REST and those lost for good; the history
-        fill's trades are not holes and are not counted)."""
+        (trades it missed, those fetched again over REST and those lost for good, and while a
+        repair runs how far it has come; the history fill's trades are not holes)."""
         status = self.collecting.status
         if status is None or self.collecting.state != "collecting":
             return Text()  # attached: the holes are the owning collector's, not this ticker's
@@ -401,6 +401,10 @@ class LivePane(Vertical):
             line.append(f"holes: {status.missed:,} trades · {status.repaired:,} repaired · ")
             lost = status.unrepaired
             line.append(f"{lost:,} lost", self._style("error") if lost else "")
+        left, of = getattr(status, "repairing", 0), getattr(status, "repairing_of", 0)
+        if left:  # only while a repair runs: how far it has come
+            line.append(" · " if line.plain else "")
+            line.append(f"repairing {of - left:,}/{of:,} trades", self._style("warn"))
         return line
 
     def _fill_line(self) -> Text:
