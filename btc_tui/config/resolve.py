@@ -96,7 +96,8 @@ def _from_flags(found: _Found, flags: Mapping[str, object]) -> None:
         try:
             value = raw if isinstance(raw, bool) else option.convert(raw)
         except ValueError as exc:
-            shown = "" if option.kind.metavar is None else f" {raw}"
+            # a switch shows no value; a repeatable flag's message names the value at fault
+            shown = "" if option.kind.metavar is None or isinstance(raw, list) else f" {raw}"
             raise UsageError(f"{option.flag_name}{shown}: {exc}") from None
         found.set(name, value, "flag", option.flag_name)
 

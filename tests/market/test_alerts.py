@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from btc_tui.config import settings_from
+from btc_tui.config import resolve, settings_from
 from btc_tui.errors import UsageError
 from btc_tui.market.alerts import (
     AlertBook,
@@ -56,8 +56,10 @@ def test_bad_rules_are_refused_with_how_to_write_one(text):
 
 
 def test_a_bad_rule_from_the_command_line_is_a_usage_error_naming_it():
-    with pytest.raises(UsageError, match="abve 5"):
-        settings_from({"alerts": ["abve 5"]}, environ={})
+    with pytest.raises(UsageError) as refused:
+        resolve({"alerts": ["above 1", "abve 5"]}, environ={}, read_file=False)  # as cli passes it
+    # the rule at fault, once, not the list's repr
+    assert str(refused.value).startswith("--alert: alert 'abve 5' is not a rule")
     assert settings_from({"alerts": ["above  70000"]}, environ={}).alerts == ("above 70000",)
 
 
