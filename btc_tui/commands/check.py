@@ -4,7 +4,8 @@ Exit 0 when the CSV is consistent, 1 when it is not (each problem on its own lin
 takes corrupt, duplicate and blank lines out (kept in `<csv>.rejected`) and sorts the rows in one
 atomic rewrite, then rebuilds the affected minutes wholly from REST chunk by chunk, each chunk
 written as it completes (a progress bar on a terminal; a stop or an error keeps what is done);
-exit 0 once a re-check finds nothing, else 1.
+exit 0 once a re-check finds nothing, else 1. When a collector is writing the CSV, the repair is
+handed to it (market/handoff.py) and the progress bar follows its work.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def run(settings: Settings, repair: bool = False) -> int:
 
 
 def _repair(settings: Settings, report) -> int:
-    from btc_tui.market.history import check, minute_text, repair
+    from btc_tui.market.history import RepairFailed, check, minute_text, repair
     from btc_tui.market.rest import RestError
 
     if settings.demo:
@@ -55,25 +56,51 @@ def _repair(settings: Settings, report) -> int:
 
     bar = _Progress("repair")
     rebuilt = [0]
+    handed = []  # the collector doing it for us, once it holds the CSV
 
     def on_progress(progress: RebuildProgress) -> None:
         rebuilt[0] = progress.rebuilt
         bar(BackfillProgress(progress.done, progress.total, progress.rebuilt, 0))
 
+    def on_handoff(owner) -> None:
+        if not handed or handed[-1].pid != owner.pid:
+            print(
+                f"repair: {settings.data} is being written by {owner.describe()}; it does the "
+                "repair (it fetches over REST and writes each chunk as it completes); waiting "
+                "for it (Ctrl+C stops the waiting, not the repair)",
+                file=sys.stderr,
+                flush=True,
+            )
+        handed.append(owner)
+
     try:
-        result = asyncio.run(repair(settings, report, on_progress=on_progress))
-    except RestError as exc:
+        result = asyncio.run(
+            repair(settings, report, on_progress=on_progress, on_handoff=on_handoff)
+        )
+    except (RestError, RepairFailed) as exc:
         bar.close()
         # chunks merged before the error stay: each minute in them is exact and complete
-        kept = f"{rebuilt[0]:,} minute(s) rebuilt before it are kept" if rebuilt[0] else ""
+        done = getattr(exc, "rebuilt", rebuilt[0])
+        kept = f"{done:,} minute(s) rebuilt before it are kept" if done else ""
         print(f"btc-tui: error: {exc}; {kept or 'no minute was rebuilt'}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         bar.close()
-        print(f"repair: stopped; {rebuilt[0]:,} minute(s) rebuilt so far are kept", file=sys.stderr)
+        if handed:
+            print(
+                f"repair: stopped waiting; {handed[-1].describe()} goes on with the repair "
+                f"({rebuilt[0]:,} minute(s) rebuilt so far); btc-tui check shows what is left",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"repair: stopped; {rebuilt[0]:,} minute(s) rebuilt so far are kept",
+                file=sys.stderr,
+            )
         raise
     bar.close()
-    print(f"repair: {result.rebuilt:,} minute(s) rebuilt from REST", flush=True)
+    by = f" by {result.by.describe()}" if result.by is not None else ""
+    print(f"repair: {result.rebuilt:,} minute(s) rebuilt from REST{by}", flush=True)
     if result.saved_to is not None:
         print(f"repair: {result.removed_lines} line(s) taken out, kept in {result.saved_to}")
     if result.unrepaired:

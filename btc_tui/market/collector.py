@@ -27,14 +27,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from btc_tui.config import Settings
 from btc_tui.errors import StorageError, UsageError
+from btc_tui.market import handoff
 from btc_tui.market.bars import MINUTE_MS, MinuteAggregator, MinuteBar, TradeRun, minute_of
 from btc_tui.market.binance import AggTrade, Trade
 from btc_tui.market.history import (
@@ -158,6 +162,48 @@ class _FillJob:
         return max(0, last_id - max(first_id, self.known + 1) + 1)
 
 
+class _AskedRepair:
+    """The progress of a repair `check --repair` asked for: the taken request shrinks as chunks
+    land (a later start resumes the rest), and the status file tells the asker how far it is."""
+
+    STATUS_EVERY = 0.5  # seconds between status writes while working
+
+    def __init__(self, path: Path, work: handoff.Request) -> None:
+        self.path, self.work = path, work
+        self.total = work.minutes
+        self.done = self.rebuilt = self.removed = 0
+        self.missing: list[int] = []
+        self.saved_to: str | None = None
+        self._said = -math.inf
+
+    def progress(self, p: RebuildProgress) -> None:
+        self.done, self.rebuilt = p.done, p.rebuilt
+        if p.kept_before is not None and p.kept_before > self.work.spans[0][0]:
+            self.work = handoff.shrink(self.path, self.work, p.kept_before)
+        if time.monotonic() - self._said >= self.STATUS_EVERY:
+            self.say()
+
+    def say(self, state: str = "working", error: str | None = None) -> None:
+        self._said = time.monotonic()
+        status = handoff.Status(
+            os.getpid(),
+            self.work.tokens,
+            state,
+            self.done,
+            self.total,
+            self.rebuilt,
+            self.missing,
+            self.removed,
+            self.saved_to,
+            error,
+        )
+        with contextlib.suppress(StorageError):  # the asker asks again; the work goes on
+            handoff.write_status(self.path, status)
+
+    def end(self, state: str, error: str | None = None) -> None:
+        self.say(state, error)
+
+
 class Collector:
     """Run `TradeStream` -> `MinuteAggregator` -> `MinuteStore` until cancelled, with gap repair.
 
@@ -185,6 +231,7 @@ class Collector:
         rest: BinanceRest | None = None,
         keep_on_disk_error: bool = False,
         disk_retry: float = 5.0,
+        request_interval: float = handoff.CHECK_INTERVAL,
     ) -> None:
         self.settings = settings
         self._on_tick = on_tick
@@ -200,6 +247,7 @@ class Collector:
         self._repair_on = settings.repair
         self._keep_on_disk_error = keep_on_disk_error
         self._disk_retry = disk_retry
+        self._request_interval = request_interval
         # (bar, live, replace) the disk refused, oldest first; written before anything newer
         self._unwritten: list[tuple[MinuteBar, bool, bool]] = []
         self.disk_error: str | None = None
@@ -258,7 +306,9 @@ class Collector:
 
     async def run(self) -> None:
         sources = {"url": self.settings.url, "rest_url": self.settings.rest_url}
-        store = MinuteStore(self.settings.data, self.settings.symbol, sources)
+        store = MinuteStore(
+            self.settings.data, self.settings.symbol, sources, takes_repairs=self._repair_on
+        )
         store.open()  # UsageError (locked, not a CSV...) propagates before any network traffic
         self._store = store
         for warning in store.warnings:
@@ -360,6 +410,74 @@ class Collector:
                 "gap",
             )
 
+    # -- what `check --repair` asks (market/handoff.py) -----------------------------------------
+    async def _requests_loop(self, store: MinuteStore) -> None:
+        """Look for minutes `check --repair` asked us to rebuild every request_interval; at the
+        start, also what an earlier run took and did not finish."""
+        resume = True
+        while True:
+            if handoff.request_path(store.path).exists() or (
+                resume and handoff.taken_path(store.path).exists()
+            ):
+                await self._take_requests(store)
+            resume = False  # a request left after a failure waits for a new ask or a restart
+            await asyncio.sleep(self._request_interval)
+
+    async def _take_requests(self, store: MinuteStore) -> None:
+        try:
+            work = handoff.take(store.path)
+        except (handoff.BadRequest, StorageError) as exc:
+            self._log(f"could not take the repair check --repair asked for: {exc}", "gap")
+            return
+        if work is None:
+            return
+        if self.rest is None:  # a test's collector without REST: nothing can be rebuilt
+            return
+        span = f"{_utc(work.spans[0][0])} .. {_utc(work.spans[-1][1])}"
+        self._log(
+            f"check --repair asked for {work.minutes:,} minute(s) in {span}: rebuilding them "
+            "over REST, written as they complete",
+            "gap",
+        )
+        job = _AskedRepair(store.path, work)
+        job.say()
+        try:
+            if work.clean:
+                job.removed, saved = store.rebuild([])
+                job.saved_to = None if saved is None else str(saved)
+            minutes = [m for a, b in work.spans for m in range(a, b, MINUTE_MS)]
+            rebuilt, missing = await rebuild_minutes(store, self.rest, minutes, job.progress)
+        except asyncio.CancelledError:
+            job.end("stopped", "the collector stopped; its next start resumes the rest")
+            raise
+        except LockLost:
+            raise
+        except Exception as exc:
+            if not (_is_rest_error(exc) or isinstance(exc, StorageError)):
+                raise
+            job.end("failed", str(exc))
+            self._log(
+                f"could not finish the repair check --repair asked for: {exc}; "
+                f"{job.rebuilt:,} minute(s) rebuilt are kept, the rest is kept asked for "
+                "(the next start, or check --repair, resumes it)",
+                "gap",
+            )
+            return
+        handoff.finish(store.path)
+        job.rebuilt, job.missing = rebuilt, missing
+        job.end("done")
+        if self._last_bar is not None and not self._unwritten:
+            # the last row may be among them: later late trades fold into the rebuilt row
+            self._last_bar = store.read_bars([self._last_bar.minute]).get(
+                self._last_bar.minute, self._last_bar
+            )
+        none = f"; REST had no trade in {len(missing):,} of them" if missing else ""
+        self._log(
+            f"repaired what check --repair asked for: {rebuilt:,} minute(s) rebuilt over "
+            f"REST{none}",
+            "gap",
+        )
+
     def _fill_plan(self, store: MinuteStore) -> _FillPlan | None:
         if not self._repair_on:
             return None
@@ -382,6 +500,8 @@ class Collector:
             asyncio.create_task(self._done.wait()),
             asyncio.ensure_future(self._failure),
         ]
+        if self._repair_on:
+            tasks.append(asyncio.create_task(self._requests_loop(store)))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:

@@ -9,6 +9,7 @@ row, the file's first or last minute unless it is the period's edge) is left out
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import os
@@ -24,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from btc_tui.errors import UsageError
+from btc_tui.market import handoff
 from btc_tui.market.bars import MINUTE_MS, MinuteBar, bars_from_runs, minute_of, run_from_agg
 from btc_tui.market.binance import QTY_SCALE
 from btc_tui.market.rows import HEADERS, parse_row, row_minute
-from btc_tui.market.store import MinuteStore, read_lock_owner
+from btc_tui.market.store import LockOwner, MinuteStore, read_lock_owner
 
 if TYPE_CHECKING:
     import numpy as np
@@ -990,6 +992,15 @@ class RepairResult:
     unrepaired: list[int]  # affected minutes REST had no trades for (their rows kept)
     removed_lines: int  # corrupt or duplicate lines taken out (saved beside the CSV)
     saved_to: Path | None
+    by: LockOwner | None = None  # the collector that did it for us, if one held the CSV
+
+
+class RepairFailed(Exception):
+    """The collector we handed the repair to could not finish it (what it rebuilt stays)."""
+
+    def __init__(self, text: str, rebuilt: int) -> None:
+        super().__init__(text)
+        self.rebuilt = rebuilt
 
 
 @dataclass(frozen=True)
@@ -997,6 +1008,7 @@ class RebuildProgress:
     done: int  # minutes of the job covered so far
     total: int
     rebuilt: int  # rows written (replaced or inserted) so far: kept whatever happens next
+    kept_before: int | None = None  # every asked minute before it is in the CSV (or not in REST)
 
 
 REBUILD_CHUNK = 720  # minutes per merge; each merge rewrites the CSV once
@@ -1016,21 +1028,25 @@ async def rebuild_minutes(
     wanted = sorted(set(minutes))
     want = set(wanted)
     total, done, rebuilt = len(wanted), 0, 0
+    kept: int | None = None
     missing: list[int] = []
     buffer: list[MinuteBar] = []
 
-    def flush() -> None:
-        nonlocal rebuilt
+    def flush(until: int | None = None) -> None:
+        nonlocal rebuilt, kept
         if buffer:
             rebuilt += store.merge(buffer, replace=True)
+            kept = buffer[-1].minute + MINUTE_MS
             buffer.clear()
+        if until is not None:
+            kept = until
 
     def report(covered: int) -> None:
         if on_progress is not None:
-            on_progress(RebuildProgress(covered, total, rebuilt))
+            on_progress(RebuildProgress(covered, total, rebuilt, kept))
 
     try:
-        for a, b in _spans(wanted):
+        for a, b in handoff.spans_of(wanted):
             got: set[int] = set()
             async for bars in fetch_minutes(client, a, b):
                 for bar in bars:
@@ -1043,7 +1059,7 @@ async def rebuild_minutes(
                     report(done + (bars[-1].minute + MINUTE_MS - a) // MINUTE_MS)
             missing.extend(m for m in range(a, b, MINUTE_MS) if m not in got)
             done += (b - a) // MINUTE_MS
-            flush()
+            flush(until=b)
             report(done)
     finally:
         flush()  # every minute fetched is exact and complete: keep it
@@ -1067,52 +1083,105 @@ def holes_near_end(store: MinuteStore, since: int) -> list[int]:
     return sorted(minutes)
 
 
+HANDOFF_POLL = 0.25  # seconds between looks at the collector's progress
+
+
 async def repair(
     settings: Settings,
     report: CheckReport,
     rest: BinanceRest | None = None,
     on_progress: Callable[[RebuildProgress], object] | None = None,
+    on_handoff: Callable[[LockOwner], object] | None = None,
 ) -> RepairResult:
     """`check --repair`: take out corrupt, duplicate and blank lines (kept in `<csv>.rejected`)
     and sort the rows, in one atomic rewrite; then rebuild the affected minutes wholly from REST,
-    chunk by chunk (`rebuild_minutes`): a stop, a 418 or a network error keeps what is done."""
-    affected = sorted(report.affected_minutes())
+    chunk by chunk (`rebuild_minutes`): a stop, a 418 or a network error keeps what is done.
+
+    Whoever holds the CSV's lock does the work (market/handoff.py): when a collector holds it,
+    the work is handed to it and this waits for it (`on_handoff` is told); when we hold it, we
+    also do what was asked of a collector and left unfinished."""
+    affected = report.affected_minutes()
+    clean = bool(report.corrupt or report.duplicates or report.blank or report.out_of_order)
     store = MinuteStore(settings.data, settings.symbol)
+    while True:
+        try:
+            store.open()
+            break
+        except UsageError as exc:
+            owner = read_lock_owner(settings.data)
+            if owner is None or not owner.alive:
+                raise
+            if not owner.takes_repairs:
+                raise UsageError(
+                    f"{exc}; it does not take repairs (it is not a collector, or it runs with "
+                    "--no-repair): run check --repair again once it is done"
+                ) from None
+            if on_handoff is not None:
+                on_handoff(owner)
+            result = await _hand_off(settings.data, owner, affected, clean, on_progress)
+            if result is not None:
+                return result
+            # the collector stopped before it was done: the lock is free, take our turn
     try:
-        store.open()
-    except UsageError as exc:
-        owner = read_lock_owner(settings.data)
-        if owner is None or not owner.alive:
-            raise
-        # The rewrite can't run beside the writer: say what the writer does itself.
-        raise UsageError(
-            f"{exc}. A collector repairs the holes the trade ids show in the last "
-            f"--max-fill ({settings.max_fill / 3600:g} h) by itself at its next start: restart "
-            "it for those; for the rest, stop it and run check --repair again"
-        ) from None
-    own_rest = rest is None
-    client = open_rest(settings) if rest is None else rest
-    rebuilt, unrepaired = 0, []
-    try:
-        removed, saved = store.rebuild([])
-        if affected:
-            if own_rest:
-                await client.__aenter__()
-            try:
-                rebuilt, unrepaired = await rebuild_minutes(store, client, affected, on_progress)
-            finally:
-                if own_rest:
-                    await client.__aexit__(None, None, None)
+        return await _repair_holding_lock(settings, store, affected, clean, rest, on_progress)
     finally:
         store.close()
+
+
+async def _repair_holding_lock(
+    settings: Settings,
+    store: MinuteStore,
+    affected: set[int],
+    clean: bool,
+    rest: BinanceRest | None,
+    on_progress: Callable[[RebuildProgress], object] | None,
+) -> RepairResult:
+    left = handoff.take(store.path)  # asked of a collector that stopped before it was done
+    if left is not None:
+        affected |= {m for a, b in left.spans for m in range(a, b, MINUTE_MS)}
+    removed, saved = store.rebuild([])  # sorts the rows, and takes bad lines out if any
+    rebuilt, unrepaired = 0, []
+    if affected:
+        own_rest = rest is None
+        client = open_rest(settings) if rest is None else rest
+        if own_rest:
+            await client.__aenter__()
+        try:
+            rebuilt, unrepaired = await rebuild_minutes(store, client, affected, on_progress)
+        finally:
+            if own_rest:
+                await client.__aexit__(None, None, None)
+    handoff.finish(store.path)
     return RepairResult(rebuilt, unrepaired, removed, saved)
 
 
-def _spans(minutes: list[int]) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    for minute in minutes:
-        if spans and spans[-1][1] == minute:
-            spans[-1] = (spans[-1][0], minute + MINUTE_MS)
-        else:
-            spans.append((minute, minute + MINUTE_MS))
-    return spans
+async def _hand_off(
+    path: Path,
+    owner: LockOwner,
+    affected: set[int],
+    clean: bool,
+    on_progress: Callable[[RebuildProgress], object] | None,
+) -> RepairResult | None:
+    """Ask the collector holding the CSV to do the repair and wait until it has. None when the
+    lock is free again before it was done (the caller then does the rest itself)."""
+    token = handoff.ask(path, affected, clean)
+    while True:
+        await asyncio.sleep(HANDOFF_POLL)
+        status = handoff.read_status(path)
+        if status is not None and token in status.tokens:
+            if on_progress is not None:
+                on_progress(RebuildProgress(status.done, status.total, status.rebuilt))
+            if status.state == "done":
+                saved = None if status.saved_to is None else Path(status.saved_to)
+                return RepairResult(status.rebuilt, status.missing, status.removed, saved, owner)
+            if status.state == "failed":
+                raise RepairFailed(
+                    f"{owner.describe()} could not finish the repair: {status.error}; the rest "
+                    "stays asked for (its next start, or check --repair, resumes it)",
+                    status.rebuilt,
+                )
+        now = read_lock_owner(path)
+        if now is None or not now.alive:
+            return None  # it stopped: what it took and did not finish waits in the taken file
+        if now.pid != owner.pid:
+            owner = now  # restarted: the new one resumes what the old one took (our token too)

@@ -114,6 +114,8 @@ class LockOwner(NamedTuple):
     # where the owner's trades come from, so an app attached to it shows the same ticker
     url: str | None = None
     rest_url: str | None = None
+    # a collector that rebuilds minutes `check --repair` asks for (market/handoff.py)
+    takes_repairs: bool = False
 
     def describe(self) -> str:
         when = self.started
@@ -158,11 +160,12 @@ def _parse_owner(text: str) -> LockOwner | None:
         pid, host = int(data["pid"]), str(data["host"])
         started, command = str(data["started"]), str(data["command"])
         url, rest_url = data.get("url"), data.get("rest_url")
+        takes_repairs = data.get("takes_repairs") is True
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
     alive = host == socket.gethostname() and _pid_alive(pid)
     sources = (u if isinstance(u, str) else None for u in (url, rest_url))
-    return LockOwner(pid, host, started, command, alive, *sources)
+    return LockOwner(pid, host, started, command, alive, *sources, takes_repairs)
 
 
 def read_lock_owner(path: Path | str) -> LockOwner | None:
@@ -256,10 +259,12 @@ class MinuteStore:
         path: Path | str,
         symbol: str = "btcusdt",
         sources: Mapping[str, str] | None = None,  # {"url": ..., "rest_url": ...} for the lock
+        takes_repairs: bool = False,  # said in the lock's record (LockOwner.takes_repairs)
     ) -> None:
         self.path = real_path(path)
         self.symbol = symbol.lower()
         self.sources = dict(sources or {})
+        self.takes_repairs = takes_repairs
         self.last_minute: int | None = None
         self.last_trade_id: int | None = None
         self.last_first_trade_id: int | None = None  # the last row's first_trade_id
@@ -296,6 +301,8 @@ class MinuteStore:
         self._lock()
         try:
             for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+                if not stale.name.removeprefix(f".{self.path.name}.")[:-4].isdigit():
+                    continue  # another file's (`<csv>.repair.json`, written without the lock)
                 # Under the lock no rewrite is in progress: this is a killed rewrite's leftover.
                 with contextlib.suppress(OSError):
                     stale.unlink()
@@ -384,6 +391,7 @@ class MinuteStore:
                 "started": datetime.now(UTC).isoformat(timespec="seconds"),
                 "command": _command_name(),
                 **self.sources,
+                **({"takes_repairs": True} if self.takes_repairs else {}),
             }
         ).encode()
         try:
@@ -441,7 +449,7 @@ class MinuteStore:
 
     def _record_symbol(self) -> None:
         try:
-            _atomic_write(meta_path(self.path), json.dumps({"symbol": self.symbol.upper()}) + "\n")
+            atomic_write(meta_path(self.path), json.dumps({"symbol": self.symbol.upper()}) + "\n")
         except StorageError as exc:
             # Without the record a later run of another symbol is not refused; say so, but a
             # full disk must not stop collecting (the app keeps minutes until space is back).
@@ -941,7 +949,8 @@ class MinuteStore:
             self._lock_fd = None
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write a small file whole or not at all (temp file beside it, fsync, rename)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text)
