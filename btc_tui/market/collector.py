@@ -77,6 +77,8 @@ class StreamStatus(_LinkStatus):
     filling: bool = False  # a start's fill is running
     repairing: int = 0  # trades of holes still being fetched over REST
     repairing_of: int = 0  # all trades of those holes: repairing_of - repairing are fetched
+    rebuilding: int = 0  # stored minutes still to rebuild over REST (holes left in the CSV,
+    rebuilding_of: int = 0  # or asked for by check --repair), of this many
     unwritten: int = 0  # closed minutes kept in memory because the disk refused them
     disk_error: str | None = None  # why, while it lasts
 
@@ -160,6 +162,10 @@ class _FillJob:
     def gained(self, first_id: int, last_id: int) -> int:
         """Trades of first_id..last_id that are new to the CSV."""
         return max(0, last_id - max(first_id, self.known + 1) + 1)
+
+
+STORED_JOB = "repairing holes left in the CSV"  # found from the ids at start
+ASKED_JOB = "rebuilding what check --repair asked for"
 
 
 class _AskedRepair:
@@ -276,6 +282,7 @@ class Collector:
         self._store: MinuteStore | None = None
         self._hold = MinuteHold()
         self._repairing: dict[object, HoleRuns] = {}  # holes being fetched, by hold key
+        self._rebuilding: dict[str, RebuildProgress] = {}  # stored minutes being rebuilt, by job
         self._live_from: int | None = None  # the first live trade's minute
         self._late: dict[int, int] = {}  # minute -> late trades folded in, not yet logged
         self._late_pending = False  # late trades wait in the hold for the next poll
@@ -300,6 +307,8 @@ class Collector:
             filling=self.filling,
             repairing=sum(r.hole.count - r.done for r in self._repairing.values()),
             repairing_of=sum(r.hole.count for r in self._repairing.values()),
+            rebuilding=sum(p.total - p.done for p in self._rebuilding.values()),
+            rebuilding_of=sum(p.total for p in self._rebuilding.values()),
             unwritten=len(self._unwritten),
             disk_error=self.disk_error,
         )
@@ -378,16 +387,7 @@ class Collector:
             "written as they complete",
             "gap",
         )
-        shown = [0]
-
-        def progress(p: RebuildProgress) -> None:
-            quarter = 4 * p.done // max(1, p.total)
-            if quarter > shown[0] and p.done < p.total:
-                shown[0] = quarter
-                self._log(
-                    f"repairing holes left in the CSV: {p.done:,} of {p.total:,} minutes", "gap"
-                )
-
+        progress = self._rebuild_progress(STORED_JOB, len(minutes))
         try:
             rebuilt, missing = await rebuild_minutes(self._store, self.rest, minutes, progress)
         except asyncio.CancelledError:
@@ -409,6 +409,27 @@ class Collector:
                 f"repaired holes left in the CSV: {rebuilt:,} minute(s) rebuilt over REST{none}",
                 "gap",
             )
+
+        finally:
+            self._rebuilding.pop(STORED_JOB, None)
+
+    def _rebuild_progress(
+        self, job: str, total: int, then: Callable[[RebuildProgress], object] | None = None
+    ) -> Callable[[RebuildProgress], None]:
+        """A rebuild's progress: in the status (the Live pane) and, each quarter, in the log."""
+        shown = [0]
+        self._rebuilding[job] = RebuildProgress(0, total, 0)
+
+        def progress(p: RebuildProgress) -> None:
+            self._rebuilding[job] = p
+            quarter = 4 * p.done // max(1, p.total)
+            if quarter > shown[0] and p.done < p.total:
+                shown[0] = quarter
+                self._log(f"{job}: {p.done:,} of {p.total:,} minutes", "gap")
+            if then is not None:
+                then(p)
+
+        return progress
 
     # -- what `check --repair` asks (market/handoff.py) -----------------------------------------
     async def _requests_loop(self, store: MinuteStore) -> None:
@@ -446,7 +467,8 @@ class Collector:
                 job.removed, saved = store.rebuild([])
                 job.saved_to = None if saved is None else str(saved)
             minutes = [m for a, b in work.spans for m in range(a, b, MINUTE_MS)]
-            rebuilt, missing = await rebuild_minutes(store, self.rest, minutes, job.progress)
+            progress = self._rebuild_progress(ASKED_JOB, len(minutes), job.progress)
+            rebuilt, missing = await rebuild_minutes(store, self.rest, minutes, progress)
         except asyncio.CancelledError:
             job.end("stopped", "the collector stopped; its next start resumes the rest")
             raise
@@ -463,6 +485,8 @@ class Collector:
                 "gap",
             )
             return
+        finally:
+            self._rebuilding.pop(ASKED_JOB, None)
         handoff.finish(store.path)
         job.rebuilt, job.missing = rebuilt, missing
         job.end("done")

@@ -126,6 +126,26 @@ async def test_a_collector_stopped_mid_repair_leaves_the_rest_to_check(tmp_path:
         assert_csv_matches(data, sim.sent)
 
 
+async def test_the_next_start_resumes_what_a_stopped_collector_took(tmp_path: Path):
+    async with Simulator(rate=0, seed=15, ping_interval=0.2, record=True) as sim:
+        data = tmp_path / "m.csv"
+        await stored_with_a_hole(sim, data)
+        report = check(data)
+        # what a collector stopped mid-way leaves: the request taken, not finished
+        handoff.ask(data, report.affected_minutes(), clean=True)
+        assert handoff.take(data) is not None and handoff.taken_path(data).exists()
+        seen = Seen()
+        async with collecting(start_collecting_again(sim, data, seen)):
+            await sim.wait_for_connections(2)
+            sim.publish(minute_times(9, 3))
+            await eventually(lambda: not handoff.pending(data))
+            sim.publish(minute_times(10, 1))
+            await eventually(lambda: row_minute(read_rows(data)[-1]) == minute(9))
+        assert problems_of(data) == []
+        assert_csv_matches(data, sim.sent)
+    assert any(g.text.startswith("repaired what check --repair asked for") for g in seen.logs)
+
+
 async def test_check_repair_as_a_user_runs_it_beside_a_collector(tmp_path: Path):
     async with Simulator(rate=0, seed=13, ping_interval=0.2, record=True) as sim:
         data = tmp_path / "m.csv"

@@ -405,6 +405,10 @@ class LivePane(Vertical):
         if left:  # only while a repair runs: how far it has come
             line.append(" · " if line.plain else "")
             line.append(f"repairing {of - left:,}/{of:,} trades", self._style("warn"))
+        left, of = getattr(status, "rebuilding", 0), getattr(status, "rebuilding_of", 0)
+        if left:  # stored minutes being rebuilt (holes left in the CSV, or check --repair's)
+            line.append(" · " if line.plain else "")
+            line.append(f"rebuilding {of - left:,}/{of:,} stored min", self._style("warn"))
         return line
 
     def _fill_line(self) -> Text:
