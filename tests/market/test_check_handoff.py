@@ -6,7 +6,9 @@ the simulator, every minute checked against what the server sent."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -60,8 +62,15 @@ def problems_of(data: Path) -> list[str]:
     return check(data).lines()
 
 
-def start_collecting_again(sim: Simulator, data: Path, seen: Seen) -> Collector:
-    return make_collector(sim, data, seen, max_fill=MAX_FILL, request_interval=0.05)
+@contextlib.asynccontextmanager
+async def collecting_again(sim: Simulator, data: Path, seen: Seen) -> AsyncIterator[Collector]:
+    """A collector on the edited CSV, live again (the start's fill completes minute 8)."""
+    collector = make_collector(sim, data, seen, max_fill=MAX_FILL, request_interval=0.05)
+    async with collecting(collector):
+        await sim.wait_for_connections(2)
+        sim.publish(minute_times(9, 3))
+        await eventually(lambda: read_lock_owner(data) is not None)
+        yield collector
 
 
 async def test_check_repair_hands_the_work_to_the_running_collector(tmp_path: Path):
@@ -69,11 +78,7 @@ async def test_check_repair_hands_the_work_to_the_running_collector(tmp_path: Pa
         data = tmp_path / "m.csv"
         await stored_with_a_hole(sim, data)
         seen = Seen()
-        collector = start_collecting_again(sim, data, seen)
-        async with collecting(collector):
-            await sim.wait_for_connections(2)
-            sim.publish(minute_times(9, 3))  # live again: the start's fill completes minute 8
-            await eventually(lambda: read_lock_owner(data) is not None)
+        async with collecting_again(sim, data, seen):
             report = check(data)
             assert len(report.holes) == 1 and len(report.duplicates) == 1
             told = []
@@ -103,13 +108,9 @@ async def test_a_collector_stopped_mid_repair_leaves_the_rest_to_check(tmp_path:
         data = tmp_path / "m.csv"
         await stored_with_a_hole(sim, data)
         seen = Seen()
-        collector = start_collecting_again(sim, data, seen)
         settings = Settings(data=data, rest_url=sim.rest_url)
-        async with collecting(collector):
-            await sim.wait_for_connections(2)
-            sim.publish(minute_times(9, 3))
-            await eventually(lambda: read_lock_owner(data) is not None)
-            await eventually(lambda: row_minute(read_rows(data)[-1]) == minute(8))
+        async with collecting_again(sim, data, seen):
+            await eventually(lambda: any(g.text.startswith("filled ") for g in seen.logs))
             sim.rest_latency = 3600.0  # REST hangs: the collector can't finish what it takes
             waiting = asyncio.create_task(repair(settings, check(data)))
             await eventually(lambda: handoff.taken_path(data).exists())
@@ -135,9 +136,7 @@ async def test_the_next_start_resumes_what_a_stopped_collector_took(tmp_path: Pa
         handoff.ask(data, report.affected_minutes(), clean=True)
         assert handoff.take(data) is not None and handoff.taken_path(data).exists()
         seen = Seen()
-        async with collecting(start_collecting_again(sim, data, seen)):
-            await sim.wait_for_connections(2)
-            sim.publish(minute_times(9, 3))
+        async with collecting_again(sim, data, seen):
             await eventually(lambda: not handoff.pending(data))
             sim.publish(minute_times(10, 1))
             await eventually(lambda: row_minute(read_rows(data)[-1]) == minute(9))
@@ -150,11 +149,7 @@ async def test_check_repair_as_a_user_runs_it_beside_a_collector(tmp_path: Path)
     async with Simulator(rate=0, seed=13, ping_interval=0.2, record=True) as sim:
         data = tmp_path / "m.csv"
         await stored_with_a_hole(sim, data)
-        collector = start_collecting_again(sim, data, Seen())
-        async with collecting(collector):
-            await sim.wait_for_connections(2)
-            sim.publish(minute_times(9, 3))
-            await eventually(lambda: read_lock_owner(data) is not None)
+        async with collecting_again(sim, data, Seen()):
             code, out, err = await btc_tui(
                 tmp_path, "check", "--repair", "--data", str(data), "--rest-url", sim.rest_url
             )
