@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from btc_tui import __version__
 from btc_tui.commands import Command, Context, registry
 from btc_tui.config import OPTIONS, OTHER_VARIABLES, Option, Settings
-from btc_tui.errors import EXIT_STORAGE, EXIT_USAGE, StorageError, UsageError
+from btc_tui.errors import EXIT_INTERRUPTED, EXIT_STORAGE, EXIT_USAGE, StorageError, UsageError
 
 
 def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
@@ -186,7 +186,7 @@ def main(
         # Only reached where a command has no Ctrl+C handling of its own: whatever it was
         # writing goes to a temp file first, so nothing already saved has been touched.
         print("btc-tui: interrupted; nothing was saved", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -18,3 +18,4 @@ class StorageError(Exception):
 
 EXIT_USAGE = 2
 EXIT_STORAGE = 3
+EXIT_INTERRUPTED = 130  # Ctrl+C: 128 + SIGINT, as shells report it

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from btc_tui.commands import Command, Context
 from btc_tui.config import Settings
-from btc_tui.errors import EXIT_USAGE
+from btc_tui.errors import EXIT_INTERRUPTED, EXIT_USAGE
 
 EXIT_PROBLEMS = 1
 
@@ -97,7 +97,7 @@ def _repair(settings: Settings, report) -> int:
                 f"repair: stopped; {rebuilt[0]:,} minute(s) rebuilt so far are kept",
                 file=sys.stderr,
             )
-        raise
+        return EXIT_INTERRUPTED  # said what was kept: not the CLI's "nothing was saved"
     bar.close()
     by = f" by {result.by.describe()}" if result.by is not None else ""
     print(f"repair: {result.rebuilt:,} minute(s) rebuilt from REST{by}", flush=True)

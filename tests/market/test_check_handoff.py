@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from tests.market.conftest import (
     read_rows,
     row_minute,
 )
-from tests.market.test_backfill_cli import btc_tui
+from tests.market.test_backfill_cli import PROJECT_ROOT, btc_tui
 from tests.market.test_collector import Seen, collecting, make_collector
 
 # The collector repairs by itself the holes it sees in the ids of the last --max-fill at its
@@ -195,3 +197,37 @@ def test_requests_merge_shrink_and_a_bad_one_is_set_aside(tmp_path: Path):
         handoff.take(data)
     assert handoff.request_path(data).with_name("m.csv.repair.json.bad").exists()
     assert not handoff.pending(data)
+
+
+async def test_ctrl_c_stops_the_waiting_not_the_repair(tmp_path: Path):
+    async with Simulator(rate=0, seed=16, ping_interval=0.2, record=True) as sim:
+        data = tmp_path / "m.csv"
+        await stored_with_a_hole(sim, data)
+        seen = Seen()
+        async with collecting_again(sim, data, seen):
+            await eventually(lambda: any(g.text.startswith("filled ") for g in seen.logs))
+            sim.rest_latency = 2.0  # a slow link: the repair is still running at the Ctrl+C
+            env = {k: v for k, v in os.environ.items() if not k.startswith("BTC_TUI_")}
+            env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+            proc = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "btc_tui", "check", "--repair", "--data", str(data)),
+                *("--rest-url", "http://127.0.0.1:9"),  # handed over: never used, never Binance
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=PROJECT_ROOT,
+                env=env,
+            )
+            assert proc.stderr is not None
+            first = await asyncio.wait_for(proc.stderr.readline(), 30)
+            assert b"it does the repair" in first
+            await eventually(lambda: handoff.taken_path(data).exists())
+            proc.send_signal(signal.SIGINT)
+            _, said = await asyncio.wait_for(proc.communicate(), 30)
+            err = said.decode()
+            assert proc.returncode == 130
+            assert "repair: stopped waiting; " in err and "goes on with the repair" in err
+            assert "nothing was saved" not in err and "Traceback" not in err
+            sim.rest_latency = 0.0
+            await eventually(lambda: not handoff.pending(data), timeout=30)  # it went on
+            assert problems_of(data) == []
+        assert_csv_matches(data, sim.sent)
