@@ -186,6 +186,12 @@ _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Limits]
 )
 
 
+# Per request. A slow link answers a page in 10 s or more (a laptop on a train, a loaded proxy): a
+# timeout at 10 s made every such answer a failure and a long repair impossible. Past this, the
+# request is retried (with backoff), so a dead connection still costs at most a few of these.
+ANSWER_TIMEOUT = 30.0
+
+
 class BinanceRest:
     """A client for Binance's public market-data endpoints. Use as an async context manager.
 
@@ -200,7 +206,7 @@ class BinanceRest:
         weight_limit: int = 6000,
         budget_share: float = 0.8,
         max_in_flight: int = 3,
-        timeout: float = 10.0,
+        timeout: float = ANSWER_TIMEOUT,
         retries: int = 4,
         backoff: float = 0.5,
         clock: Callable[[], float] = time.time,

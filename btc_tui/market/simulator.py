@@ -453,6 +453,9 @@ class Simulator:
             compression=None,
             ping_interval=None,  # our own pings, so a stall can silence them
             max_queue=64,
+            # REST is answered in the handshake hook: `rest_latency` may slow an answer past
+            # websockets' 10 s limit for a handshake, as a slow link to Binance does
+            open_timeout=None,
             logger=_server_logger,
         )
         if self.ping_interval:
