@@ -232,7 +232,7 @@ def report_a(run: Run, hours: float, latency: float) -> None:
         print(f"the budget bound: the client waited {run.waits} time(s) for it")
     print(
         f"RSS: {run.baseline:.0f} MB before the repair, peak {run.peak:.0f} MB during it "
-        f"(+{run.peak - run.baseline:.0f} MB)"
+        f"(+{run.peak - run.baseline:.0f} MB; the simulator's book of the hole is in the first)"
     )
 
 
@@ -257,7 +257,7 @@ def report_b(run: Run, hours: float, latency: float, limit: int) -> None:
         print("no full server minute inside the repair: lower --limit to measure the share")
     print(
         f"RSS: {run.baseline:.0f} MB before the repair, peak {run.peak:.0f} MB during it "
-        f"(+{run.peak - run.baseline:.0f} MB)"
+        f"(+{run.peak - run.baseline:.0f} MB; the simulator's book of the hole is in the first)"
     )
 
 
