@@ -89,3 +89,16 @@ async def test_a_restart_in_the_middle_of_a_long_repair_resumes_what_is_missing(
             await eventually(lambda: len(second.bars) == 1, timeout=30)
         assert_csv_matches(data, sim.sent)  # exact, every minute once
     assert any("repairing holes left in the CSV" in g.text for g in second.logs)
+
+
+async def test_an_answer_after_10_s_is_an_answer_not_a_timeout(tmp_path: Path):
+    """The issue's slow link answers each request after 10 s: a page that slow is still a page
+    (the per-request timeout was 10 s, so every such answer failed and a repair never ended)."""
+    from btc_tui.market.rest import BinanceRest
+
+    async with Simulator(rate=0, seed=7, ping_interval=0, record=True) as sim:
+        sim.publish(minute_times(0, 5), send=False)
+        sim.rest_latency = 10.5
+        async with BinanceRest(sim.rest_url, "btcusdt", retries=0) as rest:
+            aggs = await rest.agg_trades(from_id=1)
+    assert [a.agg_id for a in aggs] == [1, 2, 3, 4, 5]
