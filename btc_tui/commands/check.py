@@ -23,6 +23,7 @@ EXIT_PROBLEMS = 1
 
 
 def run(settings: Settings, repair: bool = False) -> int:
+    from btc_tui.market import handoff
     from btc_tui.market.history import check
 
     report = check(settings.data)
@@ -34,6 +35,13 @@ def run(settings: Settings, repair: bool = False) -> int:
         else ""
     )
     print(f"{settings.data}: {report.rows:,} rows, {report.problems} problem(s){note}", flush=True)
+    left = handoff.minutes_left(settings.data)
+    if left:
+        print(
+            f"{settings.data}: {left:,} minute(s) an earlier check --repair asked for are not "
+            "rebuilt yet: the collector writing it does them (or its next start, or check --repair)",
+            flush=True,
+        )
     if not repair or report.problems == 0:
         return EXIT_PROBLEMS if report.problems else 0
     return _repair(settings, report)

@@ -162,6 +162,16 @@ def pending(path: Path | str) -> bool:
     return request_path(path).exists() or taken_path(path).exists()
 
 
+def minutes_left(path: Path | str) -> int:
+    """Minutes asked for and not rebuilt yet (asked, or taken and left), for `check` to say."""
+    total = 0
+    for where in (request_path(path), taken_path(path)):
+        with contextlib.suppress(BadRequest):
+            request = _read(where)
+            total += request.minutes if request is not None else 0
+    return total
+
+
 def take(path: Path | str) -> Request | None:
     """For the lock's holder only: what is asked and left, as one request, now in the taken
     file (the asked one is removed). A request file we cannot read is set aside, named."""

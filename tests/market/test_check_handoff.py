@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from btc_tui.commands import check as check_command
 from btc_tui.config import Settings
 from btc_tui.errors import UsageError
 from btc_tui.market import handoff
@@ -129,7 +130,9 @@ async def test_a_collector_stopped_mid_repair_leaves_the_rest_to_check(tmp_path:
         assert_csv_matches(data, sim.sent)
 
 
-async def test_the_next_start_resumes_what_a_stopped_collector_took(tmp_path: Path):
+async def test_the_next_start_resumes_what_a_stopped_collector_took(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     async with Simulator(rate=0, seed=15, ping_interval=0.2, record=True) as sim:
         data = tmp_path / "m.csv"
         await stored_with_a_hole(sim, data)
@@ -137,6 +140,9 @@ async def test_the_next_start_resumes_what_a_stopped_collector_took(tmp_path: Pa
         # what a collector stopped mid-way leaves: the request taken, not finished
         handoff.ask(data, report.affected_minutes(), clean=True)
         assert handoff.take(data) is not None and handoff.taken_path(data).exists()
+        assert check_command.run(Settings(data=data)) == 1  # check says what is still asked for
+        said = capsys.readouterr().out
+        assert "4 minute(s) an earlier check --repair asked for are not rebuilt yet" in said
         seen = Seen()
         async with collecting_again(sim, data, seen):
             await eventually(lambda: not handoff.pending(data))
@@ -188,6 +194,7 @@ def test_requests_merge_shrink_and_a_bad_one_is_set_aside(tmp_path: Path):
     assert not handoff.request_path(data).exists() and handoff.taken_path(data).exists()
     left = handoff.shrink(data, work, minute(3))  # minutes before 3 are done
     assert left.minutes == 3 and handoff.take(data) == left  # what a restart resumes
+    assert handoff.minutes_left(data) == 3
     c = handoff.ask(data, {minute(20)}, clean=False)  # asked while the rest is taken
     assert handoff.take(data).tokens == (a, b, c)
     handoff.finish(data)
