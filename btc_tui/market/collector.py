@@ -27,13 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from btc_tui.config import Settings
@@ -166,48 +163,6 @@ class _FillJob:
 
 STORED_JOB = "repairing holes left in the CSV"  # found from the ids at start
 ASKED_JOB = "rebuilding what check --repair asked for"
-
-
-class _AskedRepair:
-    """The progress of a repair `check --repair` asked for: the taken request shrinks as chunks
-    land (a later start resumes the rest), and the status file tells the asker how far it is."""
-
-    STATUS_EVERY = 0.5  # seconds between status writes while working
-
-    def __init__(self, path: Path, work: handoff.Request) -> None:
-        self.path, self.work = path, work
-        self.total = work.minutes
-        self.done = self.rebuilt = self.removed = 0
-        self.missing: list[int] = []
-        self.saved_to: str | None = None
-        self._said = -math.inf
-
-    def progress(self, p: RebuildProgress) -> None:
-        self.done, self.rebuilt = p.done, p.rebuilt
-        if p.kept_before is not None and p.kept_before > self.work.spans[0][0]:
-            self.work = handoff.shrink(self.path, self.work, p.kept_before)
-        if time.monotonic() - self._said >= self.STATUS_EVERY:
-            self.say()
-
-    def say(self, state: str = "working", error: str | None = None) -> None:
-        self._said = time.monotonic()
-        status = handoff.Status(
-            os.getpid(),
-            self.work.tokens,
-            state,
-            self.done,
-            self.total,
-            self.rebuilt,
-            self.missing,
-            self.removed,
-            self.saved_to,
-            error,
-        )
-        with contextlib.suppress(StorageError):  # the asker asks again; the work goes on
-            handoff.write_status(self.path, status)
-
-    def end(self, state: str, error: str | None = None) -> None:
-        self.say(state, error)
 
 
 class Collector:
@@ -409,7 +364,6 @@ class Collector:
                 f"repaired holes left in the CSV: {rebuilt:,} minute(s) rebuilt over REST{none}",
                 "gap",
             )
-
         finally:
             self._rebuilding.pop(STORED_JOB, None)
 
@@ -460,24 +414,25 @@ class Collector:
             "over REST, written as they complete",
             "gap",
         )
-        job = _AskedRepair(store.path, work)
-        job.say()
+        job = handoff.Progress(store.path, work)
         try:
             if work.clean:
                 job.removed, saved = store.rebuild([])
                 job.saved_to = None if saved is None else str(saved)
             minutes = [m for a, b in work.spans for m in range(a, b, MINUTE_MS)]
-            progress = self._rebuild_progress(ASKED_JOB, len(minutes), job.progress)
+            progress = self._rebuild_progress(
+                ASKED_JOB, len(minutes), lambda p: job.advance(p.done, p.rebuilt, p.kept_before)
+            )
             rebuilt, missing = await rebuild_minutes(store, self.rest, minutes, progress)
         except asyncio.CancelledError:
-            job.end("stopped", "the collector stopped; its next start resumes the rest")
+            job.say("stopped", "the collector stopped; its next start resumes the rest")
             raise
         except LockLost:
             raise
         except Exception as exc:
             if not (_is_rest_error(exc) or isinstance(exc, StorageError)):
                 raise
-            job.end("failed", str(exc))
+            job.say("failed", str(exc))
             self._log(
                 f"could not finish the repair check --repair asked for: {exc}; "
                 f"{job.rebuilt:,} minute(s) rebuilt are kept, the rest is kept asked for "
@@ -489,7 +444,7 @@ class Collector:
             self._rebuilding.pop(ASKED_JOB, None)
         handoff.finish(store.path)
         job.rebuilt, job.missing = rebuilt, missing
-        job.end("done")
+        job.say("done")
         if self._last_bar is not None and not self._unwritten:
             # the last row may be among them: later late trades fold into the rebuilt row
             self._last_bar = store.read_bars([self._last_bar.minute]).get(

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from btc_tui.errors import StorageError
 from btc_tui.market.bars import MINUTE_MS
 from btc_tui.market.store import atomic_write, real_path
 
@@ -241,3 +243,44 @@ def read_status(path: Path | str) -> Status | None:
         return Status(**data)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # not written yet, or being replaced: ask again
+
+
+class Progress:
+    """The lock holder's side of one taken request while it runs: the taken file shrinks as
+    chunks land (a later start resumes the rest), and the status file tells the asker how far it
+    is (written at most every STATUS_EVERY seconds while working, and at every change of state)."""
+
+    STATUS_EVERY = 0.5
+
+    def __init__(self, path: Path | str, work: Request) -> None:
+        self.path, self.work = path, work
+        self.total = work.minutes
+        self.done = self.rebuilt = self.removed = 0
+        self.missing: list[int] = []
+        self.saved_to: str | None = None
+        self._said = -math.inf
+        self.say()
+
+    def advance(self, done: int, rebuilt: int, kept_before: int | None) -> None:
+        self.done, self.rebuilt = done, rebuilt
+        if kept_before is not None and kept_before > self.work.spans[0][0]:
+            self.work = shrink(self.path, self.work, kept_before)
+        if time.monotonic() - self._said >= self.STATUS_EVERY:
+            self.say()
+
+    def say(self, state: str = "working", error: str | None = None) -> None:
+        self._said = time.monotonic()
+        status = Status(
+            os.getpid(),
+            self.work.tokens,
+            state,
+            self.done,
+            self.total,
+            self.rebuilt,
+            self.missing,
+            self.removed,
+            self.saved_to,
+            error,
+        )
+        with contextlib.suppress(StorageError):  # the asker reads it again; the work goes on
+            write_status(self.path, status)

@@ -441,9 +441,11 @@ class Simulator:
         self._failures: deque[_Failure] = deque()
         self._retry_until = -math.inf  # simulator clock, s: a 429's Retry-After is pending
         self._banned_until = -math.inf
+        self._closing = asyncio.Event()  # set by stop(): REST answers held by rest_latency go
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
+        self._closing.clear()
         self._make_history()
         self._server = await serve(
             self._handle,
@@ -464,6 +466,7 @@ class Simulator:
             self._tasks.append(asyncio.create_task(self._trade_loop()))
 
     async def stop(self) -> None:
+        self._closing.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -849,7 +852,10 @@ class Simulator:
             del self.rest_log[:100_000]
         status, body, retry_after = self._rest_answer(path, query, now)
         if self.rest_latency > 0:
-            await asyncio.sleep(self.rest_latency)
+            # a stop ends the wait: a hung answer must not hold the server's close (websockets
+            # waits for handshakes in progress, and open_timeout no longer ends them)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.rest_latency)
         self.rest_statuses[status] += 1
         headers = Headers()
         headers["Date"] = formatdate(now, usegmt=True)
