@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from btc_tui.config import Settings
+from btc_tui.market import handoff
 from btc_tui.market.bars import MINUTE_MS
 from btc_tui.market.history import backfill, check, fetch_minutes, repair
 from btc_tui.market.rest import BinanceRest
@@ -223,11 +224,12 @@ def test_the_fill_advice_names_the_file_the_symbol_and_the_demo():
     assert "--symbol ethusdt" in fill_hint(default_data("ethusdt", demo=True), "ethusdt", True)
 
 
-async def test_check_repair_beside_a_collector_says_what_the_collector_repairs_itself(
+async def test_check_repair_beside_a_writer_that_takes_no_repairs_names_it_and_touches_nothing(
     sim, tmp_path
 ):
-    """Issue 15.2: check --repair can't rewrite a CSV another process writes; it says that a
-    collector repairs the holes its ids show at its next start, and touches nothing."""
+    """Issue 15.2: check --repair can't rewrite a CSV another process writes; a writer that is
+    not a collector (backfill, import, here a bare store) takes no repairs: it is named, nothing
+    is asked of it and nothing touched. (A collector takes the work: test_check_handoff.py.)"""
     data = tmp_path / "m.csv"
     await backfill(settings_for(sim, data), END - 10 * MINUTE_MS, END)
     lines = data.read_text().splitlines(keepends=True)
@@ -239,6 +241,7 @@ async def test_check_repair_beside_a_collector_says_what_the_collector_repairs_i
     from btc_tui.errors import UsageError
 
     with MinuteStore(data):
-        with pytest.raises(UsageError, match=r"repairs the holes .* at its next start"):
+        with pytest.raises(UsageError, match=r"is being written by .* does not take repairs"):
             await repair(settings_for(sim, data), report)
     assert data.read_bytes() == before and len(sim.rest_log) == requests
+    assert not handoff.pending(data)
