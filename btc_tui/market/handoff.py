@@ -236,6 +236,14 @@ def write_status(path: Path | str, status: Status) -> None:
     atomic_write(status_path(path), json.dumps(asdict(status)))
 
 
+def read_out(path: Path | str, status: Status, token: str) -> None:
+    """The asker has read the end of its work: the status file goes, unless another asker's
+    work was in the same request (it reads it too; the file is small)."""
+    if status.tokens == (token,):
+        with contextlib.suppress(FileNotFoundError):
+            status_path(path).unlink()
+
+
 def read_status(path: Path | str) -> Status | None:
     try:
         data = json.loads(status_path(path).read_text())

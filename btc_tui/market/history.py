@@ -1171,6 +1171,8 @@ async def _hand_off(
         if status is not None and token in status.tokens:
             if on_progress is not None:
                 on_progress(RebuildProgress(status.done, status.total, status.rebuilt))
+            if status.ended and status.state != "stopped":
+                handoff.read_out(path, status, token)
             if status.state == "done":
                 saved = None if status.saved_to is None else Path(status.saved_to)
                 return RepairResult(status.rebuilt, status.missing, status.removed, saved, owner)
