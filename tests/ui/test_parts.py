@@ -331,3 +331,22 @@ async def test_forecast_pane_at_80x24_shows_its_verdict_inside_the_pane(tmp_path
         # every line of the metrics lies inside the pane's region on screen
         assert static.region.bottom <= pane.region.bottom - 1
         assert short_verdict(m).split()[0] in str(static.render())
+
+
+async def test_the_test_set_chart_labels_prices_with_thousands_separators():
+    from rich.text import Text
+
+    from btc_tui.config import Settings
+    from btc_tui.ui.app import BtcTuiApp
+    from btc_tui.ui.widgets import ForecastChart
+    from tests.ui.conftest import until
+
+    app = BtcTuiApp(Settings(), autostart=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: bool(app.query(ForecastChart)))  # mounted after the first screen
+        chart = app.query_one(ForecastChart)
+        actual = [41_700.0 + 3 * (i % 7) for i in range(60)]
+        chart.show(actual=actual, predicted=[a + 1 for a in actual])
+        await pilot.pause()
+        shown = Text.from_ansi(str(chart.render())).plain
+        assert "41,7" in shown and "41700" not in shown

@@ -5,6 +5,7 @@ Update pattern (textual-plotext#11): plt.clear_data(), plot again, then refresh(
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -93,6 +94,35 @@ def tick_room(width: int, label: int) -> int:
     return max(2, plot_width // (label + 3))
 
 
+def nice_step(span: float, most: int) -> float:
+    """A round price step (1, 2 or 5 times a power of ten) giving at most `most` ticks."""
+    raw = max(span, 1e-9) / max(1, most)
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def price_ticks(lo: float, hi: float, most: int) -> list[float]:
+    step = nice_step(hi - lo, most)
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step) + 1)]
+
+
+def price_label(value: float, step: float) -> str:
+    """With thousands separators, and decimals only where the step needs them."""
+    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
+    return f"{value:,.{decimals}f}"
+
+
+def price_axis(plt: Plot, lo: float, hi: float, height: int) -> None:
+    """Price labels on the y axis with thousands separators (plotext's own have none), a label
+    every other row at most."""
+    rows = max(2, height - 4)
+    most = max(2, rows // 2)
+    step = nice_step(hi - lo, most)
+    ys = [y for y in price_ticks(lo, hi, most) if lo <= y <= hi]
+    plt.yticks(ys, [price_label(y, step) for y in ys])
+
+
 def epoch_ticks(epochs: int, most: int = 6) -> list[int]:
     return whole_ticks(1, epochs, most)
 
@@ -165,12 +195,17 @@ class ForecastChart(SafePlot):
         xs, actual = downsample(self.actual, points)
         _, predicted = downsample(self.predicted, points)
         legend = self.size.height >= LEGEND_MIN_HEIGHT
+        plotted = [actual, predicted]
         if len(self.lo) == len(self.actual) and len(self.hi) == len(self.actual):
             _, lo = downsample(self.lo, points)
             _, hi = downsample(self.hi, points)
             plt.plot(xs, lo, label="interval" if legend else None, marker=BAND)
             plt.plot(xs, hi, marker=BAND)
+            plotted += [lo, hi]
         plt.plot(xs, predicted, label="predicted" if legend else None, marker=DOTS)
         plt.plot(xs, actual, label="actual" if legend else None, marker=LINE)
+        shown = [v for values in plotted for v in values if math.isfinite(v)]
+        if shown:
+            price_axis(plt, min(shown), max(shown), self.size.height)
         last = len(self.actual) - 1
         plt.xticks(whole_ticks(0, last, most=tick_room(self.size.width, len(str(last)))))

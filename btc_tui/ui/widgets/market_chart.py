@@ -33,7 +33,7 @@ from btc_tui.market.candles import (
     span_ms,
     with_open_minute,
 )
-from btc_tui.ui.widgets.charts import SafePlot, tick_room
+from btc_tui.ui.widgets.charts import SafePlot, price_axis, tick_room
 
 if TYPE_CHECKING:
     from btc_tui.forecast.predictor import Prediction
@@ -73,25 +73,6 @@ class Mark:
     at: int
     price: float
     rule: str
-
-
-def nice_step(span: float, most: int) -> float:
-    """A round price step (1, 2 or 5 times a power of ten) giving at most `most` ticks."""
-    raw = max(span, 1e-9) / max(1, most)
-    power = 10 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-
-
-def price_ticks(lo: float, hi: float, most: int) -> list[float]:
-    step = nice_step(hi - lo, most)
-    first = math.ceil(lo / step) * step
-    return [first + i * step for i in range(int((hi - first) / step) + 1)]
-
-
-def price_label(value: float, step: float) -> str:
-    """With thousands separators, and decimals only where the step needs them."""
-    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
-    return f"{value:,.{decimals}f}"
 
 
 def fan_slots(
@@ -387,11 +368,7 @@ class MarketChart(SafePlot):
     def _ticks(
         self, plt: Plot, first: int, ahead: int, last_start: int, span: int, lo: float, hi: float
     ) -> None:
-        rows = max(2, self.size.height - 4)
-        most = max(2, rows // 2)  # a label every other row at most
-        step = nice_step(hi - lo, most)
-        ys = [y for y in price_ticks(lo, hi, most) if lo <= y <= hi]
-        plt.yticks(ys, [price_label(y, step) for y in ys])
+        price_axis(plt, lo, hi, self.size.height)
         fmt = TIME_FORMATS[self.timeframe]
         label = len(self._time(last_start, fmt))
         most = tick_room(self.size.width, label)
