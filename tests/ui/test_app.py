@@ -254,7 +254,10 @@ async def test_a_full_disk_keeps_minutes_in_memory_says_so_and_writes_them_later
                 await pilot.pause(0.05)
             await until(pilot, lambda: "disk refused" in live_text(app))
             assert "in memory, retrying" in live_text(app)
-            assert any("the disk refused the write" in line for line in log_lines(app))
+            # the log line comes by its own message: wait for it as for the Live pane's
+            await until(
+                pilot, lambda: any("the disk refused the write" in line for line in log_lines(app))
+            )
             filler.unlink()  # space again: the kept minutes reach the CSV at the next retry
             sim.publish([first + (minute + 1) * MINUTE_MS + 100 * k for k in range(20)])
             await until(pilot, lambda: collecting.status.unwritten == 0, timeout=30)
