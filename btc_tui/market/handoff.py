@@ -143,21 +143,6 @@ def ask(path: Path | str, minutes: set[int] | list[int], clean: bool) -> str:
     return token
 
 
-def withdraw(path: Path | str, token: str) -> bool:
-    """Take back a request nobody has taken yet (True), e.g. when its holder stopped."""
-    where = request_path(path)
-    try:
-        pending = _read(where)
-    except BadRequest:
-        return False
-    if pending is None or token not in pending.tokens:
-        return False
-    if pending.tokens == (token,):
-        with contextlib.suppress(FileNotFoundError):
-            where.unlink()
-    return True
-
-
 # -- the lock's holder --------------------------------------------------------------------------
 def pending(path: Path | str) -> bool:
     """A cheap look (two stats): is anything asked or left to do?"""
